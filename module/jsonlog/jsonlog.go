@@ -1,0 +1,637 @@
+// Package jsonlog decodes structured log records sent as JSON (one object,
+// an array of objects, or newline-delimited JSON) and plain text lines.
+//
+// It understands the key names common loggers use, so Go's log/slog
+// JSONHandler, zap, logrus and python-json-logger output work unchanged:
+//
+//	message  "message", else "msg"
+//	level    "level", "levelname", "severity" (names or Python numbers), "levelno"
+//	time     "time", "timestamp", "ts", "created", "@timestamp"
+//	logger   "logger", "logger_name", "name"
+//	app      "app"        (routing key: which application)
+//	facility "facility"   (routing key: which sub-module; default: the logger)
+//
+// Every other key is kept as an attribute, in arrival order, with nested
+// objects and arrays copied verbatim (compacted to one line).
+package jsonlog
+
+import (
+	"bytes"
+	"fmt"
+	"strconv"
+	"time"
+	"unicode/utf8"
+
+	"github.com/caddy-applog/caddy-applog/module/intake"
+)
+
+// Limits bound what one request may make the decoder do.
+type Limits struct {
+	// MaxRecords is the most records one body may hold.
+	MaxRecords int
+	// MaxFields is the most top-level keys one record may have.
+	MaxFields int
+	// MaxDepth is the deepest nesting of objects and arrays allowed.
+	MaxDepth int
+}
+
+// DefaultLimits are used for zero fields of Limits.
+var DefaultLimits = Limits{MaxRecords: 10000, MaxFields: 1000, MaxDepth: 64}
+
+func (l Limits) withDefaults() Limits {
+	if l.MaxRecords <= 0 {
+		l.MaxRecords = DefaultLimits.MaxRecords
+	}
+	if l.MaxFields <= 0 {
+		l.MaxFields = DefaultLimits.MaxFields
+	}
+	if l.MaxDepth <= 0 {
+		l.MaxDepth = DefaultLimits.MaxDepth
+	}
+	return l
+}
+
+// Decode parses body as a stream of JSON values separated by white space:
+// a single object, an array of objects, or NDJSON (one object per line)
+// all decode the same way. Records without a time get now. Errors name
+// the line they were found on.
+func Decode(body []byte, lim Limits, now time.Time) ([]intake.Record, error) {
+	lim = lim.withDefaults()
+	s := scanner{buf: body, lim: lim}
+	recs := make([]intake.Record, 0, bytes.Count(body, []byte{'\n'})+1)
+	for {
+		s.skipWS()
+		if s.pos >= len(s.buf) {
+			break
+		}
+		switch s.buf[s.pos] {
+		case '{':
+			if len(recs) >= lim.MaxRecords {
+				return nil, s.errf("more than %d records in one body", lim.MaxRecords)
+			}
+			rec, err := s.record(now)
+			if err != nil {
+				return nil, err
+			}
+			recs = append(recs, rec)
+		case '[':
+			s.pos++
+			s.skipWS()
+			if s.peek() == ']' {
+				s.pos++
+				continue
+			}
+			for {
+				s.skipWS()
+				if s.peek() != '{' {
+					return nil, s.errf("array elements must be objects")
+				}
+				if len(recs) >= lim.MaxRecords {
+					return nil, s.errf("more than %d records in one body", lim.MaxRecords)
+				}
+				rec, err := s.record(now)
+				if err != nil {
+					return nil, err
+				}
+				recs = append(recs, rec)
+				s.skipWS()
+				if s.peek() == ',' {
+					s.pos++
+					continue
+				}
+				if s.peek() == ']' {
+					s.pos++
+					break
+				}
+				return nil, s.errf("expected ',' or ']' in array")
+			}
+		default:
+			return nil, s.errf("expected a JSON object or array")
+		}
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("no records in body")
+	}
+	return recs, nil
+}
+
+// DecodeText makes one INFO record per non-empty line of body (LF or
+// CRLF), stamped with now. Invalid UTF-8 is replaced, never rejected.
+func DecodeText(body []byte, lim Limits, now time.Time) ([]intake.Record, error) {
+	lim = lim.withDefaults()
+	var recs []intake.Record
+	for len(body) > 0 {
+		line := body
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			body = nil
+		}
+		line = bytes.TrimSuffix(line, []byte{'\r'})
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		if len(recs) >= lim.MaxRecords {
+			return nil, fmt.Errorf("more than %d records in one body", lim.MaxRecords)
+		}
+		recs = append(recs, intake.Record{
+			Time:      now,
+			LevelNo:   intake.LevelInfo,
+			LevelName: "INFO",
+			Message:   validString(line),
+		})
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("no records in body")
+	}
+	return recs, nil
+}
+
+func validString(b []byte) string {
+	if utf8.Valid(b) {
+		return string(b)
+	}
+	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
+}
+
+// record decodes one object at s.pos into a Record.
+func (s *scanner) record(now time.Time) (intake.Record, error) {
+	rec := intake.Record{Time: now}
+	var (
+		msg, message     *string
+		levelSet, timeOK bool
+		attrs            []intake.Attr
+	)
+	s.pos++ // '{'
+	s.skipWS()
+	if s.peek() == '}' {
+		s.pos++
+		return rec, s.errf("empty record object")
+	}
+	for n := 0; ; n++ {
+		if n >= s.lim.MaxFields {
+			return rec, s.errf("more than %d fields in one record", s.lim.MaxFields)
+		}
+		s.skipWS()
+		key, err := s.str()
+		if err != nil {
+			return rec, err
+		}
+		s.skipWS()
+		if s.peek() != ':' {
+			return rec, s.errf("expected ':' after key %q", key)
+		}
+		s.pos++
+		s.skipWS()
+		val, err := s.value(1)
+		if err != nil {
+			return rec, err
+		}
+		consumed := false
+		switch key {
+		case "message":
+			if val.Kind == intake.KindString {
+				message, consumed = &val.Str, true
+			}
+		case "msg":
+			if val.Kind == intake.KindString && msg == nil {
+				msg, consumed = &val.Str, true
+			}
+		case "level", "levelname", "severity", "levelno":
+			if !levelSet {
+				consumed = setLevel(&rec, key, val)
+				levelSet = consumed
+			}
+		case "time", "timestamp", "ts", "created", "@timestamp":
+			if !timeOK {
+				if t, ok := parseTime(val); ok {
+					rec.Time, timeOK, consumed = t, true, true
+				}
+			}
+		case "logger", "logger_name", "name":
+			if rec.Logger == "" && val.Kind == intake.KindString {
+				rec.Logger, consumed = val.Str, true
+			}
+		case "app":
+			if val.Kind == intake.KindString {
+				rec.App, consumed = val.Str, true
+			}
+		case "facility":
+			if val.Kind == intake.KindString {
+				rec.Facility, consumed = intake.FacilityFromLogger(val.Str), true
+			}
+		}
+		if !consumed {
+			attrs = append(attrs, intake.Attr{Key: key, Value: val})
+		}
+		s.skipWS()
+		switch s.peek() {
+		case ',':
+			s.pos++
+			continue
+		case '}':
+			s.pos++
+		default:
+			return rec, s.errf("expected ',' or '}' after value of %q", key)
+		}
+		break
+	}
+	switch {
+	case message != nil:
+		rec.Message = *message
+		if msg != nil { // both present: "msg" is likely a template; keep it
+			attrs = append(attrs, intake.Attr{Key: "msg", Value: intake.String(*msg)})
+		}
+	case msg != nil:
+		rec.Message = *msg
+	}
+	if !levelSet {
+		rec.LevelNo, rec.LevelName = intake.LevelInfo, "INFO"
+	}
+	rec.Attrs = attrs
+	return rec, nil
+}
+
+// setLevel reads a level attribute; it reports false (keep the key as an
+// attribute) when the value is not a level we understand.
+func setLevel(rec *intake.Record, key string, v intake.Value) bool {
+	switch v.Kind {
+	case intake.KindString:
+		n, ok := intake.ParseLevel(v.Str)
+		if !ok {
+			return false
+		}
+		rec.LevelNo, rec.LevelName = n, v.Str
+		return true
+	case intake.KindInt:
+		if v.Int < -1000 || v.Int > 1000 {
+			return false
+		}
+		rec.LevelNo = int(v.Int)
+		rec.LevelName = intake.LevelName(rec.LevelNo)
+		return true
+	}
+	return false
+}
+
+// parseTime reads RFC 3339 strings and Unix timestamps. Numbers are
+// seconds; implausibly large ones are taken as milliseconds, microseconds
+// or nanoseconds (JavaScript and some Go loggers write those).
+func parseTime(v intake.Value) (time.Time, bool) {
+	switch v.Kind {
+	case intake.KindString:
+		t, err := time.Parse(time.RFC3339Nano, v.Str)
+		return t, err == nil
+	case intake.KindInt:
+		n := v.Int
+		switch {
+		case n < 0:
+			return time.Time{}, false
+		case n < 1e11:
+			return time.Unix(n, 0), true
+		case n < 1e14:
+			return time.UnixMilli(n), true
+		case n < 1e17:
+			return time.UnixMicro(n), true
+		default:
+			return time.Unix(0, n), true
+		}
+	case intake.KindFloat:
+		f := v.Float
+		if f < 0 || f >= 1e11 || f != f {
+			return time.Time{}, false
+		}
+		sec := int64(f)
+		return time.Unix(sec, int64((f-float64(sec))*1e9+0.5)), true
+	}
+	return time.Time{}, false
+}
+
+// scanner walks a JSON body without building generic maps: top-level
+// keys of a record become typed values, nested documents are copied.
+type scanner struct {
+	buf []byte
+	pos int
+	lim Limits
+}
+
+func (s *scanner) peek() byte {
+	if s.pos < len(s.buf) {
+		return s.buf[s.pos]
+	}
+	return 0
+}
+
+func (s *scanner) skipWS() {
+	for s.pos < len(s.buf) {
+		switch s.buf[s.pos] {
+		case ' ', '\t', '\n', '\r':
+			s.pos++
+		default:
+			return
+		}
+	}
+}
+
+// errf reports a syntax error with the line it was found on.
+func (s *scanner) errf(format string, args ...any) error {
+	line := 1 + bytes.Count(s.buf[:min(s.pos, len(s.buf))], []byte{'\n'})
+	return fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...))
+}
+
+// value decodes the value at s.pos. depth counts enclosing containers.
+func (s *scanner) value(depth int) (intake.Value, error) {
+	switch c := s.peek(); {
+	case c == '"':
+		str, err := s.str()
+		return intake.String(str), err
+	case c == '{' || c == '[':
+		start := s.pos
+		if err := s.skipContainer(depth); err != nil {
+			return intake.Value{}, err
+		}
+		doc := s.buf[start:s.pos]
+		if !bytes.ContainsAny(doc, " \t\r\n") {
+			return intake.JSON(validString(doc)), nil
+		}
+		var out bytes.Buffer
+		if err := compact(&out, doc); err != nil {
+			return intake.Value{}, s.errf("%v", err)
+		}
+		return intake.JSON(validString(out.Bytes())), nil
+	case c == '-' || c >= '0' && c <= '9':
+		return s.number()
+	case c == 't':
+		return intake.Bool(true), s.literal("true")
+	case c == 'f':
+		return intake.Bool(false), s.literal("false")
+	case c == 'n':
+		return intake.Null(), s.literal("null")
+	case c == 0 && s.pos >= len(s.buf):
+		return intake.Value{}, s.errf("unexpected end of body")
+	default:
+		return intake.Value{}, s.errf("unexpected character %q", c)
+	}
+}
+
+func (s *scanner) literal(word string) error {
+	if !bytes.HasPrefix(s.buf[s.pos:], []byte(word)) {
+		return s.errf("invalid literal, expected %s", word)
+	}
+	s.pos += len(word)
+	return nil
+}
+
+// number decodes a JSON number: an int64 when it is an integer that fits,
+// a float64 when it is finite, else the literal kept as a JSON document
+// so that huge numbers pass through unchanged instead of turning into Inf.
+func (s *scanner) number() (intake.Value, error) {
+	start := s.pos
+	if s.peek() == '-' {
+		s.pos++
+	}
+	if !isDigit(s.peek()) {
+		return intake.Value{}, s.errf("invalid number")
+	}
+	if s.peek() == '0' {
+		s.pos++
+	} else {
+		for isDigit(s.peek()) {
+			s.pos++
+		}
+	}
+	isInt := true
+	if s.peek() == '.' {
+		isInt = false
+		s.pos++
+		if !isDigit(s.peek()) {
+			return intake.Value{}, s.errf("invalid number")
+		}
+		for isDigit(s.peek()) {
+			s.pos++
+		}
+	}
+	if c := s.peek(); c == 'e' || c == 'E' {
+		isInt = false
+		s.pos++
+		if c := s.peek(); c == '+' || c == '-' {
+			s.pos++
+		}
+		if !isDigit(s.peek()) {
+			return intake.Value{}, s.errf("invalid number")
+		}
+		for isDigit(s.peek()) {
+			s.pos++
+		}
+	}
+	lit := string(s.buf[start:s.pos])
+	if isInt {
+		if n, err := strconv.ParseInt(lit, 10, 64); err == nil {
+			return intake.Int(n), nil
+		}
+		return intake.JSON(lit), nil
+	}
+	f, err := strconv.ParseFloat(lit, 64)
+	if err != nil { // out of range
+		return intake.JSON(lit), nil
+	}
+	return intake.Float(f), nil
+}
+
+func isDigit(c byte) bool { return c >= '0' && c <= '9' }
+
+// str decodes the string at s.pos. Invalid UTF-8 and lone surrogates
+// become U+FFFD, as encoding/json does.
+func (s *scanner) str() (string, error) {
+	if s.peek() != '"' {
+		return "", s.errf("expected a string")
+	}
+	s.pos++
+	start := s.pos
+	// Fast path: no escapes, valid UTF-8.
+	for s.pos < len(s.buf) {
+		c := s.buf[s.pos]
+		if c == '"' {
+			raw := s.buf[start:s.pos]
+			s.pos++
+			return validString(raw), nil
+		}
+		if c == '\\' {
+			break
+		}
+		if c < 0x20 {
+			return "", s.errf("control character in string")
+		}
+		s.pos++
+	}
+	out := make([]byte, 0, s.pos-start+16)
+	out = append(out, s.buf[start:s.pos]...)
+	for s.pos < len(s.buf) {
+		c := s.buf[s.pos]
+		switch {
+		case c == '"':
+			s.pos++
+			return validString(out), nil
+		case c < 0x20:
+			return "", s.errf("control character in string")
+		case c != '\\':
+			out = append(out, c)
+			s.pos++
+			continue
+		}
+		s.pos++
+		switch e := s.peek(); e {
+		case '"', '\\', '/':
+			out = append(out, e)
+		case 'b':
+			out = append(out, '\b')
+		case 'f':
+			out = append(out, '\f')
+		case 'n':
+			out = append(out, '\n')
+		case 'r':
+			out = append(out, '\r')
+		case 't':
+			out = append(out, '\t')
+		case 'u':
+			r, ok := s.hex4(s.pos + 1)
+			if !ok {
+				return "", s.errf("invalid \\u escape in string")
+			}
+			s.pos += 4
+			if utf16IsSurrogate(r) {
+				if r2, ok := s.hex4(s.pos + 3); ok && s.buf[s.pos+1] == '\\' && s.buf[s.pos+2] == 'u' {
+					if dec := utf16Decode(r, r2); dec != utf8.RuneError {
+						s.pos += 6
+						r = dec
+					} else {
+						r = utf8.RuneError
+					}
+				} else {
+					r = utf8.RuneError
+				}
+			}
+			out = utf8.AppendRune(out, r)
+		default:
+			return "", s.errf("invalid escape in string")
+		}
+		s.pos++
+	}
+	return "", s.errf("unterminated string")
+}
+
+func (s *scanner) hex4(at int) (rune, bool) {
+	if at+4 > len(s.buf) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range s.buf[at : at+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			c -= '0'
+		case c >= 'a' && c <= 'f':
+			c = c - 'a' + 10
+		case c >= 'A' && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+func utf16IsSurrogate(r rune) bool { return r >= 0xd800 && r < 0xe000 }
+
+func utf16Decode(r1, r2 rune) rune {
+	if r1 >= 0xd800 && r1 < 0xdc00 && r2 >= 0xdc00 && r2 < 0xe000 {
+		return (r1-0xd800)<<10 | (r2 - 0xdc00) + 0x10000
+	}
+	return utf8.RuneError
+}
+
+// skipContainer moves past the object or array at s.pos, validating its
+// syntax and refusing nesting deeper than the limit.
+func (s *scanner) skipContainer(depth int) error {
+	if depth > s.lim.MaxDepth {
+		return s.errf("nesting deeper than %d", s.lim.MaxDepth)
+	}
+	open := s.buf[s.pos]
+	closing := byte(']')
+	if open == '{' {
+		closing = '}'
+	}
+	s.pos++
+	s.skipWS()
+	if s.peek() == closing {
+		s.pos++
+		return nil
+	}
+	for {
+		s.skipWS()
+		if open == '{' {
+			if _, err := s.str(); err != nil {
+				return err
+			}
+			s.skipWS()
+			if s.peek() != ':' {
+				return s.errf("expected ':' in object")
+			}
+			s.pos++
+			s.skipWS()
+		}
+		var err error
+		if c := s.peek(); c == '{' || c == '[' {
+			err = s.skipContainer(depth + 1)
+		} else {
+			_, err = s.value(depth)
+		}
+		if err != nil {
+			return err
+		}
+		s.skipWS()
+		switch s.peek() {
+		case ',':
+			s.pos++
+		case closing:
+			s.pos++
+			return nil
+		default:
+			return s.errf("expected ',' or '%c'", closing)
+		}
+	}
+}
+
+// compact removes insignificant white space from a document already
+// validated by skipContainer (json.Compact would validate it again).
+func compact(out *bytes.Buffer, doc []byte) error {
+	inStr := false
+	for i := 0; i < len(doc); i++ {
+		c := doc[i]
+		if inStr {
+			out.WriteByte(c)
+			switch c {
+			case '\\':
+				if i+1 < len(doc) {
+					i++
+					out.WriteByte(doc[i])
+				}
+			case '"':
+				inStr = false
+			}
+			continue
+		}
+		switch c {
+		case ' ', '\t', '\r', '\n':
+		case '"':
+			inStr = true
+			out.WriteByte(c)
+		default:
+			out.WriteByte(c)
+		}
+	}
+	if inStr {
+		return fmt.Errorf("unterminated string")
+	}
+	return nil
+}
