@@ -1,0 +1,441 @@
+// Package ingest provides the log_ingest HTTP handler, through which
+// applications post their log records to Caddy.
+package ingest
+
+import (
+	"bytes"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"mime"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+	"github.com/dustin/go-humanize"
+	"go.uber.org/zap"
+
+	"github.com/caddy-applog/caddy-applog/module/intake"
+	"github.com/caddy-applog/caddy-applog/module/jsonlog"
+	"github.com/caddy-applog/caddy-applog/module/pylog"
+)
+
+func init() {
+	caddy.RegisterModule(Ingest{})
+}
+
+// Ingest accepts log records posted by applications and hands them to
+// the applog app, which emits them into Caddy's logging. It understands:
+//
+//   - Python's `logging.handlers.HTTPHandler`, with GET (the record in
+//     the query string) or POST (`application/x-www-form-urlencoded`),
+//     unchanged: the message is rendered from `msg` and `args` exactly as
+//     `record.getMessage()` would.
+//   - JSON: one object, an array of objects, or NDJSON
+//     (`application/json`, `application/x-ndjson`, `application/jsonl`),
+//     with the key names of log/slog, zap, logrus and python-json-logger.
+//   - `text/plain`: one INFO record per line (`?level=` to change it).
+//
+// A record's app is the handler's `app` when set (records naming another
+// app are refused), else the record's `app` field, else the `app` query
+// parameter. Its facility is the record's `facility` field, else the
+// `facility` query parameter, else the handler's `facility`, else the
+// record's logger name.
+//
+// A request is all-or-nothing: either every record is accepted, or the
+// response is an error with a one-line reason and nothing was emitted.
+// 400 malformed body, 401 missing signature, 403 unknown app or bad,
+// stale or replayed signature, 405 method, 413 body too large, 415
+// unsupported Content-Type. Success is 200 with a JSON summary
+// `{"accepted":N,"filtered":N,"truncated":N}`.
+type Ingest struct {
+	// The app every record posted here belongs to. Naming it here makes
+	// it known to the applog app even without a `facility` for it.
+	App string `json:"app,omitempty"`
+
+	// The facility of records that name none. Default: the record's
+	// logger name.
+	Facility string `json:"facility,omitempty"`
+
+	// The largest request body accepted, in bytes. Default: 10MiB.
+	MaxBodySize int64 `json:"max_body_size,omitempty"`
+
+	// The most records one request may carry. Default: 10000.
+	MaxRecords int `json:"max_records,omitempty"`
+
+	intake intake.Intake
+	logger *zap.Logger
+	limits jsonlog.Limits
+}
+
+// DefaultMaxBodySize is the default max_body_size.
+const DefaultMaxBodySize = 10 << 20
+
+// maxFormFields bounds the fields of one Python record.
+const maxFormFields = 1000
+
+// CaddyModule returns the Caddy module information.
+func (Ingest) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.log_ingest",
+		New: func() caddy.Module { return new(Ingest) },
+	}
+}
+
+// Provision sets up the handler.
+func (h *Ingest) Provision(ctx caddy.Context) error {
+	h.logger = ctx.Logger()
+	app, err := ctx.App(intake.AppName)
+	if err != nil {
+		return fmt.Errorf("getting applog app: %w", err)
+	}
+	h.intake = app.(intake.Intake)
+	if h.App != "" {
+		h.intake.DeclareApp(h.App)
+	}
+	if h.MaxBodySize == 0 {
+		h.MaxBodySize = DefaultMaxBodySize
+	}
+	h.limits = jsonlog.Limits{MaxRecords: h.MaxRecords}
+	return nil
+}
+
+// Validate checks the handler's configuration.
+func (h *Ingest) Validate() error {
+	if h.App != "" && !intake.ValidApp(h.App) {
+		return fmt.Errorf("app %q: must be letters, digits, '_' or '-'", h.App)
+	}
+	if h.Facility != intake.FacilityFromLogger(h.Facility) {
+		return fmt.Errorf("facility %q: must be dot-separated names of letters, digits, '_' or '-'", h.Facility)
+	}
+	if h.MaxBodySize < 0 || h.MaxRecords < 0 {
+		return fmt.Errorf("max_body_size and max_records must not be negative")
+	}
+	return nil
+}
+
+var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// ServeHTTP decodes, checks and submits the posted records.
+func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	peer := peerOf(r)
+	buf := bufPool.Get().(*bytes.Buffer)
+	buf.Reset()
+	defer func() {
+		if buf.Cap() <= 4*DefaultMaxBodySize/10 { // don't pool huge buffers
+			bufPool.Put(buf)
+		}
+	}()
+
+	batch, err := h.decode(r, buf, peer)
+	var res intake.Result
+	if err == nil {
+		res, err = h.intake.Submit(r.Context(), batch)
+	}
+	if err != nil {
+		status := intake.StatusOf(err)
+		h.logger.Warn("rejected log records",
+			zap.String("peer", peer),
+			zap.Int("status", status),
+			zap.String("reason", err.Error()))
+		if status == http.StatusMethodNotAllowed {
+			w.Header().Set("Allow", "GET, POST, PUT")
+		}
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
+		w.WriteHeader(status)
+		_, _ = io.WriteString(w, oneLine(err.Error())+"\n")
+		return nil
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.WriteHeader(http.StatusOK)
+	_, _ = fmt.Fprintf(w, `{"accepted":%d,"filtered":%d,"truncated":%d}`+"\n", res.Accepted, res.Filtered, res.Truncated)
+	return nil
+}
+
+// decode turns the request into a batch ready to submit.
+func (h *Ingest) decode(r *http.Request, buf *bytes.Buffer, peer string) (*intake.Batch, error) {
+	now := time.Now()
+	query := r.URL.Query()
+	var (
+		recs    []intake.Record
+		payload []byte
+		err     error
+	)
+	switch r.Method {
+	case http.MethodGet:
+		// Python's HTTPHandler with method="GET": the record is the
+		// query string (after any the handler's URL already had).
+		raw := r.URL.RawQuery
+		if raw == "" {
+			return nil, intake.Errorf(http.StatusBadRequest, "GET needs a log record in the query string")
+		}
+		payload = []byte(raw)
+		recs, err = decodeForm(raw, now)
+	case http.MethodPost, http.MethodPut:
+		if err := readBody(r, buf, h.MaxBodySize); err != nil {
+			return nil, err
+		}
+		payload = buf.Bytes()
+		recs, err = h.decodeBody(r.Header.Get("Content-Type"), payload, query, now)
+	default:
+		return nil, intake.Errorf(http.StatusMethodNotAllowed, "method %s not allowed; use POST (or GET for Python's HTTPHandler)", r.Method)
+	}
+	if err != nil {
+		return nil, err
+	}
+	if err := h.route(recs, query.Get("app"), query.Get("facility"), peer); err != nil {
+		return nil, err
+	}
+	sig, err := parseSignature(r.Header.Get(intake.SignatureHeader), payload)
+	if err != nil {
+		return nil, err
+	}
+	return &intake.Batch{Records: recs, Signature: sig, Source: "log_ingest", Peer: peer}, nil
+}
+
+func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]string, now time.Time) ([]intake.Record, error) {
+	if contentType == "" {
+		return nil, intake.Errorf(http.StatusUnsupportedMediaType, "missing Content-Type")
+	}
+	mediaType, _, err := mime.ParseMediaType(contentType)
+	if err != nil {
+		return nil, intake.Errorf(http.StatusUnsupportedMediaType, "invalid Content-Type %q", contentType)
+	}
+	var recs []intake.Record
+	switch mediaType {
+	case "application/x-www-form-urlencoded":
+		recs, err = decodeForm(string(body), now)
+	case "application/json", "application/x-ndjson", "application/ndjson",
+		"application/jsonl", "application/x-jsonlines", "application/jsonlines":
+		recs, err = jsonlog.Decode(body, h.limits, now)
+	case "text/plain":
+		recs, err = jsonlog.DecodeText(body, h.limits, now)
+		if err == nil {
+			err = applyTextLevel(recs, query)
+		}
+	default:
+		return nil, intake.Errorf(http.StatusUnsupportedMediaType,
+			"unsupported Content-Type %q: use application/x-www-form-urlencoded (Python HTTPHandler), application/json, application/x-ndjson or text/plain", mediaType)
+	}
+	if err != nil {
+		return nil, intake.Errorf(http.StatusBadRequest, "malformed %s body: %v", mediaType, err)
+	}
+	return recs, nil
+}
+
+// decodeForm decodes one Python LogRecord, taking the routing keys out.
+func decodeForm(raw string, now time.Time) ([]intake.Record, error) {
+	fields, err := pylog.ParseForm(raw, maxFormFields)
+	if err != nil {
+		return nil, intake.Errorf(http.StatusBadRequest, "malformed form: %v", err)
+	}
+	var app, facility string
+	kept := fields[:0]
+	for _, f := range fields {
+		switch {
+		case f.Key == "app" && app == "":
+			app = f.Value
+		case f.Key == "facility" && facility == "":
+			facility = intake.FacilityFromLogger(f.Value)
+		default:
+			kept = append(kept, f)
+		}
+	}
+	rec, err := pylog.FromForm(kept, now)
+	if err != nil {
+		return nil, intake.Errorf(http.StatusBadRequest, "not a Python log record: %v", err)
+	}
+	rec.App, rec.Facility = app, facility
+	return []intake.Record{rec}, nil
+}
+
+func applyTextLevel(recs []intake.Record, query map[string][]string) error {
+	name := ""
+	if v := query["level"]; len(v) > 0 {
+		name = v[0]
+	}
+	if name == "" {
+		return nil
+	}
+	n, ok := intake.ParseLevel(name)
+	if !ok {
+		return fmt.Errorf("unknown level %q", name)
+	}
+	for i := range recs {
+		recs[i].LevelNo, recs[i].LevelName = n, name
+	}
+	return nil
+}
+
+// route sets each record's app, facility and host.
+func (h *Ingest) route(recs []intake.Record, qApp, qFacility, peer string) error {
+	qFacility = intake.FacilityFromLogger(qFacility)
+	for i := range recs {
+		rec := &recs[i]
+		switch {
+		case h.App != "":
+			if rec.App != "" && rec.App != h.App {
+				return intake.Errorf(http.StatusForbidden, "record %d names app %q, but this endpoint accepts only app %q", i+1, rec.App, h.App)
+			}
+			rec.App = h.App
+		case rec.App == "":
+			rec.App = qApp
+		}
+		if rec.Facility == "" {
+			rec.Facility = qFacility
+		}
+		if rec.Facility == "" {
+			rec.Facility = h.Facility
+		}
+		rec.Host = peer
+	}
+	return nil
+}
+
+// readBody reads the request body into buf, up to max bytes.
+func readBody(r *http.Request, buf *bytes.Buffer, max int64) error {
+	tooLarge := intake.Errorf(http.StatusRequestEntityTooLarge, "body larger than max_body_size (%s)", humanize.IBytes(uint64(max)))
+	if r.ContentLength > max {
+		return tooLarge
+	}
+	if r.ContentLength > 0 {
+		buf.Grow(int(r.ContentLength))
+	}
+	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, max))
+	var mbe *http.MaxBytesError
+	switch {
+	case errors.As(err, &mbe):
+		return tooLarge
+	case err != nil:
+		return intake.Errorf(http.StatusBadRequest, "reading body: %v", err)
+	}
+	return nil
+}
+
+// parseSignature parses the signature header; no header is no signature.
+func parseSignature(header string, body []byte) (*intake.Signature, error) {
+	if header == "" {
+		return nil, nil
+	}
+	malformed := func(why string) error {
+		return intake.Errorf(http.StatusUnauthorized, "malformed %s header: %s (want t=<unix seconds>,v1=<hex hmac-sha256>)", intake.SignatureHeader, why)
+	}
+	sig := new(intake.Signature)
+	var ts string
+	for _, part := range strings.Split(header, ",") {
+		k, v, ok := strings.Cut(strings.TrimSpace(part), "=")
+		if !ok {
+			return nil, malformed("no '=' in " + strconv.Quote(part))
+		}
+		switch k {
+		case "t":
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n <= 0 {
+				return nil, malformed("bad timestamp")
+			}
+			sig.Timestamp, ts = n, v
+		case "v1":
+			mac, err := hex.DecodeString(v)
+			if err != nil || len(mac) != 32 {
+				return nil, malformed("v1 must be 64 hex digits")
+			}
+			if len(sig.MACs) >= 16 {
+				return nil, malformed("too many signatures")
+			}
+			sig.MACs = append(sig.MACs, mac)
+		}
+	}
+	if ts == "" || len(sig.MACs) == 0 {
+		return nil, malformed("needs both t and v1")
+	}
+	sig.Payload = make([]byte, 0, len(ts)+1+len(body))
+	sig.Payload = append(append(append(sig.Payload, ts...), '.'), body...)
+	return sig, nil
+}
+
+// peerOf returns the client address Caddy resolved (honouring
+// trusted_proxies), or the connection's peer.
+func peerOf(r *http.Request) string {
+	if ip, ok := caddyhttp.GetVar(r.Context(), caddyhttp.ClientIPVarKey).(string); ok && ip != "" {
+		return ip
+	}
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
+}
+
+// oneLine keeps an error reason on a single line of the response.
+func oneLine(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r == '\n' || r == '\r' {
+			return ' '
+		}
+		return r
+	}, s)
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	log_ingest [<app>] {
+//		app <app>
+//		facility <facility>
+//		max_body_size <size>
+//		max_records <n>
+//	}
+func (h *Ingest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		h.App = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		switch opt {
+		case "app":
+			h.App = d.Val()
+		case "facility":
+			h.Facility = d.Val()
+		case "max_body_size":
+			n, err := humanize.ParseBytes(d.Val())
+			if err != nil || n > 1<<40 {
+				return d.Errf("max_body_size: invalid size %q", d.Val())
+			}
+			h.MaxBodySize = int64(n)
+		case "max_records":
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n <= 0 {
+				return d.Errf("max_records: want a positive integer, got %q", d.Val())
+			}
+			h.MaxRecords = n
+		default:
+			return d.Errf("unrecognized log_ingest option '%s'", opt)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*Ingest)(nil)
+	_ caddy.Validator             = (*Ingest)(nil)
+	_ caddyhttp.MiddlewareHandler = (*Ingest)(nil)
+	_ caddyfile.Unmarshaler       = (*Ingest)(nil)
+)

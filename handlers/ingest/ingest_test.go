@@ -1,0 +1,127 @@
+package ingest_test
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddytest"
+	_ "github.com/caddyserver/caddy/v2/modules/standard"
+
+	"github.com/caddy-applog/caddy-applog/handlers/ingest"
+	_ "github.com/caddy-applog/caddy-applog/module"
+)
+
+// failIfSkipped turns caddytest's silent skips (under -short, or when
+// the server cannot start) into failures under CI.
+func failIfSkipped(t *testing.T) {
+	t.Cleanup(func() {
+		if t.Skipped() && os.Getenv("CI") == "true" {
+			t.Errorf("test was skipped under CI=true: caddytest could not start the server")
+		}
+	})
+}
+
+func TestInProcess(t *testing.T) {
+	failIfSkipped(t)
+	tester := caddytest.NewTester(t)
+	tester.InitServer(`
+	{
+		admin localhost:2999
+		http_port 9080
+		applog {
+			facility shop {
+				level info
+			}
+		}
+		log shop {
+			include applog.shop
+			output discard
+		}
+	}
+	http://localhost:9080 {
+		log_ingest /ingest shop
+		log_ingest /any
+	}`, "caddyfile")
+
+	for _, tc := range []struct {
+		path, ctype, body string
+		status            int
+		resp              string
+	}{
+		{"/ingest", "application/x-ndjson", "{\"msg\":\"a\",\"level\":\"debug\"}\n{\"msg\":\"b\"}", 200, `{"accepted":1,"filtered":1,"truncated":0}`},
+		{"/ingest", "application/x-www-form-urlencoded", "name=shop.views&msg=hi+%25s&args=%28%27there%27%2C%29&levelname=INFO&levelno=20&created=1763726400.5", 200, `{"accepted":1,"filtered":0,"truncated":0}`},
+		{"/any?app=shop", "text/plain", "one\ntwo\n", 200, `{"accepted":2,"filtered":0,"truncated":0}`},
+		{"/any?app=other", "text/plain", "x", 403, `unknown app "other"`},
+		{"/ingest", "application/json", `{"msg":`, 400, "line 1: unexpected end of body"},
+	} {
+		req, _ := http.NewRequest(http.MethodPost, "http://localhost:9080"+tc.path, strings.NewReader(tc.body))
+		req.Header.Set("Content-Type", tc.ctype)
+		resp := tester.AssertResponseCode(req, tc.status)
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), tc.resp) {
+			t.Errorf("POST %s: body %q, want it to contain %q", tc.path, body, tc.resp)
+		}
+	}
+}
+
+// newBenchHandler loads a config whose only log takes applog's records
+// through Caddy's JSON encoder into the discard writer, and returns a
+// provisioned log_ingest handler of that config.
+func newBenchHandler(b *testing.B) *ingest.Ingest {
+	cfg := `{
+		"admin": {"disabled": true},
+		"logging": {"logs": {
+			"default": {"exclude": ["applog"]},
+			"bench": {"include": ["applog"], "writer": {"output": "discard"}, "encoder": {"format": "json"}}
+		}},
+		"apps": {"applog": {"facilities": {"bench": {}}}}
+	}`
+	if err := caddy.Load([]byte(cfg), true); err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { _ = caddy.Stop() })
+	h := &ingest.Ingest{App: "bench"}
+	if err := h.Provision(caddy.ActiveContext()); err != nil {
+		b.Fatal(err)
+	}
+	return h
+}
+
+// BenchmarkIngestNDJSON posts 100-record NDJSON batches through the
+// handler, the applog app and Caddy's JSON encoder.
+func BenchmarkIngestNDJSON(b *testing.B) {
+	h := newBenchHandler(b)
+	const perBatch = 100
+	var body bytes.Buffer
+	for i := range perBatch {
+		fmt.Fprintf(&body, `{"time":"2026-11-21T10:00:00.%09dZ","level":"INFO","msg":"request served","logger":"web.requests","path":"/api/v1/items/%d","status":200,"duration":0.0123,"user":{"id":42,"roles":["a","b"]}}`+"\n", i, i)
+	}
+	payload := body.Bytes()
+	b.SetBytes(int64(len(payload)))
+	b.ReportAllocs()
+	start := time.Now()
+	for b.Loop() {
+		req := httptest.NewRequest(http.MethodPost, "/_applog", bytes.NewReader(payload))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		rec := httptest.NewRecorder()
+		if err := h.ServeHTTP(rec, req, nil); err != nil || rec.Code != http.StatusOK {
+			b.Fatalf("status %d: %s", rec.Code, rec.Body)
+		}
+	}
+	records := float64(b.N * perBatch)
+	b.ReportMetric(records/time.Since(start).Seconds(), "records/s")
+	b.ReportMetric(float64(testing.AllocsPerRun(10, func() {
+		req := httptest.NewRequest(http.MethodPost, "/_applog", bytes.NewReader(payload))
+		req.Header.Set("Content-Type", "application/x-ndjson")
+		_ = h.ServeHTTP(httptest.NewRecorder(), req, nil)
+	}))/perBatch, "allocs/record")
+}

@@ -1,0 +1,275 @@
+// Package integration holds end-to-end tests: they build the real Caddy
+// binary with the plugin, start it on loopback ports with a Caddyfile,
+// drive it with real clients (python3's logging.handlers, curl, Go's
+// log/slog) and assert on the bytes that land in Caddy's log outputs.
+package integration
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+)
+
+// caddyBin is the binary built once for the whole package.
+var caddyBin string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "applog-integration-")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	caddyBin = filepath.Join(dir, "caddy")
+	build := exec.Command("go", "build", "-o", caddyBin, "../cmd/caddy")
+	build.Stdout, build.Stderr = os.Stderr, os.Stderr
+	if err := build.Run(); err != nil {
+		fmt.Fprintln(os.Stderr, "building caddy:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// requireTool returns the path of an external program the test needs.
+// Under CI=true a missing tool fails the test: .ci/run must install it.
+func requireTool(t *testing.T, name string) string {
+	t.Helper()
+	path, err := exec.LookPath(name)
+	if err != nil {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found on PATH: .ci/run must install it", name)
+		}
+		t.Skipf("%s not found on PATH", name)
+	}
+	return path
+}
+
+// freePort returns a loopback TCP port that was free a moment ago.
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// server is a running Caddy started by startCaddy.
+type server struct {
+	t         *testing.T
+	Dir       string // scratch folder: logs, Caddyfile
+	HTTPPort  int
+	AdminPort int
+	cmd       *exec.Cmd
+	out       *syncBuffer
+	done      chan struct{}
+}
+
+// URL returns the HTTP address of path on the server.
+func (s *server) URL(path string) string {
+	return fmt.Sprintf("http://127.0.0.1:%d%s", s.HTTPPort, path)
+}
+
+// startCaddy renders caddyfile as a text/template with .HTTPPort,
+// .AdminPort and .Dir, starts Caddy on it, and waits until it serves.
+func startCaddy(t *testing.T, caddyfile string) *server {
+	t.Helper()
+	s := &server{t: t, Dir: t.TempDir(), HTTPPort: freePort(t), AdminPort: freePort(t), out: new(syncBuffer), done: make(chan struct{})}
+	path := filepath.Join(s.Dir, "Caddyfile")
+	if err := os.WriteFile(path, s.render(caddyfile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	s.cmd = exec.Command(caddyBin, "run", "--config", path, "--adapter", "caddyfile")
+	s.cmd.Dir = s.Dir
+	s.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+s.Dir+"/data", "XDG_CONFIG_HOME="+s.Dir+"/config")
+	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
+	if err := s.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	t.Cleanup(s.stop)
+
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		select {
+		case <-s.done:
+			t.Fatalf("caddy exited during start-up:\n%s", s.out.String())
+		default:
+		}
+		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/config/", s.AdminPort))
+		if err == nil {
+			resp.Body.Close()
+			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.HTTPPort)); err == nil {
+				c.Close()
+				return s
+			}
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("caddy did not start within 30s:\n%s", s.out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func (s *server) render(caddyfile string) []byte {
+	tmpl := template.Must(template.New("Caddyfile").Parse(caddyfile))
+	var b bytes.Buffer
+	if err := tmpl.Execute(&b, s); err != nil {
+		s.t.Fatal(err)
+	}
+	return b.Bytes()
+}
+
+// reload loads a new Caddyfile through the admin API, as `caddy reload` does.
+func (s *server) reload(caddyfile string) {
+	s.t.Helper()
+	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/load", s.AdminPort), bytes.NewReader(s.render(caddyfile)))
+	req.Header.Set("Content-Type", "text/caddyfile")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		s.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		s.t.Fatalf("reload: %s: %s", resp.Status, body)
+	}
+}
+
+// stop ends Caddy gracefully, killing it if it does not exit in time.
+func (s *server) stop() {
+	_ = s.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-s.done:
+	case <-time.After(15 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.done
+	}
+	if s.t.Failed() {
+		s.t.Logf("caddy output:\n%s", s.out.String())
+	}
+}
+
+// Output returns what Caddy printed so far.
+func (s *server) Output() string { return s.out.String() }
+
+// readLines returns the JSON entries of a log file, numbers kept exact.
+func readLines(t *testing.T, path string) []map[string]any {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		if os.IsNotExist(err) {
+			return nil
+		}
+		t.Fatal(err)
+	}
+	var out []map[string]any
+	for i, line := range strings.Split(strings.TrimRight(string(data), "\n"), "\n") {
+		if line == "" {
+			continue
+		}
+		dec := json.NewDecoder(strings.NewReader(line))
+		dec.UseNumber()
+		var m map[string]any
+		if err := dec.Decode(&m); err != nil {
+			t.Fatalf("%s line %d is not JSON: %v: %q", path, i+1, err, line)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
+// waitLines polls until path has at least n entries (bounded wait).
+func waitLines(t *testing.T, path string, n int) []map[string]any {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		lines := readLines(t, path)
+		if len(lines) >= n || time.Now().After(deadline) {
+			return lines
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// post sends body and returns the status and the response body.
+func post(t *testing.T, url, contentType string, body []byte, header http.Header) (int, string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPost, url, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// runPython runs script with python3 and returns its standard output.
+func runPython(t *testing.T, dir, script string, args ...string) (stdout, stderr string) {
+	t.Helper()
+	py := requireTool(t, "python3")
+	path := filepath.Join(dir, "client.py")
+	if err := os.WriteFile(path, []byte(script), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var o, e bytes.Buffer
+	cmd := exec.Command(py, append([]string{path}, args...)...)
+	cmd.Stdout, cmd.Stderr = &o, &e
+	if err := runBounded(cmd, time.Minute); err != nil {
+		t.Fatalf("python3 %s: %v\n%s", path, err, e.String())
+	}
+	return o.String(), e.String()
+}
+
+// runBounded runs cmd, killing it after limit.
+func runBounded(cmd *exec.Cmd, limit time.Duration) error {
+	if err := cmd.Start(); err != nil {
+		return err
+	}
+	timer := time.AfterFunc(limit, func() { _ = cmd.Process.Kill() })
+	defer timer.Stop()
+	return cmd.Wait()
+}
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a
+// child's stdout and stderr.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}

@@ -1,0 +1,202 @@
+package applog
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap/zapcore"
+	"go.uber.org/zap/zaptest/observer"
+
+	"github.com/caddy-applog/caddy-applog/module/intake"
+)
+
+// newApp provisions an App and captures what it emits.
+func newApp(t *testing.T, a *App) *observer.ObservedLogs {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := a.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = a.Cleanup() })
+	core, logs := observer.New(zapcore.DebugLevel)
+	a.core = core
+	return logs
+}
+
+func rec(app, logger string, level int, msg string) intake.Record {
+	return intake.Record{App: app, Logger: logger, LevelNo: level, LevelName: intake.LevelName(level), Message: msg, Time: time.Unix(1763726400, 5), Host: "192.0.2.1"}
+}
+
+func submit(t *testing.T, a *App, recs ...intake.Record) (intake.Result, error) {
+	t.Helper()
+	return a.Submit(context.Background(), &intake.Batch{Records: recs})
+}
+
+func TestFacilityInheritance(t *testing.T) {
+	a := &App{Facilities: map[string]*Facility{
+		"myapp":                 {Level: "WARNING", MaxMessageSize: 10},
+		"myapp:web":             {Level: "debug"},
+		"myapp:web.requests.db": {Level: "error"},
+		"other":                 nil,
+	}}
+	logs := newApp(t, a)
+	res, err := submit(t, a,
+		rec("myapp", "root", 20, "filtered: app root is WARNING"),
+		rec("myapp", "web.requests", 10, "kept: inherits web's debug"),
+		rec("myapp", "web.requests.db.pool", 30, "filtered: db is error"),
+		rec("myapp", "web", 40, "kept and cut to ten bytes"),
+		rec("other", "x", 0, "kept: no threshold"),
+	)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res != (intake.Result{Accepted: 3, Filtered: 2, Truncated: 2}) {
+		t.Fatalf("result %+v", res)
+	}
+	entries := logs.All()
+	if len(entries) != 3 {
+		t.Fatalf("%d entries", len(entries))
+	}
+	e := entries[1]
+	if e.LoggerName != "applog.myapp.web" || e.Message != "kept and c" || e.Level != zapcore.ErrorLevel {
+		t.Fatalf("entry %+v", e.Entry)
+	}
+	fields := e.ContextMap()
+	if fields["truncated"] != true || fields["host"] != "192.0.2.1" || fields["level_name"] != "ERROR" || fields["level_no"] != int64(40) {
+		t.Fatalf("fields %v", fields)
+	}
+	if got := entries[0]; got.LoggerName != "applog.myapp.web.requests" || got.Message != "kept: inhe" || !got.Time.Equal(time.Unix(1763726400, 5)) || got.Level != zapcore.DebugLevel {
+		t.Fatalf("entry %+v", got.Entry)
+	}
+	if entries[2].LoggerName != "applog.other.x" {
+		t.Fatalf("entry %+v", entries[2].Entry)
+	}
+}
+
+func TestTruncateKeepsUTF8(t *testing.T) {
+	s := "ab€cd" // € is 3 bytes at offset 2
+	if !truncate(&s, 4) || s != "ab" {
+		t.Fatalf("got %q", s)
+	}
+	s = "abc"
+	if truncate(&s, 3) || s != "abc" {
+		t.Fatalf("got %q", s)
+	}
+}
+
+func TestUnknownApps(t *testing.T) {
+	a := &App{Facilities: map[string]*Facility{"known": {}}}
+	newApp(t, a)
+	_, err := submit(t, a, rec("known", "", 20, "ok"), rec("stranger", "", 20, "no"))
+	if intake.StatusOf(err) != http.StatusForbidden || !strings.Contains(err.Error(), `record 2: unknown app "stranger"`) {
+		t.Fatalf("err %v", err)
+	}
+	if _, err := submit(t, a, rec("bad.name", "", 20, "no")); intake.StatusOf(err) != http.StatusBadRequest {
+		t.Fatalf("err %v", err)
+	}
+	a.DeclareApp("stranger")
+	if _, err := submit(t, a, rec("stranger", "", 20, "now known")); err != nil || !a.KnowsApp("stranger") {
+		t.Fatalf("declared app refused: %v", err)
+	}
+	b := &App{AcceptUnknown: true}
+	newApp(t, b)
+	if _, err := submit(t, b, rec("anyone", "", 20, "ok")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func sig(ts int64, body string, secrets ...string) *intake.Signature {
+	payload := []byte(strconv.FormatInt(ts, 10) + "." + body)
+	s := &intake.Signature{Timestamp: ts, Payload: payload}
+	for _, secret := range secrets {
+		h := hmac.New(sha256.New, []byte(secret))
+		h.Write(payload)
+		s.MACs = append(s.MACs, h.Sum(nil))
+	}
+	return s
+}
+
+func TestSignatures(t *testing.T) {
+	a := &App{Facilities: map[string]*Facility{
+		"pay":        {Secrets: []string{"new", "old"}},
+		"pay:audit":  {Secrets: []string{"audit-key"}},
+		"pay:public": {},
+		"open":       {},
+	}}
+	logs := newApp(t, a)
+	now := time.Now().Unix()
+	try := func(s *intake.Signature, recs ...intake.Record) error {
+		_, err := a.Submit(context.Background(), &intake.Batch{Records: recs, Signature: s})
+		return err
+	}
+	for _, tc := range []struct {
+		name   string
+		sig    *intake.Signature
+		recs   []intake.Record
+		status int
+		reason string
+	}{
+		{"unsigned needs none", nil, []intake.Record{rec("open", "", 20, "a")}, 0, ""},
+		{"missing", nil, []intake.Record{rec("pay", "", 20, "a")}, 401, "facility pay requires a signed request"},
+		{"old secret still valid", sig(now, "b1", "old"), []intake.Record{rec("pay", "", 20, "a")}, 0, ""},
+		{"child inherits secret", sig(now, "b2", "new"), []intake.Record{rec("pay", "public.page", 20, "a")}, 0, ""},
+		{"child's own secret", sig(now, "b3", "new"), []intake.Record{rec("pay", "audit", 20, "a")}, 403, "bad signature for facility pay:audit"},
+		{"two secrets, two MACs", sig(now, "b4", "new", "audit-key"), []intake.Record{rec("pay", "", 20, "a"), rec("pay", "audit.x", 20, "b")}, 0, ""},
+		{"two secrets, one MAC", sig(now, "b5", "new"), []intake.Record{rec("pay", "", 20, "a"), rec("pay", "audit.x", 20, "b")}, 403, "bad signature for facility pay:audit"},
+		{"future", sig(now+400, "b6", "new"), []intake.Record{rec("pay", "", 20, "a")}, 403, "replay window"},
+		{"replay", sig(now, "b1", "old"), []intake.Record{rec("pay", "", 20, "a")}, 403, "replayed request"},
+	} {
+		n := len(logs.AllUntimed())
+		err := try(tc.sig, tc.recs...)
+		if tc.status == 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tc.name, err)
+			}
+			continue
+		}
+		if intake.StatusOf(err) != tc.status || !strings.Contains(err.Error(), tc.reason) {
+			t.Errorf("%s: got %v, want %d %q", tc.name, err, tc.status, tc.reason)
+		}
+		if len(logs.AllUntimed()) != n {
+			t.Errorf("%s: a refused batch emitted records", tc.name)
+		}
+	}
+}
+
+func TestProvisionErrors(t *testing.T) {
+	t.Setenv("APPLOG_EMPTY", "")
+	for cfg, want := range map[string]*App{
+		"unknown level":   {Facilities: map[string]*Facility{"a": {Level: "loud"}}},
+		"secret is empty": {Facilities: map[string]*Facility{"a": {Secrets: []string{"{env.APPLOG_EMPTY}"}}}},
+		"app name must":   {Facilities: map[string]*Facility{"a.b": {}}},
+		"sub-module must": {Facilities: map[string]*Facility{"a:b/c": {}}},
+	} {
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		err := want.Provision(ctx)
+		cancel()
+		if err == nil || !strings.Contains(err.Error(), cfg) {
+			t.Errorf("got %v, want an error containing %q", err, cfg)
+		}
+	}
+}
+
+func TestReplayCacheBounded(t *testing.T) {
+	c := newReplayCache()
+	now := time.Now()
+	if !c.remember([][]byte{{1}}, now.Add(time.Second), now) || c.remember([][]byte{{1}}, now.Add(time.Second), now) {
+		t.Fatal("duplicate accepted")
+	}
+	// Once expired and swept, the entry is forgotten.
+	later := now.Add(time.Minute)
+	if !c.remember([][]byte{{2}}, later.Add(time.Second), later) || len(c.seen) != 1 {
+		t.Fatalf("expired entries not swept: %d", len(c.seen))
+	}
+}

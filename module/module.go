@@ -1,0 +1,14 @@
+// Package module registers every module of caddy-applog with Caddy.
+// Import it for its side effects, in a Caddy main or with xcaddy:
+//
+//	xcaddy build --with github.com/caddy-applog/caddy-applog/module
+package module
+
+import (
+	// Caddyfile syntax: the applog global option and directives.
+	_ "github.com/caddy-applog/caddy-applog/caddyfile"
+	// HTTP handlers.
+	_ "github.com/caddy-applog/caddy-applog/handlers/ingest"
+	// The applog app.
+	_ "github.com/caddy-applog/caddy-applog/module/applog"
+)
