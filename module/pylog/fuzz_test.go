@@ -1,0 +1,119 @@
+package pylog
+
+import (
+	"net/url"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+	"unicode/utf8"
+)
+
+func FuzzParseLiteral(f *testing.F) {
+	for _, tc := range literalCases {
+		f.Add(tc.in)
+	}
+	for _, tc := range pythonFormatCases {
+		f.Add(tc.args)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		v, err := ParseLiteral(s)
+		if err != nil {
+			return
+		}
+		if want := strings.Trim(s, " \t\r\n"); v.Raw != want {
+			t.Fatalf("Raw = %q, want the input %q", v.Raw, want)
+		}
+		again, err := ParseLiteral(v.Raw)
+		if err != nil || again.Kind != v.Kind || again.Raw != v.Raw {
+			t.Fatalf("reading Raw %q again: %v, %v", v.Raw, again.Kind, err)
+		}
+		checkRaws(t, v, 0)
+		v.PyStr()
+		v.ASCII()
+		v.Truthy()
+	})
+}
+
+// checkRaws checks that every nested value's Raw is valid text taken
+// from its parent's.
+func checkRaws(t *testing.T, v Value, depth int) {
+	if depth > maxDepth {
+		t.Fatalf("nested deeper than %d", maxDepth)
+	}
+	if v.Kind == KindStr && !utf8.ValidString(v.Str) {
+		t.Fatalf("str %q decodes to invalid UTF-8", v.Raw)
+	}
+	for _, it := range v.Items {
+		if !strings.Contains(v.Raw, it.Raw) {
+			t.Fatalf("item %q not in %q", it.Raw, v.Raw)
+		}
+		checkRaws(t, it, depth+1)
+	}
+	for _, p := range v.Pairs {
+		checkRaws(t, p.Key, depth+1)
+		checkRaws(t, p.Value, depth+1)
+	}
+}
+
+func FuzzFormat(f *testing.F) {
+	for _, tc := range pythonFormatCases {
+		f.Add(tc.msg, tc.args)
+	}
+	for _, tc := range formatCases {
+		f.Add(tc.msg, tc.args)
+	}
+	f.Fuzz(func(t *testing.T, msg, rawArgs string) {
+		args, err := ParseLiteral(rawArgs)
+		if err != nil {
+			args = Tuple(Str(rawArgs), Int(int64(len(rawArgs))), Float(float64(len(msg))/3))
+		}
+		out, err := Format(msg, args)
+		if err != nil {
+			return
+		}
+		if utf8.ValidString(msg) && !utf8.ValidString(out) {
+			t.Fatalf("Format(%q, %s) = %q: invalid UTF-8", msg, args.Raw, out)
+		}
+		if len(out) > len(msg)+len(args.Raw)+maxGrowth+2*maxWidth+64 {
+			t.Fatalf("Format(%q, %s) grew to %d bytes", msg, args.Raw, len(out))
+		}
+	})
+}
+
+func FuzzParseForm(f *testing.F) {
+	for _, tc := range formCases {
+		f.Add(tc.raw)
+	}
+	f.Add(typicalForm)
+	f.Fuzz(func(t *testing.T, raw string) {
+		fields, err := ParseForm(raw, 50)
+		if err != nil {
+			return
+		}
+		for _, fl := range fields {
+			if !utf8.ValidString(fl.Key) || !utf8.ValidString(fl.Value) {
+				t.Fatalf("field %q=%q is not valid UTF-8", fl.Key, fl.Value)
+			}
+		}
+		// Where net/url accepts the form too, both must read the same
+		// values for each key, in the same order.
+		if q, err := url.ParseQuery(raw); err == nil {
+			for key, values := range q {
+				var ours []string
+				for _, fl := range fields {
+					if fl.Key == key {
+						ours = append(ours, fl.Value)
+					}
+				}
+				for i := range values {
+					values[i] = strings.ToValidUTF8(values[i], "\uFFFD")
+				}
+				if utf8.ValidString(key) && !slices.Equal(ours, values) {
+					t.Fatalf("key %q: ParseForm %q, net/url %q", key, ours, values)
+				}
+			}
+		}
+		FromForm(fields, time.Time{})
+	})
+}
