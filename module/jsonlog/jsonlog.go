@@ -19,6 +19,7 @@ import (
 	"bytes"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -57,7 +58,9 @@ func (l Limits) withDefaults() Limits {
 // the line they were found on.
 func Decode(body []byte, lim Limits, now time.Time) ([]intake.Record, error) {
 	lim = lim.withDefaults()
-	s := scanner{buf: body, lim: lim}
+	// One copy of the body: every string without escapes is then a free
+	// substring of it, and repeated keys are interned across records.
+	s := scanner{buf: string(body), lim: lim, keys: make(map[string]string)}
 	recs := make([]intake.Record, 0, bytes.Count(body, []byte{'\n'})+1)
 	for {
 		s.skipWS()
@@ -154,13 +157,22 @@ func validString(b []byte) string {
 	return string(bytes.ToValidUTF8(b, []byte("\uFFFD")))
 }
 
+// validUTF8 returns s, with invalid UTF-8 replaced.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
 // record decodes one object at s.pos into a Record.
 func (s *scanner) record(now time.Time) (intake.Record, error) {
 	rec := intake.Record{Time: now}
 	var (
-		msg, message     *string
-		levelSet, timeOK bool
-		attrs            []intake.Attr
+		msg, message               string
+		hasMsg, hasMessage         bool
+		levelSet, timeOK, consumed bool
+		attrs                      = make([]intake.Attr, 0, 8)
 	)
 	s.pos++ // '{'
 	s.skipWS()
@@ -173,7 +185,7 @@ func (s *scanner) record(now time.Time) (intake.Record, error) {
 			return rec, s.errf("more than %d fields in one record", s.lim.MaxFields)
 		}
 		s.skipWS()
-		key, err := s.str()
+		key, err := s.key()
 		if err != nil {
 			return rec, err
 		}
@@ -187,15 +199,15 @@ func (s *scanner) record(now time.Time) (intake.Record, error) {
 		if err != nil {
 			return rec, err
 		}
-		consumed := false
+		consumed = false
 		switch key {
 		case "message":
-			if val.Kind == intake.KindString {
-				message, consumed = &val.Str, true
+			if val.Kind == intake.KindString && !hasMessage {
+				message, hasMessage, consumed = val.Str, true, true
 			}
 		case "msg":
-			if val.Kind == intake.KindString && msg == nil {
-				msg, consumed = &val.Str, true
+			if val.Kind == intake.KindString && !hasMsg {
+				msg, hasMsg, consumed = val.Str, true, true
 			}
 		case "level", "levelname", "severity", "levelno":
 			if !levelSet {
@@ -237,13 +249,13 @@ func (s *scanner) record(now time.Time) (intake.Record, error) {
 		break
 	}
 	switch {
-	case message != nil:
-		rec.Message = *message
-		if msg != nil { // both present: "msg" is likely a template; keep it
-			attrs = append(attrs, intake.Attr{Key: "msg", Value: intake.String(*msg)})
+	case hasMessage:
+		rec.Message = message
+		if hasMsg { // both present: "msg" is likely a template; keep it
+			attrs = append(attrs, intake.Attr{Key: "msg", Value: intake.String(msg)})
 		}
-	case msg != nil:
-		rec.Message = *msg
+	case hasMsg:
+		rec.Message = msg
 	}
 	if !levelSet {
 		rec.LevelNo, rec.LevelName = intake.LevelInfo, "INFO"
@@ -310,9 +322,28 @@ func parseTime(v intake.Value) (time.Time, bool) {
 // scanner walks a JSON body without building generic maps: top-level
 // keys of a record become typed values, nested documents are copied.
 type scanner struct {
-	buf []byte
-	pos int
-	lim Limits
+	buf  string
+	pos  int
+	lim  Limits
+	keys map[string]string // interned keys
+}
+
+// maxInternedKeys bounds the key cache of one body.
+const maxInternedKeys = 256
+
+// key decodes an object key, interned: a batch repeats the same keys.
+func (s *scanner) key() (string, error) {
+	k, err := s.str()
+	if err != nil {
+		return "", err
+	}
+	if ik, ok := s.keys[k]; ok {
+		return ik, nil
+	}
+	if len(s.keys) < maxInternedKeys {
+		s.keys[k] = k
+	}
+	return k, nil
 }
 
 func (s *scanner) peek() byte {
@@ -335,7 +366,7 @@ func (s *scanner) skipWS() {
 
 // errf reports a syntax error with the line it was found on.
 func (s *scanner) errf(format string, args ...any) error {
-	line := 1 + bytes.Count(s.buf[:min(s.pos, len(s.buf))], []byte{'\n'})
+	line := 1 + strings.Count(s.buf[:min(s.pos, len(s.buf))], "\n")
 	return fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...))
 }
 
@@ -351,8 +382,8 @@ func (s *scanner) value(depth int) (intake.Value, error) {
 			return intake.Value{}, err
 		}
 		doc := s.buf[start:s.pos]
-		if !bytes.ContainsAny(doc, " \t\r\n") {
-			return intake.JSON(validString(doc)), nil
+		if !strings.ContainsAny(doc, " \t\r\n") {
+			return intake.JSON(validUTF8(doc)), nil
 		}
 		var out bytes.Buffer
 		if err := compact(&out, doc); err != nil {
@@ -375,7 +406,7 @@ func (s *scanner) value(depth int) (intake.Value, error) {
 }
 
 func (s *scanner) literal(word string) error {
-	if !bytes.HasPrefix(s.buf[s.pos:], []byte(word)) {
+	if !strings.HasPrefix(s.buf[s.pos:], word) {
 		return s.errf("invalid literal, expected %s", word)
 	}
 	s.pos += len(word)
@@ -424,7 +455,7 @@ func (s *scanner) number() (intake.Value, error) {
 			s.pos++
 		}
 	}
-	lit := string(s.buf[start:s.pos])
+	lit := s.buf[start:s.pos]
 	if isInt {
 		if n, err := strconv.ParseInt(lit, 10, 64); err == nil {
 			return intake.Int(n), nil
@@ -454,7 +485,7 @@ func (s *scanner) str() (string, error) {
 		if c == '"' {
 			raw := s.buf[start:s.pos]
 			s.pos++
-			return validString(raw), nil
+			return validUTF8(raw), nil
 		}
 		if c == '\\' {
 			break
@@ -604,7 +635,7 @@ func (s *scanner) skipContainer(depth int) error {
 
 // compact removes insignificant white space from a document already
 // validated by skipContainer (json.Compact would validate it again).
-func compact(out *bytes.Buffer, doc []byte) error {
+func compact(out *bytes.Buffer, doc string) error {
 	inStr := false
 	for i := 0; i < len(doc); i++ {
 		c := doc[i]
