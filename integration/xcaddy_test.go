@@ -33,7 +33,7 @@ func TestXcaddyBuild(t *testing.T) {
 		"--with", "github.com/caddy-applog/caddy-applog/module",
 		"--replace", "github.com/caddy-applog/caddy-applog="+repo)
 	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOPRIVATE=github.com/caddy-applog/caddy-applog")
+	cmd.Env = append(os.Environ(), "GOPROXY="+proxyOrOff(t))
 	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := runBounded(cmd, 10*time.Minute); err != nil {
@@ -49,4 +49,18 @@ func TestXcaddyBuild(t *testing.T) {
 			t.Errorf("module %s missing from the xcaddy-built binary:\n%s", mod, list)
 		}
 	}
+}
+
+// proxyOrOff is the README's GOPROXY for local builds: the first proxy
+// Go is configured with, then "off". With "|", any error from the proxy
+// (it may answer 403 for a module it has never seen) falls through to
+// "off", whose "not found" makes Go use the --replace folder instead.
+func proxyOrOff(t *testing.T) string {
+	out, err := exec.Command("go", "env", "GOPROXY").Output()
+	if err != nil {
+		t.Fatal(err)
+	}
+	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), ",")
+	first, _, _ = strings.Cut(first, "|")
+	return first + "|off"
 }
