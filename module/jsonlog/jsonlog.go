@@ -62,6 +62,7 @@ func Decode(body []byte, lim Limits, now time.Time) ([]intake.Record, error) {
 	// substring of it, and repeated keys are interned across records.
 	s := scanner{buf: string(body), lim: lim, keys: make(map[string]string)}
 	recs := make([]intake.Record, 0, bytes.Count(body, []byte{'\n'})+1)
+	var err error
 	for {
 		s.skipWS()
 		if s.pos >= len(s.buf) {
@@ -69,14 +70,9 @@ func Decode(body []byte, lim Limits, now time.Time) ([]intake.Record, error) {
 		}
 		switch s.buf[s.pos] {
 		case '{':
-			if len(recs) >= lim.MaxRecords {
-				return nil, s.errf("more than %d records in one body", lim.MaxRecords)
-			}
-			rec, err := s.record(now)
-			if err != nil {
+			if recs, err = s.appendRecord(recs, now); err != nil {
 				return nil, err
 			}
-			recs = append(recs, rec)
 		case '[':
 			s.pos++
 			s.skipWS()
@@ -89,14 +85,9 @@ func Decode(body []byte, lim Limits, now time.Time) ([]intake.Record, error) {
 				if s.peek() != '{' {
 					return nil, s.errf("array elements must be objects")
 				}
-				if len(recs) >= lim.MaxRecords {
-					return nil, s.errf("more than %d records in one body", lim.MaxRecords)
-				}
-				rec, err := s.record(now)
-				if err != nil {
+				if recs, err = s.appendRecord(recs, now); err != nil {
 					return nil, err
 				}
-				recs = append(recs, rec)
 				s.skipWS()
 				if s.peek() == ',' {
 					s.pos++
@@ -163,6 +154,18 @@ func validUTF8(s string) string {
 		return s
 	}
 	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// appendRecord decodes the object at s.pos onto recs, within the limit.
+func (s *scanner) appendRecord(recs []intake.Record, now time.Time) ([]intake.Record, error) {
+	if len(recs) >= s.lim.MaxRecords {
+		return recs, s.errf("more than %d records in one body", s.lim.MaxRecords)
+	}
+	rec, err := s.record(now)
+	if err != nil {
+		return recs, err
+	}
+	return append(recs, rec), nil
 }
 
 // record decodes one object at s.pos into a Record.
