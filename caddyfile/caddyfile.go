@@ -10,6 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
 
 	"github.com/caddy-applog/caddy-applog/handlers/ingest"
+	"github.com/caddy-applog/caddy-applog/handlers/logstatus"
 	"github.com/caddy-applog/caddy-applog/module/applog"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 )
@@ -19,6 +20,8 @@ func init() {
 	httpcaddyfile.RegisterHandlerDirective("log_ingest", parseLogIngest)
 	// log_ingest answers the request itself, like respond.
 	httpcaddyfile.RegisterDirectiveOrder("log_ingest", httpcaddyfile.Before, "respond")
+	httpcaddyfile.RegisterHandlerDirective("log_status", parseLogStatus)
+	httpcaddyfile.RegisterDirectiveOrder("log_status", httpcaddyfile.Before, "respond")
 }
 
 // parseApplog sets up the applog app from the global option:
@@ -40,6 +43,13 @@ func parseApplog(d *caddyfile.Dispenser, existing any) (any, error) {
 		Name:  intake.AppName,
 		Value: caddyconfig.JSON(app, nil),
 	}, nil
+}
+
+// parseLogStatus sets up a log_status handler from the directive.
+func parseLogStatus(h httpcaddyfile.Helper) (caddyhttp.MiddlewareHandler, error) {
+	m := new(logstatus.LogStatus)
+	err := m.UnmarshalCaddyfile(h.Dispenser)
+	return m, err
 }
 
 // parseLogIngest sets up a log_ingest handler from the directive.

@@ -88,7 +88,17 @@ func (s *server) URL(path string) string {
 // .AdminPort and .Dir, starts Caddy on it, and waits until it serves.
 func startCaddy(t *testing.T, caddyfile string) *server {
 	t.Helper()
+	return startCaddyWith(t, caddyfile, nil)
+}
+
+// startCaddyWith is startCaddy with prepare run on the scratch folder
+// first, for files the config needs to exist.
+func startCaddyWith(t *testing.T, caddyfile string, prepare func(dir string)) *server {
+	t.Helper()
 	s := &server{t: t, Dir: t.TempDir(), HTTPPort: freePort(t), AdminPort: freePort(t), out: new(syncBuffer), done: make(chan struct{})}
+	if prepare != nil {
+		prepare(s.Dir)
+	}
 	path := filepath.Join(s.Dir, "Caddyfile")
 	if err := os.WriteFile(path, s.render(caddyfile), 0o644); err != nil {
 		t.Fatal(err)

@@ -9,6 +9,7 @@ import (
 	_ "github.com/caddy-applog/caddy-applog/caddyfile"
 	// HTTP handlers.
 	_ "github.com/caddy-applog/caddy-applog/handlers/ingest"
+	_ "github.com/caddy-applog/caddy-applog/handlers/logstatus"
 	// The applog app.
 	_ "github.com/caddy-applog/caddy-applog/module/applog"
 )

@@ -25,6 +25,7 @@ import (
 	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/caddy-applog/caddy-applog/module/jsonlog"
 	"github.com/caddy-applog/caddy-applog/module/pylog"
+	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 func init() {
@@ -74,6 +75,9 @@ type Ingest struct {
 	logger *zap.Logger
 	limits jsonlog.Limits
 }
+
+// source names this door in counters.
+const source = "log_ingest"
 
 // DefaultMaxBodySize is the default max_body_size.
 const DefaultMaxBodySize = 10 << 20
@@ -138,6 +142,10 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	var res intake.Result
 	if err == nil {
 		res, err = h.intake.Submit(r.Context(), batch)
+	} else {
+		// The app counts what it refuses; a request that could not be
+		// decoded never reaches it, and counts as one rejected record.
+		status.Source(source).Rejected.Add(1)
 	}
 	if err != nil {
 		status := intake.StatusOf(err)
@@ -198,7 +206,7 @@ func (h *Ingest) decode(r *http.Request, buf *bytes.Buffer, peer string) (*intak
 	if err != nil {
 		return nil, err
 	}
-	return &intake.Batch{Records: recs, Signature: sig, Source: "log_ingest", Peer: peer}, nil
+	return &intake.Batch{Records: recs, Signature: sig, Source: source, Peer: peer}, nil
 }
 
 func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]string, now time.Time) ([]intake.Record, error) {

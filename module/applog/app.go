@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/http"
 	"sort"
+	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -21,6 +22,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-applog/caddy-applog/module/intake"
+	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 func init() {
@@ -56,6 +58,11 @@ type App struct {
 	// Default: 5m.
 	ReplayWindow caddy.Duration `json:"replay_window,omitempty"`
 
+	// How many of the most recent records the status page (the
+	// log_status handler) shows. They are kept only while a log_status
+	// handler is configured. Default: 300.
+	RecentRecords int `json:"recent_records,omitempty"`
+
 	apps       atomic.Pointer[map[string]*appRules]
 	unknown    *appRules
 	declareMu  sync.Mutex
@@ -63,6 +70,7 @@ type App struct {
 	core       zapcore.Core
 	logger     *zap.Logger
 	fieldsPool sync.Pool
+	keepRecent bool
 }
 
 // CaddyModule returns the Caddy module information.
@@ -84,6 +92,16 @@ func (a *App) Provision(ctx caddy.Context) error {
 	a.core = a.logger.Core()
 	if a.ReplayWindow <= 0 {
 		a.ReplayWindow = caddy.Duration(5 * time.Minute)
+	}
+	if a.RecentRecords < 0 {
+		return fmt.Errorf("recent_records must not be negative")
+	}
+	if a.RecentRecords == 0 {
+		a.RecentRecords = status.DefaultRecent
+	}
+	// Caddy creates a registry per config; our counters are process-wide.
+	if err := ctx.GetMetricsRegistry().Register(status.Collector{}); err != nil {
+		return fmt.Errorf("registering metrics: %w", err)
 	}
 	repl := caddy.NewReplacer()
 	apps := make(map[string]*appRules)
@@ -131,7 +149,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 }
 
 func defaultRules(name string) *rules {
-	return &rules{name: name, maxMsg: DefaultMaxMessageSize, counters: new(counters)}
+	return &rules{name: name, maxMsg: DefaultMaxMessageSize, counters: status.Facility(name)}
 }
 
 // resolve returns f's effective rules, inheriting unset options from parent.
@@ -142,7 +160,7 @@ func (f *Facility) resolve(name string, parent *rules, repl *caddy.Replacer) (*r
 		hasLevel: parent.hasLevel,
 		secrets:  parent.secrets,
 		maxMsg:   parent.maxMsg,
-		counters: new(counters),
+		counters: status.Facility(name),
 	}
 	if f == nil {
 		return r, nil
@@ -173,8 +191,21 @@ func (f *Facility) resolve(name string, parent *rules, repl *caddy.Replacer) (*r
 	return r, nil
 }
 
-// Start starts the app.
-func (a *App) Start() error { return nil }
+// Start starts the app. The ring of recent records is sized here, after
+// every module of the config was provisioned (and a log_status handler
+// had its chance to ask for it), so a reload keeps the page's records.
+func (a *App) Start() error {
+	size := 0
+	if a.keepRecent {
+		size = a.RecentRecords
+	}
+	status.SetRecentSize(size)
+	return nil
+}
+
+// KeepRecent asks the app to keep its most recent records for the
+// status page. The log_status handler calls it while provisioning.
+func (a *App) KeepRecent() { a.keepRecent = true }
 
 // Stop stops the app.
 func (a *App) Stop() error { return nil }
@@ -215,6 +246,7 @@ func (a *App) KnowsApp(app string) bool {
 func (a *App) Submit(_ context.Context, b *intake.Batch) (intake.Result, error) {
 	var res intake.Result
 	now := time.Now()
+	src := status.Source(b.Source)
 	apps := *a.apps.Load()
 	plan := make([]*rules, len(b.Records))
 	var needed []*rules
@@ -222,6 +254,7 @@ func (a *App) Submit(_ context.Context, b *intake.Batch) (intake.Result, error) 
 		rec := &b.Records[i]
 		ar, err := a.appFor(apps, rec.App, i, len(b.Records))
 		if err != nil {
+			src.Rejected.Add(int64(len(b.Records)))
 			return res, err
 		}
 		if rec.Facility == "" {
@@ -234,27 +267,37 @@ func (a *App) Submit(_ context.Context, b *intake.Batch) (intake.Result, error) 
 		}
 	}
 	if err := a.verify(b, needed, now); err != nil {
+		src.Rejected.Add(int64(len(b.Records)))
 		for _, r := range needed {
-			r.counters.rejected.Add(1)
+			r.counters.Rejected.Add(1)
 		}
 		return res, err
 	}
+	keepRecent := status.RecentEnabled()
 	for i := range b.Records {
 		rec, r := &b.Records[i], plan[i]
 		if r.hasLevel && rec.LevelNo < r.minLevel {
-			r.counters.filtered.Add(1)
+			r.counters.Filtered.Add(1)
 			res.Filtered++
 			continue
 		}
 		truncated := truncate(&rec.Message, r.maxMsg)
 		if truncated {
-			r.counters.truncated.Add(1)
+			r.counters.Truncated.Add(1)
 			res.Truncated++
 		}
-		a.emit(rec, r, truncated)
-		r.counters.accepted.Add(1)
+		level := a.emit(rec, r, truncated)
+		r.counters.Accept(now, 1)
 		res.Accepted++
+		if keepRecent {
+			status.Record(status.Entry{
+				Time: rec.Time, Level: level.String(), LevelNo: rec.LevelNo, LevelName: rec.LevelName,
+				App: rec.App, Facility: rec.Facility, Host: rec.Host, Logger: rec.Logger,
+				Message: rec.Message, Source: b.Source,
+			})
+		}
 	}
+	src.Accept(now, res.Accepted)
 	return res, nil
 }
 
@@ -305,7 +348,7 @@ func truncate(s *string, max int) bool {
 // emit writes rec straight to the logging core with its own time and
 // logger name: going around zap.Logger avoids its Panic/Fatal hooks and a
 // Named() logger per facility.
-func (a *App) emit(rec *intake.Record, r *rules, truncated bool) {
+func (a *App) emit(rec *intake.Record, r *rules, truncated bool) zapcore.Level {
 	ent := zapcore.Entry{
 		LoggerName: r.loggerName(rec.App, rec.Facility),
 		Time:       rec.Time,
@@ -314,7 +357,7 @@ func (a *App) emit(rec *intake.Record, r *rules, truncated bool) {
 	}
 	ce := a.core.Check(ent, nil)
 	if ce == nil {
-		return
+		return ent.Level
 	}
 	fp, _ := a.fieldsPool.Get().(*[]zap.Field)
 	if fp == nil {
@@ -338,6 +381,7 @@ func (a *App) emit(rec *intake.Record, r *rules, truncated bool) {
 	clear(fields)
 	*fp = fields[:0]
 	a.fieldsPool.Put(fp)
+	return ent.Level
 }
 
 // UnmarshalCaddyfile sets up the app from the `applog` global option:
@@ -345,6 +389,7 @@ func (a *App) emit(rec *intake.Record, r *rules, truncated bool) {
 //	applog {
 //		accept_unknown
 //		replay_window <duration>
+//		recent_records <n>
 //		facility <app>[:<sub.module>] {
 //			level <level>
 //			secret <secret...>
@@ -372,6 +417,18 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("replay_window: %v", err)
 			}
 			a.ReplayWindow = caddy.Duration(dur)
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		case "recent_records":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			n, err := strconv.Atoi(d.Val())
+			if err != nil || n <= 0 {
+				return d.Errf("recent_records: want a positive integer, got %q", d.Val())
+			}
+			a.RecentRecords = n
 			if d.NextArg() {
 				return d.ArgErr()
 			}

@@ -6,8 +6,10 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-applog/caddy-applog/module/intake"
+	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 // Facility holds the rules for the records of one app or one sub-module
@@ -42,14 +44,9 @@ type rules struct {
 	hasLevel  bool
 	secrets   [][]byte
 	maxMsg    int
-	counters  *counters
-	loggerFor sync.Map // facility → "applog.<app>[.<facility>]"
+	counters  *status.Counters // process-wide, so they survive reloads
+	loggerFor sync.Map         // facility → "applog.<app>[.<facility>]"
 	nLoggers  atomic.Int32
-}
-
-// counters are per configured facility; their sum is what the app saw.
-type counters struct {
-	accepted, filtered, rejected, truncated atomic.Int64
 }
 
 // appRules are every configured facility of one app.

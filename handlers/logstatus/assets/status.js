@@ -1,0 +1,108 @@
+// The status page: one EventSource with the filters as query parameters;
+// a filter change reconnects. User data is only ever set as textContent.
+(function () {
+	"use strict";
+	const maxRows = 1000;
+	const form = document.getElementById("filters");
+	const tbody = document.querySelector("#records tbody");
+	const conn = document.getElementById("conn");
+	const apps = new Set();
+	let source = null;
+
+	function params() {
+		const p = new URLSearchParams();
+		for (const el of form.elements) {
+			if (el.name && el.value.trim() !== "") p.set(el.name, el.value.trim());
+		}
+		return p;
+	}
+
+	function cell(tr, text, cls) {
+		const td = document.createElement("td");
+		td.textContent = text;
+		if (cls) td.className = cls;
+		tr.appendChild(td);
+	}
+
+	function addRecord(e, live) {
+		const tr = document.createElement("tr");
+		tr.className = "lvl-" + e.level + (live ? " new" : "");
+		tr.dataset.seq = e.seq;
+		const t = new Date(e.time);
+		cell(tr, isNaN(t) ? e.time : t.toISOString().replace("T", " ").replace("Z", ""), "time");
+		cell(tr, e.level_name || e.level, "level");
+		cell(tr, e.app, "app");
+		cell(tr, e.facility || "", "facility");
+		cell(tr, e.host || "", "host");
+		cell(tr, e.logger || "", "logger");
+		cell(tr, e.message, "msg");
+		tbody.insertBefore(tr, tbody.firstChild);
+		while (tbody.rows.length > maxRows) tbody.deleteRow(tbody.rows.length - 1);
+		if (!apps.has(e.app)) {
+			apps.add(e.app);
+			const o = document.createElement("option");
+			o.value = e.app;
+			document.getElementById("apps").appendChild(o);
+		}
+		document.getElementById("count").textContent = tbody.rows.length + " shown";
+	}
+
+	function fmt(n) { return Number(n).toLocaleString("en-US"); }
+	function rate(n) { return Number(n).toFixed(2); }
+	function bytes(n) {
+		const u = ["B", "KiB", "MiB", "GiB", "TiB"];
+		let i = 0;
+		while (n >= 1024 && i < u.length - 1) { n /= 1024; i++; }
+		return (i ? n.toFixed(1) : n) + " " + u[i];
+	}
+	function duration(s) {
+		s = Math.floor(s);
+		const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
+		return (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m " + (s % 60) + "s";
+	}
+	function fillTable(id, rows) {
+		const body = document.querySelector("#" + id + " tbody");
+		body.replaceChildren();
+		for (const r of rows) {
+			const tr = document.createElement("tr");
+			for (const v of r) cell(tr, v);
+			body.appendChild(tr);
+		}
+	}
+
+	function showStats(s) {
+		document.getElementById("uptime").textContent = "up " + duration(s.uptime_seconds);
+		const t = s.totals;
+		document.getElementById("t-accepted").textContent = fmt(t.accepted);
+		document.getElementById("t-rate").textContent = rate(t.rate_per_second);
+		document.getElementById("t-filtered").textContent = fmt(t.filtered);
+		document.getElementById("t-rejected").textContent = fmt(t.rejected);
+		document.getElementById("t-truncated").textContent = fmt(t.truncated);
+		document.getElementById("t-dropped").textContent = fmt(t.dropped);
+		fillTable("facilities", (s.facilities || []).map(f =>
+			[f.name, fmt(f.accepted), fmt(f.filtered), fmt(f.rejected), fmt(f.truncated), fmt(f.dropped), rate(f.rate_per_second)]));
+		fillTable("sources", (s.sources || []).map(f =>
+			[f.name, fmt(f.accepted), fmt(f.rejected), rate(f.rate_per_second)]));
+		fillTable("writers", (s.writers || []).map(w =>
+			[w.kind, w.name, fmt(w.entries), bytes(w.bytes), fmt(w.errors), fmt(w.rotations), fmt(w.spool_depth),
+			 w.spool_depth ? duration(w.spool_oldest_age_seconds) : "–"]));
+	}
+
+	function connect() {
+		if (source) source.close();
+		tbody.replaceChildren();
+		const p = params();
+		p.set("format", "sse");
+		let first = true;
+		source = new EventSource(location.pathname + "?" + p.toString());
+		source.addEventListener("open", () => { conn.textContent = "live"; conn.className = "conn up"; });
+		source.addEventListener("error", () => { conn.textContent = "reconnecting…"; conn.className = "conn down"; });
+		source.addEventListener("stats", ev => { showStats(JSON.parse(ev.data)); first = false; });
+		source.addEventListener("record", ev => addRecord(JSON.parse(ev.data), !first));
+	}
+
+	let timer = null;
+	form.addEventListener("input", () => { clearTimeout(timer); timer = setTimeout(connect, 250); });
+	form.addEventListener("submit", ev => ev.preventDefault());
+	connect();
+})();

@@ -1,0 +1,354 @@
+// Package logstatus provides the log_status HTTP handler: a live status
+// page for the applog app, with the same data as JSON and as a stream of
+// Server-Sent Events.
+package logstatus
+
+import (
+	"embed"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
+
+	"github.com/caddy-applog/caddy-applog/module/intake"
+	"github.com/caddy-applog/caddy-applog/module/status"
+)
+
+func init() {
+	caddy.RegisterModule(new(LogStatus))
+}
+
+//go:embed assets
+var assets embed.FS
+
+// LogStatus serves a live status page of the applog app: the most recent
+// records (as many as the app's `recent_records`, default 300),
+// colour-coded by level and updating live without reloading, filterable
+// by app, facility, level, host and text; and a stats panel with uptime,
+// records accepted, filtered, rejected, truncated and dropped per
+// facility and per door, rates per second over the last minute, and per
+// writer the bytes written, errors, rotations and spool depth.
+//
+// The page needs no external assets and works offline. The same data is
+// served as JSON (`?format=json`) and as Server-Sent Events
+// (`?format=sse`, or `Accept: text/event-stream`): an event `stats` with
+// the counters every 2 seconds and an event `record` per record, whose
+// `id` is the record's sequence number. All three take the filters as
+// query parameters: `app`, `facility` (the facility or any of its
+// sub-modules), `level` (the lowest level shown), `host`, `q` (text in the
+// message or logger name), plus `after` (a sequence number) and `limit`.
+//
+// Nothing is exposed unless this handler is configured; protect it like
+// any admin page, for example with Caddy's `basic_auth`.
+type LogStatus struct {
+	// A CSS file of yours, loaded after the page's own styles, to restyle it.
+	CSS string `json:"css,omitempty"`
+
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
+}
+
+// CaddyModule returns the Caddy module information.
+func (*LogStatus) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "http.handlers.log_status",
+		New: func() caddy.Module { return new(LogStatus) },
+	}
+}
+
+// Provision asks the applog app to keep recent records, and arranges for
+// open event streams to end when the server shuts down, so that they do
+// not hold up a reload or a graceful stop.
+func (h *LogStatus) Provision(ctx caddy.Context) error {
+	app, err := ctx.App(intake.AppName)
+	if err != nil {
+		return fmt.Errorf("getting applog app: %w", err)
+	}
+	if k, ok := app.(interface{ KeepRecent() }); ok {
+		k.KeepRecent()
+	}
+	h.shutdown = make(chan struct{})
+	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
+		srv.RegisterOnShutdown(func() { h.shutdownOnce.Do(func() { close(h.shutdown) }) })
+	}
+	return nil
+}
+
+// Validate checks that the CSS file can be read.
+func (h *LogStatus) Validate() error {
+	if h.CSS != "" {
+		if _, err := os.Stat(h.CSS); err != nil {
+			return fmt.Errorf("css: %w", err)
+		}
+	}
+	return nil
+}
+
+// ServeHTTP serves the page, its assets, the JSON and the event stream.
+func (h *LogStatus) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		return caddyhttp.Error(http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method))
+	}
+	q := r.URL.Query()
+	if asset := q.Get("asset"); asset != "" {
+		return h.serveAsset(w, asset)
+	}
+	f, err := parseFilter(q)
+	if err != nil {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		w.WriteHeader(http.StatusBadRequest)
+		_, _ = fmt.Fprintln(w, err)
+		return nil
+	}
+	switch {
+	case q.Get("format") == "json":
+		return serveJSON(w, f)
+	case q.Get("format") == "sse" || strings.Contains(r.Header.Get("Accept"), "text/event-stream"):
+		if id := r.Header.Get("Last-Event-ID"); id != "" {
+			if n, err := strconv.ParseUint(id, 10, 64); err == nil {
+				f.after = n
+			}
+		}
+		return h.serveEvents(w, r, f)
+	}
+	page, _ := assets.ReadFile("assets/status.html")
+	html := string(page)
+	if h.CSS != "" {
+		html = strings.Replace(html, "<!--user-css-->", `<link rel="stylesheet" href="?asset=user.css">`, 1)
+	}
+	setPageHeaders(w, "text/html; charset=utf-8")
+	_, _ = w.Write([]byte(html))
+	return nil
+}
+
+func setPageHeaders(w http.ResponseWriter, contentType string) {
+	w.Header().Set("Content-Type", contentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
+}
+
+func (h *LogStatus) serveAsset(w http.ResponseWriter, name string) error {
+	var (
+		data []byte
+		err  error
+		ct   string
+	)
+	switch name {
+	case "status.js":
+		data, err = assets.ReadFile("assets/status.js")
+		ct = "text/javascript; charset=utf-8"
+	case "status.css":
+		data, err = assets.ReadFile("assets/status.css")
+		ct = "text/css; charset=utf-8"
+	case "user.css":
+		if h.CSS == "" {
+			return caddyhttp.Error(http.StatusNotFound, fmt.Errorf("no css configured"))
+		}
+		// Read on each request, so edits show without a reload.
+		data, err = os.ReadFile(h.CSS)
+		ct = "text/css; charset=utf-8"
+	default:
+		return caddyhttp.Error(http.StatusNotFound, fmt.Errorf("no asset %q", name))
+	}
+	if err != nil {
+		return caddyhttp.Error(http.StatusInternalServerError, fmt.Errorf("reading asset %s: %w", name, err))
+	}
+	setPageHeaders(w, ct)
+	_, _ = w.Write(data)
+	return nil
+}
+
+// snapshot is the JSON document: counters and filtered records.
+type snapshot struct {
+	Stats   status.Snapshot `json:"stats"`
+	Records []status.Entry  `json:"records"`
+}
+
+func serveJSON(w http.ResponseWriter, f filter) error {
+	doc := snapshot{Stats: status.Take(time.Now()), Records: f.apply(status.Recent(f.after, 0))}
+	if doc.Records == nil {
+		doc.Records = []status.Entry{}
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	return json.NewEncoder(w).Encode(doc)
+}
+
+// How often an event stream looks for new records, and sends counters.
+const (
+	pollEvery  = 250 * time.Millisecond
+	statsEvery = 2 * time.Second
+)
+
+func (h *LogStatus) serveEvents(w http.ResponseWriter, r *http.Request, f filter) error {
+	rc := http.NewResponseController(w)
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Accel-Buffering", "no")
+	w.WriteHeader(http.StatusOK)
+
+	after := f.after
+	send := func() error {
+		recs := status.Recent(after, 0)
+		if len(recs) > 0 {
+			after = recs[len(recs)-1].Seq
+		}
+		for _, e := range f.apply(recs) {
+			data, _ := json.Marshal(e)
+			if _, err := fmt.Fprintf(w, "id: %d\nevent: record\ndata: %s\n\n", e.Seq, data); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	sendStats := func() error {
+		data, _ := json.Marshal(status.Take(time.Now()))
+		_, err := fmt.Fprintf(w, "event: stats\ndata: %s\n\n", data)
+		return err
+	}
+	// The records kept so far first, then the counters: the page takes
+	// the first stats event as the end of the backlog.
+	if err := send(); err != nil {
+		return nil
+	}
+	if err := sendStats(); err != nil {
+		return nil
+	}
+	poll := time.NewTicker(pollEvery)
+	defer poll.Stop()
+	stats := time.NewTicker(statsEvery)
+	defer stats.Stop()
+	for {
+		if err := send(); err != nil {
+			return nil // the client went away
+		}
+		if err := rc.Flush(); err != nil {
+			return nil
+		}
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-h.shutdown:
+			return nil
+		case <-stats.C:
+			if err := sendStats(); err != nil {
+				return nil
+			}
+		case <-poll.C:
+		}
+	}
+}
+
+// filter selects records for the JSON and the event stream.
+type filter struct {
+	app, facility, host, q string
+	minLevel               int
+	hasLevel               bool
+	after                  uint64
+	limit                  int
+}
+
+func parseFilter(q map[string][]string) (filter, error) {
+	get := func(k string) string {
+		if v := q[k]; len(v) > 0 {
+			return strings.TrimSpace(v[0])
+		}
+		return ""
+	}
+	f := filter{app: get("app"), facility: get("facility"), host: get("host"), q: strings.ToLower(get("q"))}
+	if lvl := get("level"); lvl != "" {
+		n, ok := intake.ParseLevel(lvl)
+		if !ok {
+			return f, fmt.Errorf("unknown level %q", lvl)
+		}
+		f.minLevel, f.hasLevel = n, true
+	}
+	if s := get("after"); s != "" {
+		n, err := strconv.ParseUint(s, 10, 64)
+		if err != nil {
+			return f, fmt.Errorf("after: want a sequence number, got %q", s)
+		}
+		f.after = n
+	}
+	if s := get("limit"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n < 0 {
+			return f, fmt.Errorf("limit: want a non-negative number, got %q", s)
+		}
+		f.limit = n
+	}
+	return f, nil
+}
+
+func (f filter) match(e *status.Entry) bool {
+	switch {
+	case f.app != "" && e.App != f.app,
+		f.host != "" && e.Host != f.host,
+		f.hasLevel && e.LevelNo < f.minLevel,
+		f.facility != "" && e.Facility != f.facility && !strings.HasPrefix(e.Facility, f.facility+"."):
+		return false
+	}
+	if f.q != "" {
+		return strings.Contains(strings.ToLower(e.Message), f.q) || strings.Contains(strings.ToLower(e.Logger), f.q)
+	}
+	return true
+}
+
+// apply keeps the matching entries, the newest `limit` of them.
+func (f filter) apply(recs []status.Entry) []status.Entry {
+	out := recs[:0]
+	for i := range recs {
+		if f.match(&recs[i]) {
+			out = append(out, recs[i])
+		}
+	}
+	if f.limit > 0 && len(out) > f.limit {
+		out = out[len(out)-f.limit:]
+	}
+	return out
+}
+
+// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
+//
+//	log_status {
+//		css <path>
+//	}
+func (h *LogStatus) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume directive name
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		switch d.Val() {
+		case "css":
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			h.CSS = d.Val()
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+		default:
+			return d.Errf("unrecognized log_status option '%s'", d.Val())
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner           = (*LogStatus)(nil)
+	_ caddy.Validator             = (*LogStatus)(nil)
+	_ caddyhttp.MiddlewareHandler = (*LogStatus)(nil)
+	_ caddyfile.Unmarshaler       = (*LogStatus)(nil)
+)

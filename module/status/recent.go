@@ -1,0 +1,136 @@
+package status
+
+import (
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Entry is a record as the status page shows it.
+type Entry struct {
+	Seq       uint64    `json:"seq"`
+	Time      time.Time `json:"time"`
+	Level     string    `json:"level"` // zap's level name: debug, info, warn, error, dpanic...
+	LevelNo   int       `json:"level_no"`
+	LevelName string    `json:"level_name"`
+	App       string    `json:"app"`
+	Facility  string    `json:"facility,omitempty"`
+	Host      string    `json:"host,omitempty"`
+	Logger    string    `json:"logger,omitempty"`
+	Message   string    `json:"message"`
+	Source    string    `json:"source,omitempty"`
+}
+
+// MaxEntryMessage bounds the message kept per entry: the page shows the
+// start of long messages, and the ring's memory stays bounded.
+const MaxEntryMessage = 4096
+
+// ring is a fixed-size, lock-free ring: writers take a sequence number
+// with one atomic add and store their entry in its slot.
+type ring struct {
+	slots []atomic.Pointer[Entry]
+	next  atomic.Uint64 // the last sequence number handed out
+	floor uint64        // the oldest sequence number this ring can hold
+}
+
+var (
+	recent   atomic.Pointer[ring] // nil: disabled
+	resizeMu sync.Mutex
+)
+
+// DefaultRecent is the default number of recent records kept.
+const DefaultRecent = 300
+
+// SetRecentSize keeps the n most recent records from now on (n <= 0
+// disables the ring). Resizing keeps the newest entries, so a config
+// reload does not empty the status page.
+func SetRecentSize(n int) {
+	resizeMu.Lock()
+	defer resizeMu.Unlock()
+	old := recent.Load()
+	if n <= 0 {
+		recent.Store(nil)
+		return
+	}
+	if old != nil && len(old.slots) == n {
+		return
+	}
+	r := &ring{slots: make([]atomic.Pointer[Entry], n), floor: 1}
+	if old != nil {
+		head := old.next.Load()
+		kept := old.since(0, n)
+		r.floor = head + 1
+		if len(kept) > 0 {
+			r.floor = kept[0].Seq
+		}
+		for i := range kept {
+			e := kept[i]
+			r.slots[(e.Seq-1)%uint64(n)].Store(&e)
+		}
+		r.next.Store(head)
+	}
+	recent.Store(r)
+}
+
+// RecentEnabled reports whether records are being kept.
+func RecentEnabled() bool { return recent.Load() != nil }
+
+// Record keeps e as the newest entry, if the ring is enabled. It copies
+// the strings it keeps: decoded records may share one large request
+// body, which must not stay in memory for the sake of one entry.
+func Record(e Entry) {
+	r := recent.Load()
+	if r == nil {
+		return
+	}
+	if len(e.Message) > MaxEntryMessage {
+		e.Message = e.Message[:MaxEntryMessage]
+	}
+	// One allocation for all the strings.
+	all := strings.Clone(e.Message + e.Facility + e.Host + e.Logger)
+	e.Message, all = all[:len(e.Message)], all[len(e.Message):]
+	e.Facility, all = all[:len(e.Facility)], all[len(e.Facility):]
+	e.Host, e.Logger = all[:len(e.Host)], all[len(e.Host):]
+	e.Seq = r.next.Add(1)
+	r.slots[(e.Seq-1)%uint64(len(r.slots))].Store(&e)
+}
+
+// Recent returns up to limit entries newer than sequence number after,
+// oldest first; limit <= 0 means as many as are kept.
+func Recent(after uint64, limit int) []Entry {
+	r := recent.Load()
+	if r == nil {
+		return nil
+	}
+	return r.since(after, limit)
+}
+
+func (r *ring) since(after uint64, limit int) []Entry {
+	n := uint64(len(r.slots))
+	head := r.next.Load()
+	first := max(after+1, r.floor)
+	if head >= n && first < head-n+1 {
+		first = head - n + 1
+	}
+	if limit > 0 && head >= uint64(limit) && first < head-uint64(limit)+1 {
+		first = head - uint64(limit) + 1
+	}
+	if first > head {
+		return nil
+	}
+	out := make([]Entry, 0, min(head-first+1, n))
+	for seq := first; seq <= head; seq++ {
+		e := r.slots[(seq-1)%n].Load()
+		switch {
+		case e == nil || e.Seq < seq:
+			// Taken but not stored yet: stop here, so that the
+			// caller asks again from this point next time.
+			return out
+		case e.Seq > seq:
+			continue // overwritten by a newer entry
+		}
+		out = append(out, *e)
+	}
+	return out
+}

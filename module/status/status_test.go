@@ -1,0 +1,109 @@
+package status
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+func TestRate(t *testing.T) {
+	var c Counters
+	t0 := time.Unix(1000, 0)
+	for i := range 120 { // two minutes, 3 records a second
+		c.Accept(t0.Add(time.Duration(i)*time.Second), 3)
+	}
+	now := t0.Add(120 * time.Second)
+	if got := c.RatePerSecond(now); got != 3 {
+		t.Fatalf("rate %v, want 3", got)
+	}
+	if got := c.RatePerSecond(now.Add(30 * time.Second)); got != 1.5 {
+		t.Fatalf("rate half a minute later %v, want 1.5", got)
+	}
+	if c.Accepted.Load() != 360 {
+		t.Fatalf("accepted %d", c.Accepted.Load())
+	}
+}
+
+func TestRing(t *testing.T) {
+	SetRecentSize(5)
+	defer SetRecentSize(0)
+	for i := range 8 {
+		Record(Entry{Message: fmt.Sprint(i), App: "a"})
+	}
+	got := Recent(0, 0)
+	if len(got) != 5 || got[0].Message != "3" || got[4].Message != "7" || got[4].Seq != 8 {
+		t.Fatalf("recent %+v", got)
+	}
+	if got := Recent(6, 0); len(got) != 2 || got[0].Message != "6" {
+		t.Fatalf("since 6: %+v", got)
+	}
+	if got := Recent(1000, 0); len(got) != 0 {
+		t.Fatalf("after the head: %+v", got)
+	}
+	if got := Recent(0, 2); len(got) != 2 || got[0].Message != "6" {
+		t.Fatalf("max 2: %+v", got)
+	}
+	// Growing keeps what was there.
+	SetRecentSize(10)
+	Record(Entry{Message: "8"})
+	if got := Recent(0, 0); len(got) != 6 || got[0].Message != "3" || got[5].Seq != 9 {
+		t.Fatalf("after resize %+v", got)
+	}
+	// Long messages are cut; kept strings do not share the caller's.
+	big := strings.Repeat("x", MaxEntryMessage+10) + "tail"
+	Record(Entry{Message: big, Host: "h", Logger: "l", Facility: "f"})
+	last := Recent(9, 0)[0]
+	if len(last.Message) != MaxEntryMessage || last.Host != "h" || last.Logger != "l" || last.Facility != "f" {
+		t.Fatalf("entry %q %q %q", last.Host, last.Logger, last.Facility)
+	}
+}
+
+func TestRingConcurrent(t *testing.T) {
+	SetRecentSize(64)
+	defer SetRecentSize(0)
+	var wg sync.WaitGroup
+	for w := range 4 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 1000 {
+				Record(Entry{Message: fmt.Sprint(w, i)})
+			}
+		}()
+	}
+	seen := uint64(0)
+	for range 100 {
+		for _, e := range Recent(seen, 0) {
+			if e.Seq <= seen {
+				t.Fatalf("seq %d after %d", e.Seq, seen)
+			}
+			seen = e.Seq
+		}
+	}
+	wg.Wait()
+	if got := Recent(0, 0); len(got) != 64 || got[63].Seq != 4000 {
+		t.Fatalf("%d entries, last %d", len(got), got[len(got)-1].Seq)
+	}
+}
+
+func TestSnapshot(t *testing.T) {
+	now := time.Now()
+	Facility("snap:a").Accept(now, 2)
+	Facility("snap:a").Filtered.Add(1)
+	Source("snap-door").Rejected.Add(3)
+	w := WriterMeter("rotate", "/tmp/x.log")
+	w.Bytes.Add(100)
+	w.SpoolOldest.Store(now.Add(-2 * time.Second).UnixNano())
+	s := Take(now)
+	var found bool
+	for _, f := range s.Facilities {
+		if f.Name == "snap:a" && f.Accepted == 2 && f.Filtered == 1 {
+			found = true
+		}
+	}
+	if !found || s.Totals.Rejected < 3 || len(s.Writers) == 0 || s.Writers[0].Bytes != 100 || s.Writers[0].SpoolOldestAgeSeconds < 1.9 {
+		t.Fatalf("snapshot %+v", s)
+	}
+}
