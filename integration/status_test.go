@@ -63,7 +63,7 @@ func statusServer(t *testing.T) (*server, string) {
 	cfg := strings.Replace(statusCaddyfile, "HASH", string(hash), 1)
 	// The CSS file must exist before Caddy validates the config.
 	s := startCaddyWith(t, cfg, func(d string) {
-		if err := os.WriteFile(filepath.Join(d, "mine.css"), []byte("body { background: rgb(1, 2, 3); }\n"), 0o644); err != nil {
+		if err := os.WriteFile(filepath.Join(d, "mine.css"), []byte("header h1 { color: rgb(1, 2, 3); }\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
 	})

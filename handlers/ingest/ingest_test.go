@@ -17,6 +17,7 @@ import (
 
 	"github.com/caddy-applog/caddy-applog/handlers/ingest"
 	_ "github.com/caddy-applog/caddy-applog/module"
+	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 // failIfSkipped turns caddytest's silent skips (under -short, or when
@@ -97,7 +98,8 @@ func newBenchHandler(b *testing.B) *ingest.Ingest {
 }
 
 // BenchmarkIngestNDJSON posts 100-record NDJSON batches through the
-// handler, the applog app and Caddy's JSON encoder.
+// handler, the applog app and Caddy's JSON encoder, with the status
+// page's ring of recent records off and on, in the same run.
 func BenchmarkIngestNDJSON(b *testing.B) {
 	h := newBenchHandler(b)
 	const perBatch = 100
@@ -106,10 +108,7 @@ func BenchmarkIngestNDJSON(b *testing.B) {
 		fmt.Fprintf(&body, `{"time":"2026-11-21T10:00:00.%09dZ","level":"INFO","msg":"request served","logger":"web.requests","path":"/api/v1/items/%d","status":200,"duration":0.0123,"user":{"id":42,"roles":["a","b"]}}`+"\n", i, i)
 	}
 	payload := body.Bytes()
-	b.SetBytes(int64(len(payload)))
-	b.ReportAllocs()
-	start := time.Now()
-	for b.Loop() {
+	serve := func(b *testing.B) {
 		req := httptest.NewRequest(http.MethodPost, "/_applog", bytes.NewReader(payload))
 		req.Header.Set("Content-Type", "application/x-ndjson")
 		rec := httptest.NewRecorder()
@@ -117,11 +116,23 @@ func BenchmarkIngestNDJSON(b *testing.B) {
 			b.Fatalf("status %d: %s", rec.Code, rec.Body)
 		}
 	}
-	records := float64(b.N * perBatch)
-	b.ReportMetric(records/time.Since(start).Seconds(), "records/s")
-	b.ReportMetric(float64(testing.AllocsPerRun(10, func() {
-		req := httptest.NewRequest(http.MethodPost, "/_applog", bytes.NewReader(payload))
-		req.Header.Set("Content-Type", "application/x-ndjson")
-		_ = h.ServeHTTP(httptest.NewRecorder(), req, nil)
-	}))/perBatch, "allocs/record")
+	for _, ring := range []int{0, status.DefaultRecent} {
+		name := "ring=off"
+		if ring > 0 {
+			name = "ring=on"
+		}
+		b.Run(name, func(b *testing.B) {
+			status.SetRecentSize(ring)
+			defer status.SetRecentSize(0)
+			b.SetBytes(int64(len(payload)))
+			b.ReportAllocs()
+			start := time.Now()
+			for b.Loop() {
+				serve(b)
+			}
+			b.ReportMetric(float64(b.N*perBatch)/time.Since(start).Seconds(), "records/s")
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*perBatch), "ns/record")
+			b.ReportMetric(testing.AllocsPerRun(10, func() { serve(b) })/perBatch, "allocs/record")
+		})
+	}
 }

@@ -136,7 +136,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 		}
 	}
 	a.apps.Store(&apps)
-	a.unknown = &appRules{root: defaultRules("(unknown apps)")}
+	if a.AcceptUnknown {
+		a.unknown = &appRules{root: defaultRules("(unknown apps)")}
+	}
 
 	val, _, err := replayPool.LoadOrNew(replayKey, func() (caddy.Destructor, error) {
 		return newReplayCache(), nil
@@ -273,7 +275,10 @@ func (a *App) Submit(_ context.Context, b *intake.Batch) (intake.Result, error) 
 		}
 		return res, err
 	}
-	keepRecent := status.RecentEnabled()
+	var recent []status.Entry
+	if n := status.RecentSize(); n > 0 {
+		recent = make([]status.Entry, 0, min(len(b.Records), n))
+	}
 	for i := range b.Records {
 		rec, r := &b.Records[i], plan[i]
 		if r.hasLevel && rec.LevelNo < r.minLevel {
@@ -289,14 +294,24 @@ func (a *App) Submit(_ context.Context, b *intake.Batch) (intake.Result, error) 
 		level := a.emit(rec, r, truncated)
 		r.counters.Accept(now, 1)
 		res.Accepted++
-		if keepRecent {
-			status.Record(status.Entry{
+		if recent != nil {
+			e := status.Entry{
 				Time: rec.Time, Level: level.String(), LevelNo: rec.LevelNo, LevelName: rec.LevelName,
 				App: rec.App, Facility: rec.Facility, Host: rec.Host, Logger: rec.Logger,
 				Message: rec.Message, Source: b.Source,
-			})
+			}
+			// Only the newest records fit in the ring: write circularly.
+			if len(recent) < cap(recent) {
+				recent = append(recent, e)
+			} else {
+				recent[(res.Accepted-1)%cap(recent)] = e
+			}
 		}
 	}
+	if k := res.Accepted % max(cap(recent), 1); res.Accepted > cap(recent) && k != 0 {
+		recent = append(recent[k:len(recent):len(recent)], recent[:k]...) // oldest first
+	}
+	status.RecordBatch(recent)
 	src.Accept(now, res.Accepted)
 	return res, nil
 }

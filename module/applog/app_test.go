@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap/zaptest/observer"
 
 	"github.com/caddy-applog/caddy-applog/module/intake"
+	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 // newApp provisions an App and captures what it emits.
@@ -198,5 +199,30 @@ func TestReplayCacheBounded(t *testing.T) {
 	later := now.Add(time.Minute)
 	if !c.remember([][]byte{{2}}, later.Add(time.Second), later) || len(c.seen) != 1 {
 		t.Fatalf("expired entries not swept: %d", len(c.seen))
+	}
+}
+
+func TestRecentKeepsNewestOfLargeBatches(t *testing.T) {
+	a := &App{Facilities: map[string]*Facility{"big": {Level: "info"}}}
+	newApp(t, a)
+	status.SetRecentSize(4)
+	defer status.SetRecentSize(0)
+	var recs []intake.Record
+	for i := range 11 {
+		level := 20
+		if i == 9 {
+			level = 10 // filtered: must not take a place
+		}
+		recs = append(recs, rec("big", "", level, strconv.Itoa(i)))
+	}
+	if _, err := submit(t, a, recs...); err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range status.Recent(0, 0) {
+		got = append(got, e.Message)
+	}
+	if strings.Join(got, ",") != "6,7,8,10" {
+		t.Fatalf("recent %v, want the newest four accepted in order", got)
 	}
 }

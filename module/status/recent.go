@@ -73,27 +73,60 @@ func SetRecentSize(n int) {
 	recent.Store(r)
 }
 
-// RecentEnabled reports whether records are being kept.
-func RecentEnabled() bool { return recent.Load() != nil }
-
-// Record keeps e as the newest entry, if the ring is enabled. It copies
-// the strings it keeps: decoded records may share one large request
-// body, which must not stay in memory for the sake of one entry.
-func Record(e Entry) {
+// RecordBatch keeps the entries of one batch as the newest ones, if the
+// ring is enabled, taking ownership of the slice. Working per batch keeps
+// the cost per record to a copy: one atomic add for all the sequence
+// numbers, and one allocation for all the strings, which are copied
+// because decoded records may share a large request body that must not
+// stay in memory for the sake of one entry. Only the last entries that
+// fit in the ring are kept; a slot's entry keeps its batch's slice alive
+// only until newer records overwrite it, so at most about twice the
+// ring's size of entries is ever held.
+func RecordBatch(batch []Entry) {
 	r := recent.Load()
-	if r == nil {
+	if r == nil || len(batch) == 0 {
 		return
 	}
-	if len(e.Message) > MaxEntryMessage {
-		e.Message = e.Message[:MaxEntryMessage]
+	if n := len(r.slots); len(batch) > n {
+		batch = batch[len(batch)-n:]
 	}
-	// One allocation for all the strings.
-	all := strings.Clone(e.Message + e.Facility + e.Host + e.Logger)
-	e.Message, all = all[:len(e.Message)], all[len(e.Message):]
-	e.Facility, all = all[:len(e.Facility)], all[len(e.Facility):]
-	e.Host, e.Logger = all[:len(e.Host)], all[len(e.Host):]
-	e.Seq = r.next.Add(1)
-	r.slots[(e.Seq-1)%uint64(len(r.slots))].Store(&e)
+	size := 0
+	for i := range batch {
+		e := &batch[i]
+		if len(e.Message) > MaxEntryMessage {
+			e.Message = e.Message[:MaxEntryMessage]
+		}
+		size += len(e.Message) + len(e.Facility) + len(e.Host) + len(e.Logger)
+	}
+	var b strings.Builder
+	b.Grow(size)
+	for i := range batch {
+		e := &batch[i]
+		b.WriteString(e.Message)
+		b.WriteString(e.Facility)
+		b.WriteString(e.Host)
+		b.WriteString(e.Logger)
+	}
+	all := b.String()
+	last := r.next.Add(uint64(len(batch)))
+	first := last - uint64(len(batch)) + 1
+	for i := range batch {
+		e := &batch[i]
+		e.Message, all = all[:len(e.Message)], all[len(e.Message):]
+		e.Facility, all = all[:len(e.Facility)], all[len(e.Facility):]
+		e.Host, all = all[:len(e.Host)], all[len(e.Host):]
+		e.Logger, all = all[:len(e.Logger)], all[len(e.Logger):]
+		e.Seq = first + uint64(i)
+		r.slots[(e.Seq-1)%uint64(len(r.slots))].Store(e)
+	}
+}
+
+// RecentSize is the number of entries the ring keeps; 0 when disabled.
+func RecentSize() int {
+	if r := recent.Load(); r != nil {
+		return len(r.slots)
+	}
+	return 0
 }
 
 // Recent returns up to limit entries newer than sequence number after,

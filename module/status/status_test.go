@@ -29,14 +29,17 @@ func TestRate(t *testing.T) {
 func TestRing(t *testing.T) {
 	SetRecentSize(5)
 	defer SetRecentSize(0)
-	for i := range 8 {
-		Record(Entry{Message: fmt.Sprint(i), App: "a"})
+	RecordBatch([]Entry{{Message: "0", App: "a"}, {Message: "1", App: "a"}})
+	batch := []Entry{}
+	for i := 2; i < 8; i++ { // longer than the ring: only the last 5 count
+		batch = append(batch, Entry{Message: fmt.Sprint(i), App: "a"})
 	}
+	RecordBatch(batch)
 	got := Recent(0, 0)
-	if len(got) != 5 || got[0].Message != "3" || got[4].Message != "7" || got[4].Seq != 8 {
+	if len(got) != 5 || got[0].Message != "3" || got[4].Message != "7" || got[4].Seq != 7 {
 		t.Fatalf("recent %+v", got)
 	}
-	if got := Recent(6, 0); len(got) != 2 || got[0].Message != "6" {
+	if got := Recent(5, 0); len(got) != 2 || got[0].Message != "6" {
 		t.Fatalf("since 6: %+v", got)
 	}
 	if got := Recent(1000, 0); len(got) != 0 {
@@ -47,16 +50,19 @@ func TestRing(t *testing.T) {
 	}
 	// Growing keeps what was there.
 	SetRecentSize(10)
-	Record(Entry{Message: "8"})
-	if got := Recent(0, 0); len(got) != 6 || got[0].Message != "3" || got[5].Seq != 9 {
+	RecordBatch([]Entry{{Message: "8"}})
+	if got := Recent(0, 0); len(got) != 6 || got[0].Message != "3" || got[5].Seq != 8 {
 		t.Fatalf("after resize %+v", got)
 	}
 	// Long messages are cut; kept strings do not share the caller's.
 	big := strings.Repeat("x", MaxEntryMessage+10) + "tail"
-	Record(Entry{Message: big, Host: "h", Logger: "l", Facility: "f"})
-	last := Recent(9, 0)[0]
+	RecordBatch([]Entry{{Message: big, Host: "h", Logger: "l", Facility: "f"}, {Message: "m", Host: "h2"}})
+	last := Recent(8, 0)[0]
 	if len(last.Message) != MaxEntryMessage || last.Host != "h" || last.Logger != "l" || last.Facility != "f" {
 		t.Fatalf("entry %q %q %q", last.Host, last.Logger, last.Facility)
+	}
+	if next := Recent(9, 0)[0]; next.Message != "m" || next.Host != "h2" || next.Seq != 10 {
+		t.Fatalf("second entry of the batch %+v", next)
 	}
 }
 
@@ -68,8 +74,8 @@ func TestRingConcurrent(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			for i := range 1000 {
-				Record(Entry{Message: fmt.Sprint(w, i)})
+			for i := range 500 {
+				RecordBatch([]Entry{{Message: fmt.Sprint(w, i)}, {Message: fmt.Sprint(w, i, "b")}})
 			}
 		}()
 	}

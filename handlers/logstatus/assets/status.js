@@ -60,9 +60,18 @@
 		const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
 		return (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m " + (s % 60) + "s";
 	}
-	function fillTable(id, rows) {
+	function fillTable(id, rows, empty) {
 		const body = document.querySelector("#" + id + " tbody");
 		body.replaceChildren();
+		if (rows.length === 0 && empty) {
+			const tr = document.createElement("tr");
+			const td = document.createElement("td");
+			td.colSpan = 8;
+			td.className = "empty";
+			td.textContent = empty;
+			tr.appendChild(td);
+			body.appendChild(tr);
+		}
 		for (const r of rows) {
 			const tr = document.createElement("tr");
 			for (const v of r) cell(tr, v);
@@ -85,7 +94,8 @@
 			[f.name, fmt(f.accepted), fmt(f.rejected), rate(f.rate_per_second)]));
 		fillTable("writers", (s.writers || []).map(w =>
 			[w.kind, w.name, fmt(w.entries), bytes(w.bytes), fmt(w.errors), fmt(w.rotations), fmt(w.spool_depth),
-			 w.spool_depth ? duration(w.spool_oldest_age_seconds) : "–"]));
+			 w.spool_depth ? duration(w.spool_oldest_age_seconds) : "–"]),
+			"No applog writer has written yet.");
 	}
 
 	function connect() {

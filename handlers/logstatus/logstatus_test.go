@@ -1,0 +1,74 @@
+package logstatus
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-applog/caddy-applog/module/status"
+)
+
+func TestFilter(t *testing.T) {
+	entries := []status.Entry{
+		{Seq: 1, App: "shop", Facility: "web", LevelNo: 20, Host: "10.0.0.1", Message: "GET /cart", Logger: "web"},
+		{Seq: 2, App: "shop", Facility: "web.requests", LevelNo: 40, Host: "10.0.0.2", Message: "timeout", Logger: "web.requests"},
+		{Seq: 3, App: "shop", Facility: "webhooks", LevelNo: 30, Message: "retry"},
+		{Seq: 4, App: "billing", LevelNo: 50, Message: "Ledger DOWN", Logger: "ledger"},
+	}
+	for query, want := range map[string]string{
+		"":                                 "1,2,3,4",
+		"app=shop":                         "1,2,3",
+		"facility=web":                     "1,2", // itself and sub-modules, not webhooks
+		"level=warning":                    "2,3,4",
+		"level=ERROR":                      "2,4",
+		"host=10.0.0.2":                    "2",
+		"q=down":                           "4",
+		"q=LEDGER":                         "4", // logger names match too
+		"limit=2":                          "3,4",
+		"app=shop&limit=1":                 "3",
+		"app=none":                         "",
+		"facility=web.requests&level=info": "2",
+	} {
+		q, _ := url.ParseQuery(query)
+		f, err := parseFilter(q)
+		if err != nil {
+			t.Fatalf("%q: %v", query, err)
+		}
+		var got []string
+		for _, e := range f.apply(append([]status.Entry(nil), entries...)) {
+			got = append(got, string(rune('0'+e.Seq)))
+		}
+		if strings.Join(got, ",") != want {
+			t.Errorf("%q: got %v, want %s", query, got, want)
+		}
+	}
+	for query, want := range map[string]string{
+		"level=loud": `unknown level "loud"`,
+		"after=x":    "after: want a sequence number",
+		"limit=-1":   "limit: want a non-negative number",
+	} {
+		q, _ := url.ParseQuery(query)
+		if _, err := parseFilter(q); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", query, err, want)
+		}
+	}
+}
+
+func TestUnmarshalCaddyfile(t *testing.T) {
+	var h LogStatus
+	if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser("log_status {\n css /x.css\n}")); err != nil || h.CSS != "/x.css" {
+		t.Fatalf("%v %q", err, h.CSS)
+	}
+	for input, want := range map[string]string{
+		`log_status extra`:          "wrong argument count",
+		`log_status { css }`:        "wrong argument count",
+		`log_status { colour red }`: "unrecognized log_status option 'colour'",
+	} {
+		var h LogStatus
+		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: error %v, want %q", input, err, want)
+		}
+	}
+}
