@@ -62,9 +62,9 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		t.Fatalf("%v %q", err, h.CSS)
 	}
 	for input, want := range map[string]string{
-		`log_status extra`:          "wrong argument count",
-		`log_status { css }`:        "wrong argument count",
-		`log_status { colour red }`: "unrecognized log_status option 'colour'",
+		"log_status extra":             "wrong argument count",
+		"log_status {\n css\n}":        "wrong argument count",
+		"log_status {\n colour red\n}": "unrecognized log_status option 'colour'",
 	} {
 		var h LogStatus
 		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil || !strings.Contains(err.Error(), want) {
