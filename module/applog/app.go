@@ -37,8 +37,8 @@ func init() {
 //
 // Emitted entries keep the record's own timestamp and message, its level
 // mapped onto zap's (DEBUG/INFO/WARNING/ERROR as debug/info/warn/error,
-// CRITICAL as dpanic, syslog alert as panic and emerg as fatal, like
-// Caddy's journald encoder) and these fields: `app`, `facility`, `host`
+// CRITICAL as dpanic, syslog alert as panic and emerg as fatal) and these
+// fields: `app`, `facility`, `host`
 // (the sender's address as Caddy sees it, after trusted_proxies),
 // `logger_name`, `level_name` and `level_no` (as the source sent them),
 // and `attrs` (every other attribute of the record).

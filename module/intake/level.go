@@ -97,9 +97,8 @@ func slogToPython(l int) int {
 // ZapLevel maps a Python-scale level onto zap's levels: each number takes
 // the highest named level it reaches, as a Python handler's threshold
 // would (25 is info, 45 is error). CRITICAL is DPanic, syslog alert is
-// Panic and emerg is Fatal, the way Caddy's journald encoder maps them
-// back onto syslog. Entries are written straight to the core, so these
-// levels never panic or exit.
+// Panic and emerg is Fatal: zap has no names for them, and entries are
+// written straight to the core, so these levels never panic or exit.
 func ZapLevel(levelNo int) zapcore.Level {
 	switch {
 	case levelNo < LevelInfo:
