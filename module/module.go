@@ -10,6 +10,9 @@ import (
 	// HTTP handlers.
 	_ "github.com/caddy-applog/caddy-applog/handlers/ingest"
 	_ "github.com/caddy-applog/caddy-applog/handlers/logstatus"
+	// Log writers and their encoders.
+	_ "github.com/caddy-applog/caddy-applog/writers/syslog"
+	_ "github.com/caddy-applog/caddy-applog/writers/rotate"
 	// The applog app.
 	_ "github.com/caddy-applog/caddy-applog/module/applog"
 )

@@ -28,6 +28,10 @@ var (
 		"Entries written by applog writers.", []string{"writer", "name"}, nil)
 	descWriterErrors = prometheus.NewDesc("caddy_applog_writer_errors_total",
 		"Write errors of applog writers.", []string{"writer", "name"}, nil)
+	descWriterDropped = prometheus.NewDesc("caddy_applog_writer_dropped_total",
+		"Entries applog writers gave up on (full queue, oversize).", []string{"writer", "name"}, nil)
+	descWriterTruncated = prometheus.NewDesc("caddy_applog_writer_truncated_total",
+		"Entries applog writers cut to fit a datagram.", []string{"writer", "name"}, nil)
 	descWriterRotations = prometheus.NewDesc("caddy_applog_writer_rotations_total",
 		"File rotations done by applog writers.", []string{"writer", "name"}, nil)
 	descSpoolDepth = prometheus.NewDesc("caddy_applog_spool_depth",
@@ -41,7 +45,7 @@ var (
 // Describe implements prometheus.Collector.
 func (Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRecords, descSourceRecords, descRate, descWriterBytes,
-		descWriterEntries, descWriterErrors, descWriterRotations, descSpoolDepth, descSpoolAge, descUptime} {
+		descWriterEntries, descWriterErrors, descWriterDropped, descWriterTruncated, descWriterRotations, descSpoolDepth, descSpoolAge, descUptime} {
 		ch <- d
 	}
 }
@@ -70,6 +74,8 @@ func (Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descWriterBytes, w.Bytes, w.Kind, w.Name)
 		counter(descWriterEntries, w.Entries, w.Kind, w.Name)
 		counter(descWriterErrors, w.Errors, w.Kind, w.Name)
+		counter(descWriterDropped, w.Dropped, w.Kind, w.Name)
+		counter(descWriterTruncated, w.Truncated, w.Kind, w.Name)
 		counter(descWriterRotations, w.Rotations, w.Kind, w.Name)
 		gauge(descSpoolDepth, float64(w.SpoolDepth), w.Kind, w.Name)
 		gauge(descSpoolAge, w.SpoolOldestAgeSeconds, w.Kind, w.Name)

@@ -32,6 +32,8 @@ type WriterSnapshot struct {
 	Bytes                 int64   `json:"bytes"`
 	Entries               int64   `json:"entries"`
 	Errors                int64   `json:"errors"`
+	Dropped               int64   `json:"dropped"`
+	Truncated             int64   `json:"truncated"`
 	Rotations             int64   `json:"rotations"`
 	SpoolDepth            int64   `json:"spool_depth"`
 	SpoolOldestAgeSeconds float64 `json:"spool_oldest_age_seconds"`
@@ -72,6 +74,7 @@ func Take(now time.Time) Snapshot {
 		ws := WriterSnapshot{
 			Kind: w.Kind, Name: w.Name,
 			Bytes: w.Bytes.Load(), Entries: w.Entries.Load(), Errors: w.Errors.Load(),
+			Dropped: w.Dropped.Load(), Truncated: w.Truncated.Load(),
 			Rotations: w.Rotations.Load(), SpoolDepth: w.SpoolDepth.Load(),
 		}
 		if oldest := w.SpoolOldest.Load(); oldest > 0 {

@@ -90,6 +90,8 @@ type Writer struct {
 	Bytes     atomic.Int64
 	Entries   atomic.Int64
 	Errors    atomic.Int64
+	Dropped   atomic.Int64 // entries given up on (full queue, oversize)
+	Truncated atomic.Int64 // entries cut to fit a datagram
 	Rotations atomic.Int64
 	// For spooling writers: records waiting, and the Unix nanoseconds of
 	// the oldest of them (0 when the spool is empty).

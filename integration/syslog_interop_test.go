@@ -1,0 +1,241 @@
+package integration
+
+import (
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// syslogDaemon is an rsyslog or syslog-ng started by a test on loopback
+// ports, writing every message it receives to out as
+// "facility|severity|app-name|hostname|message".
+type syslogDaemon struct {
+	name             string
+	tcpPort, udpPort int
+	out              string
+}
+
+// startRsyslog runs Debian's rsyslogd in the foreground with imtcp
+// (octet-counted framing is on by default) and imudp.
+func startRsyslog(t *testing.T) *syslogDaemon {
+	t.Helper()
+	bin := requireTool(t, "rsyslogd")
+	dir := t.TempDir()
+	d := &syslogDaemon{name: "rsyslog", tcpPort: freePort(t), udpPort: freeUDPPort(t), out: filepath.Join(dir, "out.log")}
+	conf := fmt.Sprintf(`global(workDirectory=%q maxMessageSize="64k")
+module(load="imtcp")
+module(load="imudp")
+input(type="imtcp" address="127.0.0.1" port="%d")
+input(type="imudp" address="127.0.0.1" port="%d")
+template(name="line" type="string" string="%%syslogfacility-text%%|%%syslogseverity-text%%|%%app-name%%|%%hostname%%|%%msg:2:$%%\n")
+*.* action(type="omfile" file=%q template="line")
+`, dir, d.tcpPort, d.udpPort, d.out)
+	confPath := filepath.Join(dir, "rsyslog.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d.run(t, exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslog.pid")))
+	return d
+}
+
+// syslogNG finds syslog-ng: $APPLOG_SYSLOG_NG (the root of an unpacked
+// syslog-ng-core package, as .ci/run prepares it, since Debian's
+// syslog-ng-core and rsyslog conflict), else syslog-ng on PATH.
+func syslogNG(t *testing.T) (bin string, env []string, modulePath string) {
+	t.Helper()
+	if root := os.Getenv("APPLOG_SYSLOG_NG"); root != "" {
+		bin = filepath.Join(root, "usr/sbin/syslog-ng")
+		if _, err := os.Stat(bin); err == nil {
+			lib := filepath.Join(root, "usr/lib/syslog-ng")
+			mods, _ := filepath.Glob(filepath.Join(root, "usr/lib/syslog-ng/3.*"))
+			if len(mods) == 1 {
+				return bin, []string{"LD_LIBRARY_PATH=" + lib}, mods[0]
+			}
+		}
+	}
+	return requireTool(t, "syslog-ng"), nil, ""
+}
+
+// startSyslogNG runs syslog-ng in the foreground with its syslog()
+// source (RFC 5424, octet counting on TCP) on both transports.
+func startSyslogNG(t *testing.T) *syslogDaemon {
+	t.Helper()
+	bin, env, modules := syslogNG(t)
+	dir := t.TempDir()
+	d := &syslogDaemon{name: "syslog-ng", tcpPort: freePort(t), udpPort: freeUDPPort(t), out: filepath.Join(dir, "out.log")}
+	conf := fmt.Sprintf(`@version: 3.38
+options { keep-hostname(yes); log-msg-size(65536); };
+source s_net {
+	syslog(ip("127.0.0.1") port(%d) transport("tcp"));
+	syslog(ip("127.0.0.1") port(%d) transport("udp"));
+};
+destination d_file { file(%q template("${FACILITY}|${LEVEL}|${PROGRAM}|${HOST}|${MSG}\n")); };
+log { source(s_net); destination(d_file); };
+`, d.tcpPort, d.udpPort, d.out)
+	confPath := filepath.Join(dir, "syslog-ng.conf")
+	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"-F", "--no-caps", "-f", confPath, "-p", filepath.Join(dir, "pid"),
+		"-R", filepath.Join(dir, "persist"), "-c", filepath.Join(dir, "ctl")}
+	if modules != "" {
+		args = append(args, "--module-path="+modules)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Env = append(os.Environ(), env...)
+	d.run(t, cmd)
+	return d
+}
+
+// run starts the daemon and waits until its TCP port accepts.
+func (d *syslogDaemon) run(t *testing.T, cmd *exec.Cmd) {
+	t.Helper()
+	var out syncBuffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatalf("starting %s: %v", d.name, err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Kill()
+		<-done
+		if t.Failed() {
+			t.Logf("%s output:\n%s", d.name, out.String())
+		}
+	})
+	deadline := time.Now().Add(15 * time.Second)
+	for !tcpUp(d.tcpPort) {
+		select {
+		case <-done:
+			t.Fatalf("%s exited during start-up:\n%s", d.name, out.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%s did not listen within 15s:\n%s", d.name, out.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// lines waits (bounded) until the daemon wrote at least n lines.
+func (d *syslogDaemon) lines(t *testing.T, n int) []string {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		data, _ := os.ReadFile(d.out)
+		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
+		if len(data) > 0 && len(lines) >= n || time.Now().After(deadline) {
+			if len(data) == 0 {
+				return nil
+			}
+			return lines
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+const syslogInteropCaddyfile = `{
+	admin 127.0.0.1:{{.AdminPort}}
+	applog {
+		facility shop
+	}
+	log to_tcp {
+		include applog.shop
+		level DEBUG
+		output syslog tcp://127.0.0.1:TCPPORT {
+			framing octet_counting
+		}
+		format syslog {
+			facility local3
+			wrap console
+		}
+	}
+	log to_udp {
+		include applog.shop
+		level DEBUG
+		output syslog udp://127.0.0.1:UDPPORT
+		format syslog rfc3164 {
+			facility local5
+			wrap json
+		}
+	}
+}
+
+http://127.0.0.1:{{.HTTPPort}} {
+	bind 127.0.0.1
+	log_ingest /_applog shop
+}
+`
+
+// levels sent, and the syslog severity each must arrive as.
+var syslogLevels = []struct{ level, severity string }{
+	{"debug", "debug"}, {"info", "info"}, {"notice", "notice"}, {"warning", "warning"},
+	{"error", "err"}, {"critical", "crit"}, {"alert", "alert"}, {"emerg", "emerg"},
+}
+
+func TestSyslogWriterInterop(t *testing.T) {
+	for _, start := range []func(*testing.T) *syslogDaemon{startRsyslog, startSyslogNG} {
+		d := start(t)
+		t.Run(d.name, func(t *testing.T) {
+			cfg := strings.NewReplacer("TCPPORT", fmt.Sprint(d.tcpPort), "UDPPORT", fmt.Sprint(d.udpPort)).Replace(syslogInteropCaddyfile)
+			s := startCaddy(t, cfg)
+			const perLevel = 5
+			var body strings.Builder
+			for i := range perLevel {
+				for _, l := range syslogLevels {
+					fmt.Fprintf(&body, `{"msg":"%s message %d with \"quotes\" and ünïcode","level":%q,"logger":"cart"}`+"\n", l.level, i, l.level)
+				}
+			}
+			if code, resp := post(t, s.URL("/_applog"), "application/x-ndjson", []byte(body.String()), nil); code != 200 {
+				t.Fatalf("post: %d %s", code, resp)
+			}
+			want := 2 * perLevel * len(syslogLevels) // over TCP and over UDP
+			lines := d.lines(t, want)
+			if len(lines) != want {
+				t.Fatalf("%s received %d messages, want %d:\n%s", d.name, len(lines), want, strings.Join(lines, "\n"))
+			}
+			seen := map[string]int{}
+			for _, line := range lines {
+				parts := strings.SplitN(line, "|", 5)
+				if len(parts) != 5 {
+					t.Fatalf("bad line %q", line)
+				}
+				facility, severity, app, host, msg := parts[0], parts[1], parts[2], parts[3], parts[4]
+				if facility != "local3" && facility != "local5" {
+					t.Errorf("facility %q in %q", facility, line)
+				}
+				if app != "shop" || host != "127.0.0.1" {
+					t.Errorf("app-name %q / hostname %q in %q", app, host, line)
+				}
+				found := false
+				for _, l := range syslogLevels {
+					if strings.Contains(msg, l.level+" message ") {
+						found = true
+						if severity != l.severity {
+							t.Errorf("%s: severity %q, want %q: %q", l.level, severity, l.severity, line)
+						}
+						if !strings.Contains(msg, `ünïcode`) {
+							t.Errorf("message mangled: %q", msg)
+						}
+						seen[facility+"/"+l.level]++
+					}
+				}
+				if !found {
+					t.Errorf("unexpected message %q", line)
+				}
+			}
+			for _, f := range []string{"local3", "local5"} {
+				for _, l := range syslogLevels {
+					if seen[f+"/"+l.level] != perLevel {
+						t.Errorf("%s %s: %d messages, want %d", f, l.level, seen[f+"/"+l.level], perLevel)
+					}
+				}
+			}
+		})
+	}
+}

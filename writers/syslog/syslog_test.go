@@ -1,0 +1,305 @@
+package syslog
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"io"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"go.uber.org/zap"
+	"go.uber.org/zap/zapcore"
+)
+
+func newEncoder(t *testing.T, e *Encoder) *Encoder {
+	t.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := e.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+var entryTime = time.Date(2026, 11, 22, 1, 2, 3, 456789000, time.UTC)
+
+func encode(t *testing.T, e *Encoder, level zapcore.Level, fields ...zap.Field) string {
+	t.Helper()
+	buf, err := e.EncodeEntry(zapcore.Entry{Level: level, Time: entryTime, LoggerName: "applog.shop.cart", Message: "hi"}, fields)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer buf.Free()
+	return buf.String()
+}
+
+func TestEncoderRFC5424(t *testing.T) {
+	e := newEncoder(t, &Encoder{Facility: "local3", ProcID: "42", MsgID: "ID7", Hostname: "web1"})
+	got := encode(t, e, zapcore.InfoLevel, zap.String("app", "shop"), zap.String("host", "10.0.0.9"), zap.Int("level_no", 25))
+	want := `<157>1 2026-11-22T01:02:03.456789Z web1 shop 42 ID7 - {"level":"info","ts":1795309323.456789,"logger":"applog.shop.cart","msg":"hi","app":"shop","host":"10.0.0.9","level_no":25}` + "\n"
+	if got != want {
+		t.Fatalf("got  %q\nwant %q", got, want)
+	}
+	// Defaults: the record's host and app, "-" for empty fields.
+	e = newEncoder(t, &Encoder{ProcID: "1", StructuredData: `[origin ip="192.0.2.1"]`})
+	got = encode(t, e, zapcore.ErrorLevel, zap.String("app", "my app"), zap.String("host", "::1"))
+	if !strings.HasPrefix(got, `<11>1 2026-11-22T01:02:03.456789Z ::1 my_app 1 - [origin ip="192.0.2.1"] {`) {
+		t.Fatalf("got %q", got)
+	}
+	// Caddy's own entries: app "caddy", this machine's name.
+	got = encode(t, e, zapcore.WarnLevel)
+	if !strings.Contains(got, " "+e.localHost+" caddy 1 - ") || !strings.HasPrefix(got, "<12>1 ") {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestEncoderRFC3164(t *testing.T) {
+	e := newEncoder(t, &Encoder{RFC: "rfc3164", Facility: "daemon", ProcID: "99"})
+	got := encode(t, e, zapcore.DebugLevel, zap.String("app", "shop"), zap.String("host", "h1"))
+	if !strings.HasPrefix(got, "<31>Nov 22 01:02:03 h1 shop[99]: {") {
+		t.Fatalf("got %q", got)
+	}
+}
+
+func TestSeverities(t *testing.T) {
+	for no, sev := range map[int]int{0: 7, 10: 7, 20: 6, 25: 5, 30: 4, 40: 3, 45: 3, 50: 2, 60: 1, 70: 0} {
+		if got := pythonSeverity(no); got != sev {
+			t.Errorf("pythonSeverity(%d) = %d, want %d", no, got, sev)
+		}
+	}
+	for l, sev := range map[zapcore.Level]int{zapcore.DebugLevel: 7, zapcore.InfoLevel: 6, zapcore.WarnLevel: 4, zapcore.ErrorLevel: 3, zapcore.DPanicLevel: 2, zapcore.PanicLevel: 1, zapcore.FatalLevel: 0} {
+		if got := severity(l); got != sev {
+			t.Errorf("severity(%v) = %d, want %d", l, got, sev)
+		}
+	}
+}
+
+func TestEncoderCaddyfile(t *testing.T) {
+	var e Encoder
+	if err := e.UnmarshalCaddyfile(caddyfile.NewTestDispenser("syslog rfc3164 {\n facility local7\n app_name web\n wrap console\n}")); err != nil {
+		t.Fatal(err)
+	}
+	if e.RFC != "rfc3164" || e.Facility != "local7" || e.AppName != "web" || !strings.Contains(string(e.WrappedRaw), `"format":"console"`) {
+		t.Fatalf("%+v %s", e, e.WrappedRaw)
+	}
+	for in, want := range map[string]string{
+		"syslog rfc9999":                     "want rfc5424 or rfc3164",
+		"syslog {\n facility local9\n}":      `unknown syslog facility "local9"`,
+		"syslog {\n structured_data nope\n}": "want one or more [id",
+		"syslog {\n colour red\n}":           "unrecognized syslog encoder option 'colour'",
+	} {
+		var e Encoder
+		if err := e.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%q: error %v, want %q", in, err, want)
+		}
+	}
+}
+
+func openWriter(t *testing.T, w *Writer) io.WriteCloser {
+	t.Helper()
+	if err := w.Provision(caddy.Context{}); err != nil {
+		t.Fatal(err)
+	}
+	wc, err := w.OpenWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return wc
+}
+
+// readFrames reads n octet-counted or LF-terminated frames from c.
+func readFrames(t *testing.T, c net.Conn, n int, octets bool) []string {
+	t.Helper()
+	_ = c.SetReadDeadline(time.Now().Add(10 * time.Second))
+	r := bufio.NewReader(c)
+	var out []string
+	for len(out) < n {
+		if !octets {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				t.Fatalf("after %d frames: %v", len(out), err)
+			}
+			out = append(out, strings.TrimSuffix(line, "\n"))
+			continue
+		}
+		lenStr, err := r.ReadString(' ')
+		if err != nil {
+			t.Fatalf("after %d frames: %v", len(out), err)
+		}
+		size, err := strconv.Atoi(strings.TrimSpace(lenStr))
+		if err != nil {
+			t.Fatalf("bad length %q", lenStr)
+		}
+		buf := make([]byte, size)
+		if _, err := io.ReadFull(r, buf); err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, string(buf))
+	}
+	return out
+}
+
+func TestWriterTCPFraming(t *testing.T) {
+	for _, framing := range []string{"octet_counting", "lf"} {
+		t.Run(framing, func(t *testing.T) {
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer l.Close()
+			w := openWriter(t, &Writer{Address: "tcp://" + l.Addr().String(), Framing: framing})
+			conn, err := l.Accept()
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			for i := range 3 {
+				fmt.Fprintf(w, "<14>1 - - - - - message %d\nwith a second line\n", i)
+			}
+			frames := readFrames(t, conn, 3, framing == "octet_counting")
+			if framing == "octet_counting" && frames[2] != "<14>1 - - - - - message 2\nwith a second line" {
+				t.Fatalf("frames %q", frames)
+			}
+			if framing == "lf" && frames[1] != "with a second line" {
+				t.Fatalf("frames %q", frames)
+			}
+			if err := w.Close(); err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
+
+func TestWriterUDPTruncates(t *testing.T) {
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pc.Close()
+	addr := "udp://" + pc.LocalAddr().String()
+	w := openWriter(t, &Writer{Address: addr, MaxDatagram: 600})
+	defer w.Close()
+	if _, err := w.Write([]byte(strings.Repeat("x", 1000) + "\n")); err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 2000)
+	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
+	n, _, err := pc.ReadFrom(buf)
+	if err != nil || n != 600 {
+		t.Fatalf("datagram of %d bytes, err %v", n, err)
+	}
+	m := w.(*sender).meter
+	deadline := time.Now().Add(5 * time.Second)
+	for m.Truncated.Load() < 1 && time.Now().Before(deadline) {
+		time.Sleep(10 * time.Millisecond)
+	}
+	if m.Truncated.Load() < 1 {
+		t.Fatal("truncation not counted")
+	}
+}
+
+func TestWriterBoundedWhenServerDown(t *testing.T) {
+	// A port nobody listens on: the sender keeps trying; writes must not
+	// block longer than block_timeout, and drops are counted.
+	addr := "tcp://127.0.0.1:" + strconv.Itoa(deadPort(t))
+	if err := (&Writer{Address: addr}).Provision(caddy.Context{}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := (Writer{Address: addr, network: "tcp", addr: addr[6:], DialTimeout: caddy.Duration(time.Second), Queue: 1, BlockTimeout: 1}).OpenWriter(); err == nil {
+		t.Fatal("opened without soft_start while the server is down")
+	}
+	w := openWriter(t, &Writer{Address: addr, SoftStart: true, Queue: 2, BlockTimeout: caddy.Duration(20 * time.Millisecond)})
+	start := time.Now()
+	var dropped int
+	for i := range 10 {
+		if _, err := w.Write([]byte(fmt.Sprintf("m%d\n", i))); err != nil {
+			dropped++
+		}
+	}
+	if took := time.Since(start); took > 2*time.Second {
+		t.Fatalf("writes blocked for %v", took)
+	}
+	if dropped < 7 || w.(*sender).meter.Dropped.Load() < int64(dropped) {
+		t.Fatalf("dropped %d, counted %d", dropped, w.(*sender).meter.Dropped.Load())
+	}
+	closed := time.Now()
+	_ = w.Close()
+	if time.Since(closed) > closeTimeout+2*time.Second {
+		t.Fatalf("close took %v", time.Since(closed))
+	}
+}
+
+func TestWriterReconnects(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	w := openWriter(t, &Writer{Address: "tcp://" + addr})
+	defer w.Close()
+	conn, _ := l.Accept()
+	fmt.Fprint(w, "first\n")
+	if got := readFrames(t, conn, 1, true); got[0] != "first" {
+		t.Fatalf("got %q", got)
+	}
+	// The server goes away and comes back on the same port.
+	conn.Close()
+	l.Close()
+	l2, err := net.Listen("tcp", addr)
+	if err != nil {
+		t.Skipf("could not listen again on %s: %v", addr, err)
+	}
+	defer l2.Close()
+	for i := range 5 {
+		fmt.Fprintf(w, "again %d\n", i)
+	}
+	_ = l2.(*net.TCPListener).SetDeadline(time.Now().Add(15 * time.Second))
+	conn2, err := l2.Accept()
+	if err != nil {
+		t.Fatalf("no reconnect: %v", err)
+	}
+	defer conn2.Close()
+	got := readFrames(t, conn2, 5, true)
+	if got[4] != "again 4" {
+		t.Fatalf("after reconnect: %q", got)
+	}
+}
+
+func deadPort(t *testing.T) int {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	port := l.Addr().(*net.TCPAddr).Port
+	l.Close()
+	return port
+}
+
+func TestWriterConfig(t *testing.T) {
+	var w Writer
+	in := "syslog tls://logs.example.com:6514 {\n framing lf\n tls {\n  ca /ca.pem\n  client_cert /c.pem /k.pem\n  server_name logs\n }\n soft_start\n queue 50\n block_timeout 1s\n max_datagram 2KiB\n}"
+	if err := w.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
+		t.Fatal(err)
+	}
+	if w.Address != "tls://logs.example.com:6514" || w.Framing != "lf" || w.TLS.ClientKey != "/k.pem" || !w.SoftStart || w.Queue != 50 || w.MaxDatagram != 2048 {
+		t.Fatalf("%+v", w)
+	}
+	if (Writer{Address: "a"}).WriterKey() == (Writer{Address: "a", Framing: "lf"}).WriterKey() {
+		t.Fatal("writer key ignores framing")
+	}
+	for addr, want := range map[string]string{
+		"ftp://x:1":  "scheme must be",
+		"tcp://host": "want tcp://host:port",
+		"unix://":    "want unix:///path",
+	} {
+		if err := (&Writer{Address: addr}).Provision(caddy.Context{}); err == nil || !strings.Contains(err.Error(), want) {
+			t.Errorf("%s: %v, want %q", addr, err, want)
+		}
+	}
+}

@@ -1,0 +1,499 @@
+package syslog
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-applog/caddy-applog/module/status"
+)
+
+func init() {
+	caddy.RegisterModule(Writer{})
+}
+
+// Writer sends log entries to a syslog server: over UDP, TCP, TLS (RFC
+// 5425), or a Unix stream or datagram socket (default: the local syslog
+// daemon at `unixgram:///dev/log`). Pair it with `format syslog` so that
+// each entry carries a syslog header.
+//
+// Entries go through a bounded queue to one sender, so a slow or absent
+// server never holds up request handling: when the queue is full, a write
+// waits at most `block_timeout`, then the entry is dropped and counted.
+// The sender reconnects with exponential backoff (100ms up to 10s) and
+// keeps queued entries meanwhile; an entry whose write failed is sent
+// again on the next connection. Before each write on a stream it checks
+// that the server has not closed the connection, so a server restart
+// loses nothing. What it cannot promise: entries that the kernel had
+// accepted when the server or the network failed outright, and entries
+// still queued when Caddy exits (it tries for 5 seconds on close). For
+// delivery that survives those, use the `tls` writer with its disk spool.
+//
+// On streams (tcp, tls, unix) each entry is framed by octet counting
+// (`LEN SP MSG`, RFC 6587 and 5425; the default) or ended by a newline
+// (`framing lf`, for receivers that only know that; a newline inside a
+// message then splits it). On datagrams (udp, unixgram) each entry is one
+// datagram, cut to `max_datagram` bytes (default 8KiB) and counted as
+// truncated if longer.
+//
+// Counters (entries, bytes, errors, dropped, truncated) appear on the
+// status page and in the caddy_applog_writer_* metrics.
+type Writer struct {
+	// Where to send: udp://host:port, tcp://host:port, tls://host:port,
+	// unix:///path or unixgram:///path. Default: unixgram:///dev/log.
+	Address string `json:"address,omitempty"`
+
+	// octet_counting (default) or lf; streams only.
+	Framing string `json:"framing,omitempty"`
+
+	// TLS settings for tls:// addresses.
+	TLS *TLSConfig `json:"tls,omitempty"`
+
+	// How long to wait for a connection. Default: 5s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// Start even if the server cannot be reached yet (entries queue up
+	// and are sent once it can). Otherwise an unreachable server at
+	// start-up fails the config load.
+	SoftStart bool `json:"soft_start,omitempty"`
+
+	// The largest datagram sent, in bytes. Default: 8192.
+	MaxDatagram int `json:"max_datagram,omitempty"`
+
+	// How many entries may wait to be sent. Default: 10000.
+	Queue int `json:"queue,omitempty"`
+
+	// How long a write may wait for room in a full queue before the
+	// entry is dropped. Default: 100ms.
+	BlockTimeout caddy.Duration `json:"block_timeout,omitempty"`
+
+	network, addr string
+	tlsConfig     *tls.Config
+}
+
+// TLSConfig configures TLS to the syslog server.
+type TLSConfig struct {
+	// PEM file of the CA(s) that sign the server's certificate. Default:
+	// the system's roots.
+	CA string `json:"ca,omitempty"`
+	// PEM files of a client certificate and its key, for mutual TLS.
+	ClientCert string `json:"client_cert,omitempty"`
+	ClientKey  string `json:"client_key,omitempty"`
+	// The name to verify the server's certificate against. Default: the
+	// host of the address.
+	ServerName string `json:"server_name,omitempty"`
+	// Do not verify the server's certificate. Only for testing.
+	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
+}
+
+// CaddyModule returns the Caddy module information.
+func (Writer) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "caddy.logging.writers.syslog",
+		New: func() caddy.Module { return new(Writer) },
+	}
+}
+
+// Defaults.
+const (
+	defaultAddress      = "unixgram:///dev/log"
+	defaultMaxDatagram  = 8192
+	defaultQueue        = 10000
+	defaultBlockTimeout = 100 * time.Millisecond
+	defaultDialTimeout  = 5 * time.Second
+	minBackoff          = 100 * time.Millisecond
+	maxBackoff          = 10 * time.Second
+	closeTimeout        = 5 * time.Second
+)
+
+// Provision sets up the writer.
+func (w *Writer) Provision(caddy.Context) error {
+	if w.Address == "" {
+		w.Address = defaultAddress
+	}
+	if w.MaxDatagram == 0 {
+		w.MaxDatagram = defaultMaxDatagram
+	}
+	if w.Queue == 0 {
+		w.Queue = defaultQueue
+	}
+	if w.BlockTimeout == 0 {
+		w.BlockTimeout = caddy.Duration(defaultBlockTimeout)
+	}
+	if w.DialTimeout == 0 {
+		w.DialTimeout = caddy.Duration(defaultDialTimeout)
+	}
+	u, err := url.Parse(w.Address)
+	if err != nil {
+		return fmt.Errorf("address %q: %w", w.Address, err)
+	}
+	switch u.Scheme {
+	case "udp", "tcp", "tls":
+		if u.Host == "" || u.Port() == "" {
+			return fmt.Errorf("address %q: want %s://host:port", w.Address, u.Scheme)
+		}
+		w.network, w.addr = u.Scheme, u.Host
+	case "unix", "unixgram":
+		if u.Path == "" {
+			return fmt.Errorf("address %q: want %s:///path/to/socket", w.Address, u.Scheme)
+		}
+		w.network, w.addr = u.Scheme, u.Path
+	default:
+		return fmt.Errorf("address %q: scheme must be udp, tcp, tls, unix or unixgram", w.Address)
+	}
+	switch w.Framing {
+	case "", "octet_counting", "lf":
+	default:
+		return fmt.Errorf("framing %q: want octet_counting or lf", w.Framing)
+	}
+	if w.MaxDatagram < 480 || w.MaxDatagram > 65507 {
+		return fmt.Errorf("max_datagram %d: want 480 to 65507 bytes", w.MaxDatagram)
+	}
+	if w.Queue < 1 || w.BlockTimeout < 0 {
+		return fmt.Errorf("queue must be positive and block_timeout not negative")
+	}
+	if w.TLS != nil && w.network != "tls" {
+		return fmt.Errorf("tls settings need a tls:// address")
+	}
+	if w.network == "tls" {
+		if w.tlsConfig, err = w.TLS.build(u.Hostname()); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (c *TLSConfig) build(host string) (*tls.Config, error) {
+	if c == nil {
+		c = new(TLSConfig)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, InsecureSkipVerify: c.InsecureSkipVerify}
+	if c.ServerName != "" {
+		cfg.ServerName = c.ServerName
+	}
+	if c.CA != "" {
+		pem, err := os.ReadFile(c.CA)
+		if err != nil {
+			return nil, fmt.Errorf("tls ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls ca %s: no PEM certificates found", c.CA)
+		}
+	}
+	if (c.ClientCert == "") != (c.ClientKey == "") {
+		return nil, fmt.Errorf("tls client_cert needs both a certificate and a key")
+	}
+	if c.ClientCert != "" {
+		cert, err := tls.LoadX509KeyPair(c.ClientCert, c.ClientKey)
+		if err != nil {
+			return nil, fmt.Errorf("tls client_cert: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	return cfg, nil
+}
+
+func (w Writer) String() string { return "syslog " + w.Address }
+
+// WriterKey identifies the writer for Caddy's pool; it holds every option
+// that changes behaviour, so a reload with new options opens a new one.
+func (w Writer) WriterKey() string {
+	opts, _ := json.Marshal(w)
+	return "syslog:" + string(opts)
+}
+
+func (w Writer) datagram() bool { return w.network == "udp" || w.network == "unixgram" }
+
+// OpenWriter starts the sender.
+func (w Writer) OpenWriter() (io.WriteCloser, error) {
+	s := &sender{
+		w:     w,
+		queue: make(chan []byte, w.Queue),
+		done:  make(chan struct{}),
+		ended: make(chan struct{}),
+		meter: status.WriterMeter("syslog", w.Address),
+	}
+	if !w.SoftStart {
+		conn, err := s.dial()
+		if err != nil {
+			return nil, fmt.Errorf("connecting to syslog server %s: %w (use soft_start to start anyway)", w.Address, err)
+		}
+		s.conn = conn
+	}
+	go s.run()
+	return s, nil
+}
+
+// sender owns the connection; Write only queues.
+type sender struct {
+	w         Writer
+	queue     chan []byte
+	done      chan struct{} // closed by Close
+	ended     chan struct{} // closed when run returns
+	closeOnce sync.Once
+	conn      net.Conn
+	meter     *status.Writer
+}
+
+// Write queues a copy of p (zap reuses its buffer), waiting at most
+// block_timeout for room.
+func (s *sender) Write(p []byte) (int, error) {
+	msg := make([]byte, len(p))
+	copy(msg, p)
+	select {
+	case s.queue <- msg:
+		return len(p), nil
+	default:
+	}
+	timer := time.NewTimer(time.Duration(s.w.BlockTimeout))
+	defer timer.Stop()
+	select {
+	case s.queue <- msg:
+		return len(p), nil
+	case <-timer.C:
+	case <-s.done:
+	}
+	s.meter.Dropped.Add(1)
+	return 0, fmt.Errorf("syslog %s: queue full, entry dropped", s.w.Address)
+}
+
+// Close sends what is queued (for up to 5 seconds) and disconnects.
+func (s *sender) Close() error {
+	s.closeOnce.Do(func() { close(s.done) })
+	<-s.ended
+	return nil
+}
+
+func (s *sender) dial() (net.Conn, error) {
+	d := net.Dialer{Timeout: time.Duration(s.w.DialTimeout)}
+	if s.w.network == "tls" {
+		return tls.DialWithDialer(&d, "tcp", s.w.addr, s.w.tlsConfig)
+	}
+	return d.Dial(s.w.network, s.w.addr)
+}
+
+func (s *sender) run() {
+	defer close(s.ended)
+	defer func() {
+		if s.conn != nil {
+			s.conn.Close()
+		}
+	}()
+	backoff := minBackoff
+	var closing <-chan time.Time
+	for {
+		var msg []byte
+		select {
+		case msg = <-s.queue:
+		case <-closing:
+			s.meter.Dropped.Add(int64(len(s.queue)))
+			return
+		case <-s.done:
+			if closing == nil {
+				closing = time.After(closeTimeout)
+			}
+			select {
+			case msg = <-s.queue:
+			default:
+				return // nothing left
+			}
+		}
+		// Send msg, reconnecting until it goes or we must stop.
+		for {
+			err := s.send(msg)
+			if err == nil {
+				backoff = minBackoff
+				break
+			}
+			s.meter.Errors.Add(1)
+			if s.conn != nil {
+				s.conn.Close()
+				s.conn = nil
+			}
+			if s.w.datagram() && !errors.Is(err, errNotConnected) {
+				break // a datagram is not worth resending
+			}
+			// Once closing, done stays closed: wait on the deadline only,
+			// or this would spin.
+			done := s.done
+			if closing != nil {
+				done = nil
+			}
+			wait := time.NewTimer(backoff)
+			select {
+			case <-wait.C:
+			case <-closing:
+				wait.Stop()
+				s.meter.Dropped.Add(int64(1 + len(s.queue)))
+				return
+			case <-done:
+				wait.Stop()
+				closing = time.After(closeTimeout)
+			}
+			backoff = min(backoff*2, maxBackoff)
+		}
+	}
+}
+
+var errNotConnected = errors.New("not connected")
+
+// send writes one framed entry on the connection, dialling if needed.
+func (s *sender) send(msg []byte) error {
+	if s.conn != nil && !s.w.datagram() && peerClosed(s.conn) {
+		s.conn.Close()
+		s.conn = nil
+	}
+	if s.conn == nil {
+		conn, err := s.dial()
+		if err != nil {
+			return fmt.Errorf("%w: %v", errNotConnected, err)
+		}
+		s.conn = conn
+	}
+	// The encoder ends entries with a newline; framing replaces it.
+	for len(msg) > 0 && (msg[len(msg)-1] == '\n' || msg[len(msg)-1] == '\r') {
+		msg = msg[:len(msg)-1]
+	}
+	var frame []byte
+	switch {
+	case s.w.datagram():
+		if len(msg) > s.w.MaxDatagram {
+			msg = msg[:s.w.MaxDatagram]
+			s.meter.Truncated.Add(1)
+		}
+		frame = msg
+	case s.w.Framing == "lf":
+		frame = append(msg, '\n')
+	default:
+		frame = append(strconv.AppendInt(make([]byte, 0, len(msg)+8), int64(len(msg)), 10), ' ')
+		frame = append(frame, msg...)
+	}
+	if err := s.conn.SetWriteDeadline(time.Now().Add(10 * time.Second)); err != nil {
+		return err
+	}
+	if _, err := s.conn.Write(frame); err != nil {
+		return err
+	}
+	s.meter.Entries.Add(1)
+	s.meter.Bytes.Add(int64(len(frame)))
+	return nil
+}
+
+// UnmarshalCaddyfile sets up the writer from Caddyfile tokens:
+//
+//	output syslog [<address>] {
+//		framing       octet_counting|lf
+//		tls {
+//			ca                   <file>
+//			client_cert          <cert-file> <key-file>
+//			server_name          <name>
+//			insecure_skip_verify
+//		}
+//		dial_timeout  <duration>
+//		soft_start
+//		max_datagram  <size>
+//		queue         <n>
+//		block_timeout <duration>
+//	}
+func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume writer name
+	if d.NextArg() {
+		w.Address = d.Val()
+	}
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		switch opt {
+		case "soft_start":
+			w.SoftStart = true
+		case "tls":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			w.TLS = new(TLSConfig)
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				sub := d.Val()
+				args := d.RemainingArgs()
+				switch {
+				case sub == "ca" && len(args) == 1:
+					w.TLS.CA = args[0]
+				case sub == "client_cert" && len(args) == 2:
+					w.TLS.ClientCert, w.TLS.ClientKey = args[0], args[1]
+				case sub == "server_name" && len(args) == 1:
+					w.TLS.ServerName = args[0]
+				case sub == "insecure_skip_verify" && len(args) == 0:
+					w.TLS.InsecureSkipVerify = true
+				case sub == "ca" || sub == "client_cert" || sub == "server_name" || sub == "insecure_skip_verify":
+					return d.ArgErr()
+				default:
+					return d.Errf("unrecognized tls option '%s'", sub)
+				}
+			}
+			continue
+		default:
+			if !d.NextArg() {
+				return d.ArgErr()
+			}
+			val := d.Val()
+			switch opt {
+			case "framing":
+				w.Framing = val
+			case "dial_timeout", "block_timeout":
+				dur, err := caddy.ParseDuration(val)
+				if err != nil {
+					return d.Errf("%s: %v", opt, err)
+				}
+				if opt == "dial_timeout" {
+					w.DialTimeout = caddy.Duration(dur)
+				} else {
+					w.BlockTimeout = caddy.Duration(dur)
+				}
+			case "max_datagram":
+				n, err := humanize.ParseBytes(val)
+				if err != nil || n > 65507 {
+					return d.Errf("max_datagram: invalid size %q", val)
+				}
+				w.MaxDatagram = int(n)
+			case "queue":
+				n, err := strconv.Atoi(val)
+				if err != nil || n < 1 {
+					return d.Errf("queue: want a positive integer, got %q", val)
+				}
+				w.Queue = n
+			default:
+				return d.Errf("unrecognized syslog writer option '%s'", opt)
+			}
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	if w.Address != "" && !strings.Contains(w.Address, "://") {
+		return d.Errf("address %q: want a scheme, such as udp://%s", w.Address, w.Address)
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.WriterOpener    = (*Writer)(nil)
+	_ caddy.Provisioner     = (*Writer)(nil)
+	_ caddyfile.Unmarshaler = (*Writer)(nil)
+)
