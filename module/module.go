@@ -11,8 +11,9 @@ import (
 	_ "github.com/caddy-applog/caddy-applog/handlers/ingest"
 	_ "github.com/caddy-applog/caddy-applog/handlers/logstatus"
 	// Log writers and their encoders.
-	_ "github.com/caddy-applog/caddy-applog/writers/syslog"
 	_ "github.com/caddy-applog/caddy-applog/writers/rotate"
-	// The applog app.
+	_ "github.com/caddy-applog/caddy-applog/writers/syslog"
+	// The applog app and its network receivers.
 	_ "github.com/caddy-applog/caddy-applog/module/applog"
+	_ "github.com/caddy-applog/caddy-applog/module/receiver/pysocket"
 )

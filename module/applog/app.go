@@ -7,6 +7,8 @@ package applog
 
 import (
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"sort"
@@ -17,6 +19,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
@@ -58,6 +61,10 @@ type App struct {
 	// Default: 5m.
 	ReplayWindow caddy.Duration `json:"replay_window,omitempty"`
 
+	// Network receivers: syslog (UDP, TCP, TLS) and Python's
+	// SocketHandler and DatagramHandler, feeding the same rules.
+	ReceiversRaw []json.RawMessage `json:"receivers,omitempty" caddy:"namespace=applog.receivers inline_key=receiver"`
+
 	// How many of the most recent records the status page (the
 	// log_status handler) shows. They are kept only while a log_status
 	// handler is configured. Default: 300.
@@ -71,6 +78,7 @@ type App struct {
 	logger     *zap.Logger
 	fieldsPool sync.Pool
 	keepRecent bool
+	receivers  []intake.Receiver
 }
 
 // CaddyModule returns the Caddy module information.
@@ -147,6 +155,20 @@ func (a *App) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("replay cache: %w", err)
 	}
 	a.replay = val.(*replayCache)
+
+	if a.ReceiversRaw != nil {
+		mods, err := ctx.LoadModule(a, "ReceiversRaw")
+		if err != nil {
+			return fmt.Errorf("loading receivers: %w", err)
+		}
+		for _, m := range mods.([]any) {
+			r, ok := m.(intake.Receiver)
+			if !ok {
+				return fmt.Errorf("module %T is not a receiver", m)
+			}
+			a.receivers = append(a.receivers, r)
+		}
+	}
 	return nil
 }
 
@@ -202,6 +224,14 @@ func (a *App) Start() error {
 		size = a.RecentRecords
 	}
 	status.SetRecentSize(size)
+	for i, r := range a.receivers {
+		if err := r.Start(a); err != nil {
+			for _, started := range a.receivers[:i] {
+				_ = started.Stop()
+			}
+			return err
+		}
+	}
 	return nil
 }
 
@@ -209,8 +239,17 @@ func (a *App) Start() error {
 // status page. The log_status handler calls it while provisioning.
 func (a *App) KeepRecent() { a.keepRecent = true }
 
-// Stop stops the app.
-func (a *App) Stop() error { return nil }
+// Stop stops the app's receivers. Their open connections go on feeding
+// the config that replaced this one (see module/receiver).
+func (a *App) Stop() error {
+	var errs []error
+	for _, r := range a.receivers {
+		if err := r.Stop(); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
 
 // Cleanup releases the replay cache.
 func (a *App) Cleanup() error {
@@ -405,6 +444,8 @@ func (a *App) emit(rec *intake.Record, r *rules, truncated bool) zapcore.Level {
 //		accept_unknown
 //		replay_window <duration>
 //		recent_records <n>
+//		syslog        <address...> { ... }
+//		python_socket <address...> { ... }
 //		facility <app>[:<sub.module>] {
 //			level <level>
 //			secret <secret...>
@@ -447,6 +488,13 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if d.NextArg() {
 				return d.ArgErr()
 			}
+		case "syslog", "python_socket":
+			name := d.Val()
+			unm, err := caddyfile.UnmarshalModule(d, "applog.receivers."+name)
+			if err != nil {
+				return err
+			}
+			a.ReceiversRaw = append(a.ReceiversRaw, caddyconfig.JSONModuleObject(unm, "receiver", name, nil))
 		case "facility":
 			if !d.NextArg() {
 				return d.ArgErr()

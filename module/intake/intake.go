@@ -26,6 +26,13 @@ type Intake interface {
 	DeclareApp(app string)
 }
 
+// Receiver is a network door of the app (a syslog or Python socket
+// listener), configured in the app and started and stopped with it.
+type Receiver interface {
+	Start(Intake) error
+	Stop() error
+}
+
 // Batch is a set of records that arrived together, with what is needed to
 // check their signature.
 type Batch struct {

@@ -1,0 +1,555 @@
+// Package receiver holds what the applog app's network receivers share:
+// listening on Caddy's pooled sockets, the PROXY protocol, TLS,
+// connection limits and timeouts, and keeping live connections served
+// across config reloads. A receiver module (syslog, python_socket) embeds
+// a Server and supplies a Protocol.
+package receiver
+
+import (
+	"bufio"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"os"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/dustin/go-humanize"
+	proxyproto "github.com/pires/go-proxyproto"
+	"go.uber.org/zap"
+
+	"github.com/caddy-applog/caddy-applog/module/intake"
+	"github.com/caddy-applog/caddy-applog/module/status"
+)
+
+// Protocol is what a receiver module knows about its wire format.
+type Protocol interface {
+	// Split cuts a stream into messages of at most maxSize bytes.
+	Split(maxSize int) bufio.SplitFunc
+	// Datagram returns the message a datagram carries.
+	Datagram(p []byte, maxSize int) ([]byte, error)
+	// Decode turns one message into a record (Host is set by the caller).
+	Decode(msg []byte, now time.Time) (intake.Record, error)
+}
+
+// Server is the configuration and the machinery shared by receivers.
+type Server struct {
+	// Addresses to listen on, as Caddy network addresses with the
+	// transport first: `udp/127.0.0.1:5514`, `tcp/:5514`,
+	// `tls/0.0.0.0:6514` (TCP with the `tls` settings), `unix//path`,
+	// `unixgram//path`.
+	Listen []string `json:"listen,omitempty"`
+
+	// The app every record received here belongs to. Default: the one
+	// each record names (see the receiver).
+	App string `json:"app,omitempty"`
+
+	// Accept the PROXY protocol (v1 and v2) from these peers on stream
+	// transports, so that a record's host is the real sender behind a
+	// load balancer. Other peers' headers are not trusted.
+	ProxyProtocol *ProxyProtocol `json:"proxy_protocol,omitempty"`
+
+	// TLS settings for `tls/` addresses.
+	TLS *TLS `json:"tls,omitempty"`
+
+	// The largest message accepted, in bytes: longer stream messages
+	// close the connection (their framing cannot be trusted), longer
+	// datagrams are dropped. Default: 64KiB.
+	MaxMessageSize int `json:"max_message_size,omitempty"`
+
+	// The most simultaneous stream connections per address; more are
+	// closed at once, with a log line. Default: 1024.
+	MaxConnections int `json:"max_connections,omitempty"`
+
+	// How long one message may take to arrive once its first byte has,
+	// so a client sending a byte at a time cannot hold a connection.
+	// Default: 30s.
+	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
+
+	// How long a connection may stay silent between messages. Long by
+	// default, because closing an idle connection makes clients such as
+	// Python's SocketHandler lose their next record. Default: 24h.
+	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
+
+	name      string // "syslog", "python_socket"
+	proto     Protocol
+	ctx       caddy.Context
+	logger    *zap.Logger
+	tlsConfig *tls.Config
+	ppPolicy  proxyproto.ConnPolicyFunc
+	listeners []net.Listener
+	packets   []net.PacketConn
+	doors     []*door
+	wg        sync.WaitGroup
+}
+
+// ProxyProtocol configures the PROXY protocol.
+type ProxyProtocol struct {
+	// Peers (CIDR ranges) whose PROXY header is used.
+	Allow []string `json:"allow,omitempty"`
+	// How long to wait for the header. Default: 5s.
+	Timeout caddy.Duration `json:"timeout,omitempty"`
+}
+
+// TLS configures `tls/` listeners.
+type TLS struct {
+	// PEM files of the server's certificate and key.
+	Certificate string `json:"certificate,omitempty"`
+	Key         string `json:"key,omitempty"`
+	// A PEM file of CAs: when set, clients must present a certificate
+	// signed by one of them (mutual TLS).
+	ClientCA string `json:"client_ca,omitempty"`
+}
+
+// Defaults.
+const (
+	DefaultMaxMessageSize = 64 << 10
+	defaultMaxConnections = 1024
+	defaultReadTimeout    = 30 * time.Second
+	defaultIdleTimeout    = 24 * time.Hour
+	defaultProxyTimeout   = 5 * time.Second
+	maxDatagram           = 65535
+)
+
+// Provision validates the configuration; name is the receiver's, used in
+// counters ("syslog/udp/127.0.0.1:5514") and log lines.
+func (s *Server) Provision(ctx caddy.Context, name string, proto Protocol) error {
+	s.ctx, s.name, s.proto, s.logger = ctx, name, proto, ctx.Logger()
+	if len(s.Listen) == 0 {
+		return fmt.Errorf("%s: no address to listen on", name)
+	}
+	if s.MaxMessageSize == 0 {
+		s.MaxMessageSize = DefaultMaxMessageSize
+	}
+	if s.MaxConnections == 0 {
+		s.MaxConnections = defaultMaxConnections
+	}
+	if s.ReadTimeout == 0 {
+		s.ReadTimeout = caddy.Duration(defaultReadTimeout)
+	}
+	if s.IdleTimeout == 0 {
+		s.IdleTimeout = caddy.Duration(defaultIdleTimeout)
+	}
+	if s.MaxMessageSize < 0 || s.MaxMessageSize > 16<<20 || s.MaxConnections < 0 || s.ReadTimeout < 0 || s.IdleTimeout < 0 {
+		return fmt.Errorf("%s: max_message_size must be 1B to 16MiB; limits and timeouts must not be negative", name)
+	}
+	if s.App != "" && !intake.ValidApp(s.App) {
+		return fmt.Errorf("%s: app %q: must be letters, digits, '_' or '-'", name, s.App)
+	}
+	needTLS := false
+	for _, addr := range s.Listen {
+		network, _, err := splitListen(addr)
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		needTLS = needTLS || network == "tls"
+	}
+	if needTLS {
+		cfg, err := s.TLS.build()
+		if err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		s.tlsConfig = cfg
+	} else if s.TLS != nil {
+		return fmt.Errorf("%s: tls settings need a tls/ address", name)
+	}
+	if pp := s.ProxyProtocol; pp != nil {
+		var allow []netip.Prefix
+		for _, cidr := range pp.Allow {
+			p, err := netip.ParsePrefix(cidr)
+			if err != nil {
+				return fmt.Errorf("%s: proxy_protocol allow %q: %w", name, cidr, err)
+			}
+			allow = append(allow, p)
+		}
+		if pp.Timeout == 0 {
+			pp.Timeout = caddy.Duration(defaultProxyTimeout)
+		}
+		s.ppPolicy = func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
+			ap, err := netip.ParseAddrPort(o.Upstream.String())
+			if err != nil {
+				return proxyproto.IGNORE, nil // e.g. a Unix socket peer
+			}
+			for _, p := range allow {
+				if p.Contains(ap.Addr().Unmap()) {
+					return proxyproto.USE, nil
+				}
+			}
+			return proxyproto.IGNORE, nil
+		}
+	}
+	return nil
+}
+
+// splitListen splits "udp/127.0.0.1:5514" into "udp" and the address in
+// Caddy's network address syntax.
+func splitListen(addr string) (network, caddyAddr string, err error) {
+	network, rest, ok := strings.Cut(addr, "/")
+	if !ok || rest == "" {
+		return "", "", fmt.Errorf("listen %q: want <udp|tcp|tls|unix|unixgram>/<address>", addr)
+	}
+	switch network {
+	case "udp", "tcp", "unix", "unixgram", "udp4", "udp6", "tcp4", "tcp6":
+		caddyAddr = addr
+	case "tls":
+		caddyAddr = "tcp/" + rest
+	default:
+		return "", "", fmt.Errorf("listen %q: transport must be udp, tcp, tls, unix or unixgram", addr)
+	}
+	if _, err := caddy.ParseNetworkAddress(caddyAddr); err != nil {
+		return "", "", fmt.Errorf("listen %q: %w", addr, err)
+	}
+	return network, caddyAddr, nil
+}
+
+func (t *TLS) build() (*tls.Config, error) {
+	if t == nil || t.Certificate == "" || t.Key == "" {
+		return nil, errors.New("tls/ addresses need tls { certificate <cert> <key> }")
+	}
+	cert, err := tls.LoadX509KeyPair(t.Certificate, t.Key)
+	if err != nil {
+		return nil, fmt.Errorf("tls certificate: %w", err)
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	if t.ClientCA != "" {
+		pem, err := os.ReadFile(t.ClientCA)
+		if err != nil {
+			return nil, fmt.Errorf("tls client_ca: %w", err)
+		}
+		cfg.ClientCAs = x509.NewCertPool()
+		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls client_ca %s: no PEM certificates found", t.ClientCA)
+		}
+		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return cfg, nil
+}
+
+// Start listens and serves, submitting records to in.
+func (s *Server) Start(in intake.Intake) error {
+	if s.App != "" {
+		in.DeclareApp(s.App)
+	}
+	for _, addr := range s.Listen {
+		network, caddyAddr, _ := splitListen(addr)
+		na, _ := caddy.ParseNetworkAddress(caddyAddr)
+		ln, err := na.Listen(s.ctx, 0, net.ListenConfig{})
+		if err != nil {
+			_ = s.Stop()
+			return fmt.Errorf("%s: listening on %s: %w", s.name, addr, err)
+		}
+		d := acquireDoor(s.name+"/"+addr, in)
+		s.doors = append(s.doors, d)
+		source := s.name + "/" + addr
+		switch l := ln.(type) {
+		case net.PacketConn:
+			s.packets = append(s.packets, l)
+			s.wg.Add(1)
+			go s.serveDatagrams(l, d, source)
+		case net.Listener:
+			s.listeners = append(s.listeners, l)
+			if s.ppPolicy != nil {
+				l = &proxyproto.Listener{Listener: l, ConnPolicy: s.ppPolicy, ReadHeaderTimeout: time.Duration(s.ProxyProtocol.Timeout)}
+			}
+			if network == "tls" {
+				l = tls.NewListener(l, s.tlsConfig)
+			}
+			s.wg.Add(1)
+			go s.serveStreams(l, d, source)
+		default:
+			_ = s.Stop()
+			return fmt.Errorf("%s: unexpected listener %T for %s", s.name, ln, addr)
+		}
+	}
+	return nil
+}
+
+// Stop stops listening. Connections go on being served, by the config
+// that replaced this one, unless no config listens on their address any
+// more; then they are closed.
+func (s *Server) Stop() error {
+	for _, l := range s.listeners {
+		_ = l.Close()
+	}
+	for _, p := range s.packets {
+		_ = p.Close()
+	}
+	s.wg.Wait()
+	for _, d := range s.doors {
+		d.release()
+	}
+	s.listeners, s.packets, s.doors = nil, nil, nil
+	return nil
+}
+
+func (s *Server) serveStreams(l net.Listener, d *door, source string) {
+	defer s.wg.Done()
+	for {
+		conn, err := l.Accept()
+		if err != nil {
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				continue
+			}
+			if errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "closed") {
+				return
+			}
+			s.logger.Warn("accepting connection", zap.String("receiver", source), zap.Error(err))
+			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
+			continue
+		}
+		if !d.add(conn, s.MaxConnections) {
+			s.logger.Warn("too many connections, closing one",
+				zap.String("receiver", source), zap.String("peer", conn.RemoteAddr().String()),
+				zap.Int("max_connections", s.MaxConnections))
+			status.Source(source).Rejected.Add(1)
+			_ = conn.Close()
+			continue
+		}
+		go s.serveConn(conn, d, source)
+	}
+}
+
+// serveConn reads messages until the connection ends or fails.
+func (s *Server) serveConn(conn net.Conn, d *door, source string) {
+	defer d.remove(conn)
+	defer conn.Close()
+	peer := hostOf(conn.RemoteAddr())
+	dr := &deadlineReader{conn: conn, read: time.Duration(s.ReadTimeout), idle: time.Duration(s.IdleTimeout)}
+	sc := bufio.NewScanner(dr)
+	sc.Buffer(make([]byte, 0, min(s.MaxMessageSize+16, 64<<10)), s.MaxMessageSize+16)
+	sc.Split(dr.track(s.proto.Split(s.MaxMessageSize)))
+	lim := &logLimiter{}
+	for sc.Scan() {
+		s.handle(sc.Bytes(), peer, d, source, lim)
+	}
+	if err := sc.Err(); err != nil && !errors.Is(err, net.ErrClosed) {
+		status.Source(source).Rejected.Add(1)
+		s.logger.Warn("closing connection", zap.String("receiver", source), zap.String("peer", peer), zap.Error(err))
+	}
+}
+
+func (s *Server) serveDatagrams(pc net.PacketConn, d *door, source string) {
+	defer s.wg.Done()
+	buf := make([]byte, maxDatagram)
+	lim := &logLimiter{}
+	for {
+		n, addr, err := pc.ReadFrom(buf)
+		if err != nil {
+			if errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "closed") {
+				return
+			}
+			continue
+		}
+		peer := hostOf(addr)
+		msg, err := s.proto.Datagram(buf[:n], s.MaxMessageSize)
+		if err != nil {
+			status.Source(source).Rejected.Add(1)
+			lim.warn(s.logger, "dropping datagram", source, peer, err)
+			continue
+		}
+		s.handle(msg, peer, d, source, lim)
+	}
+}
+
+// handle decodes and submits one message; a bad one is logged (at most
+// once a second per connection) and counted, and the next one is read.
+func (s *Server) handle(msg []byte, peer string, d *door, source string, lim *logLimiter) {
+	rec, err := s.proto.Decode(msg, time.Now())
+	if err != nil {
+		status.Source(source).Rejected.Add(1)
+		lim.warn(s.logger, "rejected message", source, peer, err)
+		return
+	}
+	rec.Host = peer
+	if s.App != "" {
+		rec.App = s.App
+	}
+	batch := intake.Batch{Records: []intake.Record{rec}, Source: source, Peer: peer}
+	if _, err := d.intake().Submit(s.ctx, &batch); err != nil {
+		lim.warn(s.logger, "rejected record", source, peer, err)
+	}
+}
+
+func hostOf(a net.Addr) string {
+	if a == nil {
+		return ""
+	}
+	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
+		return ap.Addr().Unmap().String()
+	}
+	return a.String() // a Unix socket
+}
+
+// logLimiter keeps a flood of bad input from flooding the log.
+type logLimiter struct {
+	mu         sync.Mutex
+	last       time.Time
+	suppressed int
+}
+
+func (l *logLimiter) warn(logger *zap.Logger, msg, source, peer string, err error) {
+	l.mu.Lock()
+	now := time.Now()
+	if now.Sub(l.last) < time.Second {
+		l.suppressed++
+		l.mu.Unlock()
+		return
+	}
+	suppressed := l.suppressed
+	l.last, l.suppressed = now, 0
+	l.mu.Unlock()
+	logger.Warn(msg, zap.String("receiver", source), zap.String("peer", peer), zap.Error(err), zap.Int("similar_suppressed", suppressed))
+}
+
+// deadlineReader sets the connection's read deadline before each read:
+// idle while waiting for a message to begin, read from the moment its
+// first byte arrived.
+type deadlineReader struct {
+	conn       net.Conn
+	read, idle time.Duration
+	started    time.Time // when the current message began; zero between messages
+}
+
+func (r *deadlineReader) Read(p []byte) (int, error) {
+	deadline := time.Now().Add(r.idle)
+	if !r.started.IsZero() {
+		deadline = r.started.Add(r.read)
+	}
+	if err := r.conn.SetReadDeadline(deadline); err != nil {
+		return 0, err
+	}
+	return r.conn.Read(p)
+}
+
+// track wraps a split function to learn whether a message is underway.
+func (r *deadlineReader) track(split bufio.SplitFunc) bufio.SplitFunc {
+	return func(data []byte, atEOF bool) (int, []byte, error) {
+		adv, tok, err := split(data, atEOF)
+		switch {
+		case tok != nil || err != nil:
+			if adv >= len(data) {
+				r.started = time.Time{}
+			} else {
+				r.started = time.Now()
+			}
+		case len(data) > 0 && r.started.IsZero():
+			r.started = time.Now()
+		}
+		return adv, tok, err
+	}
+}
+
+// UnmarshalServer reads the options every receiver shares from a block;
+// other options are passed to more, which returns false if it does not
+// know them either.
+func (s *Server) UnmarshalServer(d *caddyfile.Dispenser, more func(opt string) (bool, error)) error {
+	s.Listen = append(s.Listen, d.RemainingArgs()...)
+	for nesting := d.Nesting(); d.NextBlock(nesting); {
+		opt := d.Val()
+		switch opt {
+		case "listen":
+			args := d.RemainingArgs()
+			if len(args) == 0 {
+				return d.ArgErr()
+			}
+			s.Listen = append(s.Listen, args...)
+			continue
+		case "proxy_protocol":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.ProxyProtocol = new(ProxyProtocol)
+			for n := d.Nesting(); d.NextBlock(n); {
+				switch d.Val() {
+				case "allow":
+					s.ProxyProtocol.Allow = append(s.ProxyProtocol.Allow, d.RemainingArgs()...)
+				case "timeout":
+					if !d.NextArg() {
+						return d.ArgErr()
+					}
+					dur, err := caddy.ParseDuration(d.Val())
+					if err != nil {
+						return d.Errf("proxy_protocol timeout: %v", err)
+					}
+					s.ProxyProtocol.Timeout = caddy.Duration(dur)
+				default:
+					return d.Errf("unrecognized proxy_protocol option '%s'", d.Val())
+				}
+			}
+			continue
+		case "tls":
+			if d.NextArg() {
+				return d.ArgErr()
+			}
+			s.TLS = new(TLS)
+			for n := d.Nesting(); d.NextBlock(n); {
+				args := d.RemainingArgs()
+				switch {
+				case d.Val() == "certificate" && len(args) == 2:
+					s.TLS.Certificate, s.TLS.Key = args[0], args[1]
+				case d.Val() == "client_ca" && len(args) == 1:
+					s.TLS.ClientCA = args[0]
+				default:
+					return d.Errf("tls: want `certificate <cert> <key>` or `client_ca <file>`, got '%s'", d.Val())
+				}
+			}
+			continue
+		}
+		if ok, err := more(opt); err != nil {
+			return err
+		} else if ok {
+			continue
+		}
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		val := d.Val()
+		switch opt {
+		case "app":
+			s.App = val
+		case "max_message_size":
+			n, err := humanize.ParseBytes(val)
+			if err != nil || n == 0 || n > 16<<20 {
+				return d.Errf("max_message_size: want 1B to 16MiB, got %q", val)
+			}
+			s.MaxMessageSize = int(n)
+		case "max_connections":
+			n, err := parsePositive(val)
+			if err != nil {
+				return d.Errf("max_connections: %v", err)
+			}
+			s.MaxConnections = n
+		case "read_timeout", "idle_timeout":
+			dur, err := caddy.ParseDuration(val)
+			if err != nil || dur <= 0 {
+				return d.Errf("%s: want a positive duration, got %q", opt, val)
+			}
+			if opt == "read_timeout" {
+				s.ReadTimeout = caddy.Duration(dur)
+			} else {
+				s.IdleTimeout = caddy.Duration(dur)
+			}
+		default:
+			return d.Errf("unrecognized %s option '%s'", d.Val(), opt)
+		}
+		if d.NextArg() {
+			return d.ArgErr()
+		}
+	}
+	return nil
+}
+
+func parsePositive(s string) (int, error) {
+	var n int
+	if _, err := fmt.Sscan(s, &n); err != nil || n <= 0 {
+		return 0, fmt.Errorf("want a positive integer, got %q", s)
+	}
+	return n, nil
+}
