@@ -10,21 +10,86 @@ import (
 	"github.com/caddy-applog/caddy-applog/module/intake"
 )
 
-// recordFields are the indexes of the LogRecord attributes FromForm
-// interprets, -1 when absent. The first occurrence of a key counts.
+// recordDict is a LogRecord's __dict__ as a handler sent it: the fields
+// of HTTPHandler's form, every value str()-ed (formDict), or the entries
+// of the dict SocketHandler pickles, every value typed (pickleDict).
+// FromForm and FromPickle share everything that does not depend on how
+// the values arrived, so that both doors make the same record of the
+// same LogRecord.
+type recordDict interface {
+	len() int
+	key(i int) string
+	// text is str() of value i.
+	text(i int) string
+	// none reports whether value i is None.
+	none(i int) bool
+	// args returns value i, the record's args, ready for Format; ok is
+	// false when getMessage() would leave msg as it is.
+	args(i int) (args Value, ok bool, err error)
+	// attr returns value i as an attribute; hint is what the LogRecord
+	// attribute under its key holds.
+	attr(i int, hint attrHint) intake.Value
+}
+
+// attrHint is what a LogRecord attribute is known to hold, for sources
+// that send every value as text.
+type attrHint uint8
+
+const (
+	hintAny     attrHint = iota
+	hintInt              // lineno, process, thread
+	hintFloat            // relativeCreated
+	hintExcInfo          // exc_info: (type, value, traceback)
+)
+
+// formDict is a form of HTTPHandler's, read as a record.
+type formDict []Field
+
+func (d formDict) len() int          { return len(d) }
+func (d formDict) key(i int) string  { return d[i].Key }
+func (d formDict) text(i int) string { return d[i].Value }
+func (d formDict) none(i int) bool   { return d[i].Value == "None" }
+
+// args parses str() of the record's args, a tuple or a dict, except when
+// it is empty and getMessage() would not format.
+func (d formDict) args(i int) (Value, bool, error) {
+	switch raw := d[i].Value; raw {
+	case "", "None", "()", "{}":
+		return Value{}, false, nil
+	default:
+		v, err := ParseLiteral(raw)
+		return v, err == nil, err
+	}
+}
+
+func (d formDict) attr(i int, hint attrHint) intake.Value {
+	s := d[i].Value
+	switch hint {
+	case hintInt:
+		return intAttr(s)
+	case hintFloat:
+		return floatAttr(s)
+	case hintExcInfo:
+		return intake.String(excSummary(s))
+	}
+	return intake.String(s)
+}
+
+// recordFields are the indexes of the LogRecord attributes the decoders
+// interpret, -1 when absent. The first occurrence of a key counts.
 type recordFields struct {
 	name, msg, args, levelname, levelno, created, message, excText, excInfo int
 }
 
-func indexFields(fields []Field) recordFields {
+func indexFields[D recordDict](d D) recordFields {
 	k := recordFields{-1, -1, -1, -1, -1, -1, -1, -1, -1}
 	set := func(p *int, i int) {
 		if *p < 0 {
 			*p = i
 		}
 	}
-	for i, f := range fields {
-		switch f.Key {
+	for i := range d.len() {
+		switch d.key(i) {
 		case "name":
 			set(&k.name, i)
 		case "msg":
@@ -61,51 +126,62 @@ func indexFields(fields []Field) recordFields {
 // that cannot be a log record at all (no msg, message or name) are an
 // error.
 func FromForm(fields []Field, now time.Time) (intake.Record, error) {
-	k := indexFields(fields)
+	return fromRecordDict(formDict(fields), now)
+}
+
+// fromRecordDict is FromForm and FromPickle.
+func fromRecordDict[D recordDict](d D, now time.Time) (intake.Record, error) {
+	k := indexFields(d)
 	if k.msg < 0 && k.message < 0 && k.name < 0 {
 		return intake.Record{}, errors.New("not a Python log record: no msg, message or name field")
 	}
 	rec := intake.Record{Time: now}
 	if k.name >= 0 {
-		rec.Logger = fields[k.name].Value
+		rec.Logger = d.text(k.name)
 	}
-	setLevel(&rec, fieldValue(fields, k.levelname), fieldValue(fields, k.levelno))
+	setLevel(&rec, textAt(d, k.levelname), textAt(d, k.levelno))
 	if k.created >= 0 {
-		if t, ok := parseCreated(fields[k.created].Value); ok {
+		if t, ok := parseCreated(d.text(k.created)); ok {
 			rec.Time = t
 		}
 	}
 	var formatErr error
-	rec.Message, formatErr = message(fields, k)
-	rec.Attrs = attrs(fields, k, formatErr)
+	rec.Message, formatErr = message(d, k)
+	rec.Attrs = attrs(d, k, formatErr)
 	return rec, nil
 }
 
-// fieldValue returns the value at index i, or nil when i < 0.
-func fieldValue(fields []Field, i int) *string {
+// optText is a value's text, if the field is there at all.
+type optText struct {
+	s  string
+	ok bool
+}
+
+// textAt returns the text of value i, absent when i < 0.
+func textAt[D recordDict](d D, i int) optText {
 	if i < 0 {
-		return nil
+		return optText{}
 	}
-	return &fields[i].Value
+	return optText{d.text(i), true}
 }
 
 // setLevel takes the number from levelno, the name from levelname, and
 // whichever is missing from the other. Records that give neither are
 // INFO, logging's usual level for what has none.
-func setLevel(rec *intake.Record, name, number *string) {
-	if number != nil {
-		if n, err := strconv.Atoi(strings.TrimSpace(*number)); err == nil {
+func setLevel(rec *intake.Record, name, number optText) {
+	if number.ok {
+		if n, err := strconv.Atoi(strings.TrimSpace(number.s)); err == nil {
 			rec.LevelNo, rec.LevelName = n, intake.LevelName(n)
-			if name != nil && *name != "" {
-				rec.LevelName = *name
+			if name.ok && name.s != "" {
+				rec.LevelName = name.s
 			}
 			return
 		}
 	}
 	rec.LevelNo, rec.LevelName = intake.LevelInfo, "INFO"
-	if name != nil && *name != "" {
-		rec.LevelName = *name
-		if n, ok := intake.ParseLevel(*name); ok {
+	if name.ok && name.s != "" {
+		rec.LevelName = name.s
+		if n, ok := intake.ParseLevel(name.s); ok {
 			rec.LevelNo = n
 		}
 	}
@@ -147,75 +223,71 @@ func allDigits(s string) bool {
 
 // message is the record's rendered message and, when msg % args could
 // not be rendered exactly, why.
-func message(fields []Field, k recordFields) (string, error) {
+func message[D recordDict](d D, k recordFields) (string, error) {
 	if k.message >= 0 {
-		return fields[k.message].Value, nil
+		return d.text(k.message), nil
 	}
 	var msg string
 	if k.msg >= 0 {
-		msg = fields[k.msg].Value
+		msg = d.text(k.msg)
 	}
 	if k.args < 0 {
 		return msg, nil
 	}
-	switch raw := fields[k.args].Value; raw {
-	case "", "None", "()", "{}":
-		return msg, nil
-	default:
-		args, err := ParseLiteral(raw)
-		if err != nil {
-			return msg, err
-		}
-		s, err := Format(msg, args)
-		if err != nil {
-			return msg, err
-		}
-		return s, nil
+	args, ok, err := d.args(k.args)
+	if !ok {
+		return msg, err
 	}
+	s, err := Format(msg, args)
+	if err != nil {
+		return msg, err
+	}
+	return s, nil
 }
 
-// isNone reports whether a field holds nothing: str(None), or empty.
-func isNone(s string) bool { return s == "None" || s == "" }
+// isNone reports whether a value holds nothing: None, or empty.
+func isNone[D recordDict](d D, i int) bool { return d.none(i) || d.text(i) == "" }
 
 // attrs turns the fields Record does not hold into attributes.
-func attrs(fields []Field, k recordFields, formatErr error) []intake.Attr {
-	hasExcText := k.excText >= 0 && !isNone(fields[k.excText].Value)
-	out := make([]intake.Attr, 0, len(fields))
+func attrs[D recordDict](d D, k recordFields, formatErr error) []intake.Attr {
+	hasExcText := k.excText >= 0 && !isNone(d, k.excText)
+	n := d.len()
+	out := make([]intake.Attr, 0, n)
 	var seen map[string]struct{}
-	if len(fields) > 32 {
-		seen = make(map[string]struct{}, len(fields))
+	if n > 32 {
+		seen = make(map[string]struct{}, n)
 	}
-	for i, f := range fields {
-		if repeated(fields, i, seen) {
+	for i := range n {
+		if repeated(d, i, seen) {
 			continue
 		}
-		switch f.Key {
+		switch key := d.key(i); key {
 		case "name", "msg", "levelname", "levelno", "created", "msecs", "message", "asctime":
 			// in Record already, or (msecs, asctime) derived from created
 		case "args":
 			if formatErr != nil {
 				out = append(out,
-					intake.Attr{Key: "args", Value: intake.String(f.Value)},
+					intake.Attr{Key: "args", Value: intake.String(d.text(i))},
 					intake.Attr{Key: "format_error", Value: intake.String(formatErr.Error())})
 			}
 		case "exc_text", "stack_info":
-			if !isNone(f.Value) {
-				out = append(out, intake.Attr{Key: f.Key, Value: intake.String(f.Value)})
+			if !isNone(d, i) {
+				out = append(out, intake.Attr{Key: key, Value: intake.String(d.text(i))})
 			}
 		case "exc_info":
-			if !hasExcText && !isNone(f.Value) {
-				out = append(out, intake.Attr{Key: f.Key, Value: intake.String(excSummary(f.Value))})
+			if !hasExcText && !isNone(d, i) {
+				out = append(out, intake.Attr{Key: key, Value: d.attr(i, hintExcInfo)})
 			}
 		case "taskName":
-			if f.Value != "None" {
-				out = append(out, intake.Attr{Key: f.Key, Value: intake.String(f.Value)})
+			if !d.none(i) {
+				out = append(out, intake.Attr{Key: key, Value: d.attr(i, hintAny)})
 			}
 		case "lineno", "process", "thread":
-			out = append(out, intake.Attr{Key: f.Key, Value: intAttr(f.Value)})
+			out = append(out, intake.Attr{Key: key, Value: d.attr(i, hintInt)})
 		case "relativeCreated":
-			out = append(out, intake.Attr{Key: f.Key, Value: floatAttr(f.Value)})
+			out = append(out, intake.Attr{Key: key, Value: d.attr(i, hintFloat)})
 		default:
-			out = append(out, intake.Attr{Key: f.Key, Value: intake.String(f.Value)})
+			out = append(out, intake.Attr{Key: key, Value: d.attr(i, hintAny)})
 		}
 	}
 	return out
@@ -235,11 +307,11 @@ func floatAttr(s string) intake.Value {
 	return intake.String(s)
 }
 
-// repeated reports whether the key of fields[i] came before: a scan
-// back for the couple dozen fields a record has, the seen map (which it
+// repeated reports whether the key of value i came before: a scan back
+// for the couple dozen fields a record has, the seen map (which it
 // fills) when there are more.
-func repeated(fields []Field, i int, seen map[string]struct{}) bool {
-	key := fields[i].Key
+func repeated[D recordDict](d D, i int, seen map[string]struct{}) bool {
+	key := d.key(i)
 	if seen != nil {
 		if _, ok := seen[key]; ok {
 			return true
@@ -247,8 +319,8 @@ func repeated(fields []Field, i int, seen map[string]struct{}) bool {
 		seen[key] = struct{}{}
 		return false
 	}
-	for _, f := range fields[:i] {
-		if f.Key == key {
+	for j := range i {
+		if d.key(j) == key {
 			return true
 		}
 	}
