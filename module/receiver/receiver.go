@@ -449,7 +449,7 @@ func (r *deadlineReader) track(split bufio.SplitFunc) bufio.SplitFunc {
 // UnmarshalServer reads the options every receiver shares from a block;
 // other options are passed to more, which returns false if it does not
 // know them either.
-func (s *Server) UnmarshalServer(d *caddyfile.Dispenser, more func(opt string) (bool, error)) error {
+func (s *Server) UnmarshalServer(d *caddyfile.Dispenser, name string, more func(opt string) (bool, error)) error {
 	s.Listen = append(s.Listen, d.RemainingArgs()...)
 	for nesting := d.Nesting(); d.NextBlock(nesting); {
 		opt := d.Val()
@@ -537,7 +537,7 @@ func (s *Server) UnmarshalServer(d *caddyfile.Dispenser, more func(opt string) (
 				s.IdleTimeout = caddy.Duration(dur)
 			}
 		default:
-			return d.Errf("unrecognized %s option '%s'", d.Val(), opt)
+			return d.Errf("unrecognized %s option '%s'", name, opt)
 		}
 		if d.NextArg() {
 			return d.ArgErr()

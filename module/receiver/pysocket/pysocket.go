@@ -107,7 +107,7 @@ func (protocol) Decode(msg []byte, now time.Time) (intake.Record, error) {
 //	}
 func (p *PythonSocket) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume receiver name
-	return p.UnmarshalServer(d, func(string) (bool, error) { return false, nil })
+	return p.UnmarshalServer(d, "python_socket", func(string) (bool, error) { return false, nil })
 }
 
 // Interface guards
