@@ -306,7 +306,7 @@ func (s *Server) serveStreams(l net.Listener, d *door, source string) {
 		}
 		if !d.add(conn, s.MaxConnections) {
 			s.logger.Warn("too many connections, closing one",
-				zap.String("receiver", source), zap.String("peer", conn.RemoteAddr().String()),
+				zap.String("receiver", source), zap.String("peer", rawPeer(conn)),
 				zap.Int("max_connections", s.MaxConnections))
 			status.Source(source).Rejected.Add(1)
 			_ = conn.Close()
@@ -375,6 +375,19 @@ func (s *Server) handle(msg []byte, peer string, d *door, source string, lim *lo
 	if _, err := d.intake().Submit(s.ctx, &batch); err != nil {
 		lim.warn(s.logger, "rejected record", source, peer, err)
 	}
+}
+
+// rawPeer is the address of the socket's other end, without reading a
+// PROXY header: in the accept loop, RemoteAddr of a proxyproto
+// connection would wait for its header and hold up every other client.
+func rawPeer(c net.Conn) string {
+	if tc, ok := c.(*tls.Conn); ok {
+		c = tc.NetConn()
+	}
+	if pc, ok := c.(*proxyproto.Conn); ok {
+		c = pc.Raw()
+	}
+	return c.RemoteAddr().String()
 }
 
 func hostOf(a net.Addr) string {
