@@ -9,7 +9,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"unicode/utf8"
 )
 
 // DefaultMaxPickle is the longest pickle DecodePickle accepts unless
@@ -112,20 +111,24 @@ var (
 // bytes — rejects the whole pickle with a *PickleError that names the
 // opcode and its offset.
 //
-// There is one exception, because Python's own pickler writes it for
-// every bytes object below protocol 3, which is what SocketHandler
-// uses: `GLOBAL '_codecs encode'` applied by REDUCE to exactly
-// (str, 'latin1') is read as the bytes literal it stands for, and
-// `GLOBAL '__builtin__ bytes'` applied to () as an empty bytes. The globals are
-// never resolved; the pair is recognised by name, and the callable can
-// be used for nothing else.
+// One exception is made, because Python's own pickler writes it for
+// every bytes value below protocol 3, and SocketHandler uses protocol 1:
+// `GLOBAL '_codecs encode'` applied by REDUCE to exactly (str, 'latin1')
+// is read as the bytes it stands for, and `GLOBAL '__builtin__ bytes'`
+// applied to () as an empty bytes (Python writes that for b"", so
+// refusing it would lose every record with an empty bytes extra). These
+// two globals are recognised by name, never resolved, and good for
+// nothing but that REDUCE: anywhere else they are an error.
 //
-// What a pickle of protocol 0 or 1 calls a string (STRING, BINSTRING,
+// What protocols 0 and 1 call a string (STRING, BINSTRING,
 // SHORT_BINSTRING: Python 2's str) is decoded as UTF-8 into a str, with
-// invalid bytes replaced; Python 3 would insist on ASCII. A str holding
-// lone surrogates gets U+FFFD for them. Dict keys that compare equal in
-// Python (1, 1.0 and True) are one key, as in Python; keys Python could
-// not hash (lists, dicts) are an error. Bytes after STOP are an error.
+// invalid bytes replaced, where Python 3 would insist on ASCII; a str
+// holding lone surrogates gets U+FFFD for them. Dict keys that compare
+// equal in Python (1, 1.0 and True) are one key, as in Python; keys
+// Python could not hash (lists, dicts) are an error. A container inside
+// itself is a KindEllipsis value with repr()'s "[...]", "{...}" or
+// "(...)". Bytes after STOP are an error; Python ignores them, but here
+// they mean the frame length and the pickle disagree.
 func DecodePickle(data []byte, lim PickleLimits) (Value, error) {
 	d := PickleDecoder{Limits: lim}
 	return d.Decode(data)
@@ -878,50 +881,6 @@ func (u *unpickler) integer(op byte) error {
 	return u.pushScalar(Int(n))
 }
 
-// maxIntBits bounds the ints we build: 4300 decimal digits, the most
-// Python will convert to text, and so the most repr() can show.
-const maxIntBits = 14284
-
-// decodeLong reads a little-endian two's complement integer.
-func decodeLong(b []byte) (*big.Int, error) {
-	if len(b)*8 > maxIntBits+8 {
-		return nil, fmt.Errorf("int of %d bytes is too large", len(b))
-	}
-	be := make([]byte, len(b))
-	for i, c := range b {
-		be[len(b)-1-i] = c
-	}
-	x := new(big.Int).SetBytes(be)
-	if len(b) > 0 && b[len(b)-1]&0x80 != 0 {
-		x.Sub(x, new(big.Int).Lsh(big.NewInt(1), uint(8*len(b))))
-	}
-	if x.BitLen() > maxIntBits {
-		return nil, fmt.Errorf("int of %d bytes is too large", len(b))
-	}
-	return x, nil
-}
-
-// parseDecimal reads the decimal integers Python's pickler writes for
-// INT and LONG: an optional sign and digits, without leading zeros. It
-// returns a big.Int only for those that do not fit in an int64.
-func parseDecimal(s string) (int64, *big.Int, error) {
-	digits := strings.TrimLeft(s, "+-")
-	if len(s)-len(digits) > 1 || digits == "" || !allDigits(digits) || len(digits) > 1 && digits[0] == '0' {
-		return 0, nil, fmt.Errorf("invalid integer %s", quoteBrief(s))
-	}
-	if len(digits) > maxIntDigits {
-		return 0, nil, fmt.Errorf("integer of %d digits is too large", len(digits))
-	}
-	if n, err := strconv.ParseInt(s, 10, 64); err == nil {
-		return n, nil, nil
-	}
-	x, ok := new(big.Int).SetString(s, 10)
-	if !ok {
-		return 0, nil, fmt.Errorf("invalid integer %s", quoteBrief(s))
-	}
-	return 0, x, nil
-}
-
 // float executes FLOAT and BINFLOAT.
 func (u *unpickler) float(op byte) error {
 	if op == 'G' {
@@ -1005,185 +964,6 @@ func (u *unpickler) text(op byte) error {
 	return u.pushScalar(Str(string(b)))
 }
 
-// internedStr returns the str of the keys every LogRecord has, and of
-// their most common values, without allocating: they are most of the
-// strings of a record.
-func internedStr(b []byte) (Value, bool) {
-	var raw string
-	switch string(b) {
-	case "name":
-		raw = "'name'"
-	case "msg":
-		raw = "'msg'"
-	case "args":
-		raw = "'args'"
-	case "levelname":
-		raw = "'levelname'"
-	case "levelno":
-		raw = "'levelno'"
-	case "pathname":
-		raw = "'pathname'"
-	case "filename":
-		raw = "'filename'"
-	case "module":
-		raw = "'module'"
-	case "exc_info":
-		raw = "'exc_info'"
-	case "exc_text":
-		raw = "'exc_text'"
-	case "stack_info":
-		raw = "'stack_info'"
-	case "lineno":
-		raw = "'lineno'"
-	case "funcName":
-		raw = "'funcName'"
-	case "created":
-		raw = "'created'"
-	case "msecs":
-		raw = "'msecs'"
-	case "relativeCreated":
-		raw = "'relativeCreated'"
-	case "thread":
-		raw = "'thread'"
-	case "threadName":
-		raw = "'threadName'"
-	case "processName":
-		raw = "'processName'"
-	case "process":
-		raw = "'process'"
-	case "taskName":
-		raw = "'taskName'"
-	case "message":
-		raw = "'message'"
-	case "asctime":
-		raw = "'asctime'"
-	case "MainThread":
-		raw = "'MainThread'"
-	case "MainProcess":
-		raw = "'MainProcess'"
-	case "DEBUG":
-		raw = "'DEBUG'"
-	case "INFO":
-		raw = "'INFO'"
-	case "WARNING":
-		raw = "'WARNING'"
-	case "ERROR":
-		raw = "'ERROR'"
-	case "CRITICAL":
-		raw = "'CRITICAL'"
-	case "latin1":
-		raw = "'latin1'"
-	default:
-		return Value{}, false
-	}
-	return Value{Kind: KindStr, Raw: raw, Str: raw[1 : len(raw)-1]}, true
-}
-
-// escapeDecode undoes the escapes of a quoted Python 2 str repr, as
-// codecs.escape_decode does.
-func escapeDecode(line []byte) ([]byte, error) {
-	if len(line) < 2 || line[0] != line[len(line)-1] || line[0] != '\'' && line[0] != '"' {
-		return nil, errors.New("the STRING opcode argument must be quoted")
-	}
-	s := line[1 : len(line)-1]
-	out := make([]byte, 0, len(s))
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if c != '\\' {
-			out = append(out, c)
-			continue
-		}
-		i++
-		if i == len(s) {
-			return nil, errors.New(`trailing \ in string`)
-		}
-		switch c = s[i]; c {
-		case '\n':
-		case '\\', '\'', '"':
-			out = append(out, c)
-		case 'a':
-			out = append(out, 7)
-		case 'b':
-			out = append(out, 8)
-		case 'f':
-			out = append(out, 12)
-		case 'n':
-			out = append(out, '\n')
-		case 'r':
-			out = append(out, '\r')
-		case 't':
-			out = append(out, '\t')
-		case 'v':
-			out = append(out, 11)
-		case 'x':
-			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
-				return nil, fmt.Errorf(`invalid \x escape at position %d`, i-1)
-			}
-			out = append(out, unhex(s[i+1])<<4|unhex(s[i+2]))
-			i += 2
-		case '0', '1', '2', '3', '4', '5', '6', '7':
-			v := int(c - '0')
-			for k := 0; k < 2 && i+1 < len(s) && s[i+1] >= '0' && s[i+1] <= '7'; k++ {
-				i++
-				v = v*8 + int(s[i]-'0')
-			}
-			out = append(out, byte(v))
-		default:
-			out = append(out, '\\', c)
-		}
-	}
-	return out, nil
-}
-
-// rawUnicodeDecode decodes raw-unicode-escape: bytes are Latin-1 code
-// points, and \uXXXX and \UXXXXXXXX after an odd number of backslashes
-// are escapes.
-func rawUnicodeDecode(line []byte) (string, error) {
-	var b strings.Builder
-	b.Grow(len(line))
-	for i := 0; i < len(line); i++ {
-		c := line[i]
-		if c != '\\' {
-			b.WriteRune(rune(c))
-			continue
-		}
-		j := i
-		for j < len(line) && line[j] == '\\' {
-			j++
-		}
-		if (j-i)%2 == 0 || j == len(line) || line[j] != 'u' && line[j] != 'U' {
-			for ; i < j; i++ {
-				b.WriteByte('\\')
-			}
-			i--
-			continue
-		}
-		for ; i < j-1; i++ {
-			b.WriteByte('\\')
-		}
-		n := 4
-		if line[j] == 'U' {
-			n = 8
-		}
-		if j+n >= len(line) {
-			return "", fmt.Errorf(`truncated \%c escape`, line[j])
-		}
-		var r uint32
-		for _, h := range line[j+1 : j+1+n] {
-			if !isHex(h) {
-				return "", fmt.Errorf(`truncated \%c escape`, line[j])
-			}
-			r = r<<4 | uint32(unhex(h))
-		}
-		if r > utf8.MaxRune {
-			return "", errors.New(`\U escape out of range`)
-		}
-		b.WriteRune(rune(r))
-		i = j + n
-	}
-	return b.String(), nil
-}
-
 // global executes GLOBAL: the two callables Python's pickler writes for
 // bytes below protocol 3 are kept as tokens for REDUCE, anything else
 // is refused. Nothing is ever looked up.
@@ -1237,18 +1017,6 @@ func (u *unpickler) reduce() error {
 }
 
 func isStr(n *pnode) bool { return n.kind == nodeScalar && n.v.Kind == KindStr }
-
-// latin1 encodes s as Latin-1, as the bytes it was made from.
-func latin1(s string) ([]byte, error) {
-	b := make([]byte, 0, len(s))
-	for _, r := range s {
-		if r > 0xff {
-			return nil, fmt.Errorf("'latin-1' codec can't encode character %U", r)
-		}
-		b = append(b, byte(r))
-	}
-	return b, nil
-}
 
 // value turns the graph under n into a Value. A container met again
 // while its own value is being built (one holding itself) is shown as
@@ -1348,158 +1116,4 @@ func recursion(kind nodeKind) Value {
 		raw = "{...}"
 	}
 	return Value{Kind: KindEllipsis, Raw: raw}
-}
-
-// opName names an opcode for an error message.
-func opName(op byte) string {
-	name := opNames(op)
-	if name == "" {
-		name = "unknown"
-	}
-	if op > ' ' && op < 0x7f {
-		return fmt.Sprintf("%s '%c'", name, op)
-	}
-	return fmt.Sprintf("%s 0x%02x", name, op)
-}
-
-func opNames(op byte) string {
-	switch op {
-	case '(':
-		return "MARK"
-	case '.':
-		return "STOP"
-	case '0':
-		return "POP"
-	case '1':
-		return "POP_MARK"
-	case '2':
-		return "DUP"
-	case 'F':
-		return "FLOAT"
-	case 'I':
-		return "INT"
-	case 'J':
-		return "BININT"
-	case 'K':
-		return "BININT1"
-	case 'L':
-		return "LONG"
-	case 'M':
-		return "BININT2"
-	case 'N':
-		return "NONE"
-	case 'P':
-		return "PERSID"
-	case 'Q':
-		return "BINPERSID"
-	case 'R':
-		return "REDUCE"
-	case 'S':
-		return "STRING"
-	case 'T':
-		return "BINSTRING"
-	case 'U':
-		return "SHORT_BINSTRING"
-	case 'V':
-		return "UNICODE"
-	case 'X':
-		return "BINUNICODE"
-	case 'a':
-		return "APPEND"
-	case 'b':
-		return "BUILD"
-	case 'c':
-		return "GLOBAL"
-	case 'd':
-		return "DICT"
-	case '}':
-		return "EMPTY_DICT"
-	case 'e':
-		return "APPENDS"
-	case 'g':
-		return "GET"
-	case 'h':
-		return "BINGET"
-	case 'i':
-		return "INST"
-	case 'j':
-		return "LONG_BINGET"
-	case 'l':
-		return "LIST"
-	case ']':
-		return "EMPTY_LIST"
-	case 'o':
-		return "OBJ"
-	case 'p':
-		return "PUT"
-	case 'q':
-		return "BINPUT"
-	case 'r':
-		return "LONG_BINPUT"
-	case 's':
-		return "SETITEM"
-	case 't':
-		return "TUPLE"
-	case ')':
-		return "EMPTY_TUPLE"
-	case 'u':
-		return "SETITEMS"
-	case 'G':
-		return "BINFLOAT"
-	case '\x80':
-		return "PROTO"
-	case '\x81':
-		return "NEWOBJ"
-	case '\x82':
-		return "EXT1"
-	case '\x83':
-		return "EXT2"
-	case '\x84':
-		return "EXT4"
-	case '\x85':
-		return "TUPLE1"
-	case '\x86':
-		return "TUPLE2"
-	case '\x87':
-		return "TUPLE3"
-	case '\x88':
-		return "NEWTRUE"
-	case '\x89':
-		return "NEWFALSE"
-	case '\x8a':
-		return "LONG1"
-	case '\x8b':
-		return "LONG4"
-	case 'B':
-		return "BINBYTES"
-	case 'C':
-		return "SHORT_BINBYTES"
-	case '\x8c':
-		return "SHORT_BINUNICODE"
-	case '\x8d':
-		return "BINUNICODE8"
-	case '\x8e':
-		return "BINBYTES8"
-	case '\x8f':
-		return "EMPTY_SET"
-	case '\x90':
-		return "ADDITEMS"
-	case '\x91':
-		return "FROZENSET"
-	case '\x92':
-		return "NEWOBJ_EX"
-	case '\x93':
-		return "STACK_GLOBAL"
-	case '\x94':
-		return "MEMOIZE"
-	case '\x95':
-		return "FRAME"
-	case '\x96':
-		return "BYTEARRAY8"
-	case '\x97':
-		return "NEXT_BUFFER"
-	case '\x98':
-		return "READONLY_BUFFER"
-	}
-	return ""
 }

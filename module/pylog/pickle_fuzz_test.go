@@ -29,6 +29,13 @@ func FuzzDecodePickle(f *testing.F) {
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		v, err := DecodePickle(data, PickleLimits{})
+		// A decoder used before decodes the same.
+		var d PickleDecoder
+		_, _ = d.Decode([]byte(typicalFrame[4:]))
+		_, _ = d.Decode(data[:len(data)/2])
+		if again, againErr := d.Decode(data); again.Raw != v.Raw || (againErr == nil) != (err == nil) {
+			t.Fatalf("reused decoder: %s, %v; new one %s, %v", again.Raw, againErr, v.Raw, err)
+		}
 		if err != nil {
 			return
 		}
