@@ -16,6 +16,9 @@ var fuzzTargets = []struct{ pkg, target string }{
 	{"./module/pylog", "FuzzParseLiteral"},
 	{"./module/pylog", "FuzzFormat"},
 	{"./module/pylog", "FuzzDecodePickle"},
+	{"./module/syslogmsg", "FuzzParse"},
+	{"./module/syslogmsg", "FuzzSplit"},
+	{"./writers/rotate", "FuzzHostOf"},
 }
 
 // TestFuzzBounded runs every fuzz target for a fixed time, so CI

@@ -11,9 +11,11 @@ import (
 	_ "github.com/caddy-applog/caddy-applog/handlers/ingest"
 	_ "github.com/caddy-applog/caddy-applog/handlers/logstatus"
 	// Log writers and their encoders.
+	_ "github.com/caddy-applog/caddy-applog/writers/access"
 	_ "github.com/caddy-applog/caddy-applog/writers/rotate"
 	_ "github.com/caddy-applog/caddy-applog/writers/syslog"
 	// The applog app and its network receivers.
 	_ "github.com/caddy-applog/caddy-applog/module/applog"
 	_ "github.com/caddy-applog/caddy-applog/module/receiver/pysocket"
+	_ "github.com/caddy-applog/caddy-applog/module/receiver/syslog"
 )

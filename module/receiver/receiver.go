@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -87,6 +88,7 @@ type Server struct {
 	packets   []net.PacketConn
 	doors     []*door
 	wg        sync.WaitGroup
+	stopping  atomic.Bool
 }
 
 // ProxyProtocol configures the PROXY protocol.
@@ -274,6 +276,10 @@ func (s *Server) Start(in intake.Intake) error {
 // that replaced this one, unless no config listens on their address any
 // more; then they are closed.
 func (s *Server) Stop() error {
+	// Caddy "closes" a pooled socket by setting a past deadline, so a
+	// read loop sees a timeout, not a closed socket: this flag is what
+	// tells it to end.
+	s.stopping.Store(true)
 	for _, l := range s.listeners {
 		_ = l.Close()
 	}
@@ -293,6 +299,9 @@ func (s *Server) serveStreams(l net.Listener, d *door, source string) {
 	for {
 		conn, err := l.Accept()
 		if err != nil {
+			if s.stopping.Load() {
+				return
+			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
@@ -342,7 +351,7 @@ func (s *Server) serveDatagrams(pc net.PacketConn, d *door, source string) {
 	for {
 		n, addr, err := pc.ReadFrom(buf)
 		if err != nil {
-			if errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "closed") {
+			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
