@@ -1,0 +1,491 @@
+// Package rotate provides the `rotate` log writer
+// (caddy.logging.writers.rotate): log files rotated on a schedule (named
+// or cron) and by size, compressed in the background, pruned by count
+// and age, optionally one file per source host.
+package rotate
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+)
+
+func init() {
+	caddy.RegisterModule(RotateWriter{})
+}
+
+// RotateWriter writes logs to a file that it rotates on a schedule, by
+// size, or both (whichever comes first). Rotated files ("backups") are
+// renamed next to it with sortable names, compressed in the background
+// and pruned by count and age.
+//
+// Scheduled rotation happens at the boundary itself, even when nothing is
+// being logged, and a file left over from before a boundary (Caddy was
+// stopped across midnight) is rotated when it is opened. An empty file is
+// never rotated, so quiet periods leave no empty backups.
+//
+// Backups are named by `name_format`, by default
+// `{name}-{time}{n}{ext}` plus `.gz` or `.zst`: `app.log` rotated at
+// midnight UTC on 21 November 2026 becomes
+// `app-2026-11-21T00-00-00.log.gz`, and a second backup in the same
+// second `app-2026-11-21T00-00-00_001.log.gz`. The time is that of the
+// rotation (for a scheduled one, the boundary), in UTC unless `local_time`.
+// A backup never overwrites another file. `keep` and `max_age` remove
+// only files whose names this writer's backups can have.
+//
+// Compression writes `<backup>.gz.tmp`, syncs it, renames it to
+// `<backup>.gz` and only then removes the plain backup, so a crash leaves
+// the plain backup or a complete archive; the next start removes
+// incomplete archives and finishes the work.
+//
+// With `per_host`, entries go to one file per source host,
+// `<host>-<name><ext>` (e.g. `10.0.0.7-app.log`), each rotated and pruned
+// on its own. A writer only sees encoded entries, so the host is read from
+// the top-level `"host"` field of JSON entries, as the applog app writes
+// it: use `format json`. Entries without a host (Caddy's own logs, access
+// logs, whose host is inside `request`) and entries that are not JSON
+// objects go to the main file; the latter are counted and reported once
+// in Caddy's log. Host names are reduced to lower-case letters, digits,
+// '.', '-' and '_' (IPv6 `::1` becomes `__1`), so no file can land outside
+// the folder. At most 64 host files are kept open at once.
+//
+// Several `log` blocks that name the same file with the same options
+// share one open file. On a config reload, writers for the same file hand
+// over through one shared file handle: no entry is lost or duplicated,
+// and changed options apply at once. A file moved or deleted by another
+// program is noticed within a second and reopened (no signal needed).
+type RotateWriter struct {
+	// The file to write. Placeholders such as {env.X} are replaced
+	// when the config is loaded.
+	Filename string `json:"filename,omitempty"`
+
+	// When to rotate: `hourly`, `daily`, `weekly` (Sunday 00:00),
+	// `monthly`, `yearly`, or a 5-field cron expression (minute hour
+	// day-of-month month day-of-week) such as `*/15 * * * *` or
+	// `0 3 * * MON-FRI`. Read on UTC's clock unless `local_time`. A
+	// wall-clock time skipped by a DST change fires when the clock
+	// jumps over it; one repeated by a DST change fires at both
+	// occurrences if the expression runs every hour, at the first one
+	// otherwise.
+	Every string `json:"every,omitempty"`
+
+	// Rotate before a write would make the file larger than this many
+	// bytes. Default when `every` is not set: 100 MiB.
+	MaxSize int64 `json:"max_size,omitempty"`
+
+	// How many backups to keep per file (-1: all). Default: 10, or all
+	// when `max_age` is set.
+	Keep int `json:"keep,omitempty"`
+
+	// Remove backups rotated longer ago than this. Default: never.
+	MaxAge caddy.Duration `json:"max_age,omitempty"`
+
+	// How to compress backups: `gzip` (default), `zstd` or `none`.
+	Compress string `json:"compress,omitempty"`
+
+	// The compression level: 1-9 for gzip (default 6), 1-22 for zstd
+	// (default 3, mapped to the nearest level of the Go encoder).
+	CompressLevel int `json:"compress_level,omitempty"`
+
+	// Read the schedule and write backup times on the local clock rather
+	// than UTC.
+	LocalTime bool `json:"local_time,omitempty"`
+
+	// The mode of the log file and its backups, in octal. Default: 0600.
+	Mode string `json:"mode,omitempty"`
+
+	// Write the entries of each source host to their own file.
+	PerHost bool `json:"per_host,omitempty"`
+
+	// Buffer entries and write them every interval (and at rotation,
+	// reload and exit) instead of with one write per entry. Default: 0,
+	// every entry is written at once.
+	FlushInterval caddy.Duration `json:"flush_interval,omitempty"`
+
+	// How backups are named. Tokens: {name} the live file's name without
+	// extension (with the host prefix for a per_host file), {base} the
+	// configured name without extension, {host} the host (empty for the
+	// main file), {ext} the extension with its dot, {time} the rotation
+	// time as 2006-01-02T15-04-05, {n} empty or `_001`, `_002`... when
+	// the name is taken. It must contain {time}, {n}, and {name} or
+	// {base} ({name} or {host} with per_host). Default:
+	// `{name}-{time}{n}{ext}`.
+	NameFormat string `json:"name_format,omitempty"`
+
+	path  string
+	opts  *options
+	clock clock
+	loc   *time.Location // tests: the zone local_time uses
+	gen   any            // the context of the config w was provisioned in
+}
+
+// DefaultMaxSize is max_size when neither it nor `every` is set.
+const DefaultMaxSize = 100 << 20
+
+// DefaultKeep is keep when neither it nor max_age is set.
+const DefaultKeep = 10
+
+// CaddyModule returns the Caddy module information.
+func (RotateWriter) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "caddy.logging.writers.rotate",
+		New: func() caddy.Module { return new(RotateWriter) },
+	}
+}
+
+// Provision resolves the configuration.
+func (w *RotateWriter) Provision(ctx caddy.Context) error {
+	filename, err := caddy.NewReplacer().ReplaceOrErr(w.Filename, true, true)
+	if err != nil {
+		return fmt.Errorf("invalid filename for log file: %v", err)
+	}
+	w.Filename = filename
+	if err := w.setup(); err != nil {
+		return err
+	}
+	// Every module of one config is provisioned with the same context,
+	// cancelled when the config is unloaded: it tells two log blocks of
+	// one config apart from an old and a new config during a reload, and
+	// says how long the config uses the writer (see sink.go).
+	w.gen = ctx.Context
+	return w.lease(ctx.Context)
+}
+
+// setup checks the exported fields and resolves them into options.
+func (w *RotateWriter) setup() error {
+	if w.Filename == "" {
+		return errors.New("rotate: a filename is required")
+	}
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	path, err := caddy.FastAbs(w.Filename)
+	if err != nil {
+		return fmt.Errorf("rotate: %s: %w", w.Filename, err)
+	}
+	w.path = filepath.Clean(path)
+	if w.clock == nil {
+		w.clock = realClock{}
+	}
+	o := &options{loc: time.UTC, perHost: w.PerHost, flush: time.Duration(w.FlushInterval), maxSize: w.MaxSize}
+	if w.LocalTime {
+		o.loc = time.Local
+		if w.loc != nil {
+			o.loc = w.loc
+		}
+	}
+	if w.Every != "" {
+		if o.sched, err = parseSchedule(w.Every); err != nil {
+			return fmt.Errorf("rotate: every: %w", err)
+		}
+	} else if o.maxSize == 0 {
+		o.maxSize = DefaultMaxSize
+	}
+	format, err := parseNameFormat(w.NameFormat, w.PerHost)
+	if err != nil {
+		return fmt.Errorf("rotate: %w", err)
+	}
+	o.ret = retention{format: format, loc: o.loc, keep: w.Keep, maxAge: time.Duration(w.MaxAge)}
+	switch {
+	case w.Keep < 0:
+		o.ret.keep = 0
+	case w.Keep == 0 && w.MaxAge == 0:
+		o.ret.keep = DefaultKeep
+	}
+	o.comp = compression{algo: w.Compress, level: w.CompressLevel, mode: 0o600}
+	if o.comp.algo == "" {
+		o.comp.algo = "gzip"
+	}
+	if w.Mode != "" {
+		m, err := parseMode(w.Mode)
+		if err != nil {
+			return fmt.Errorf("rotate: mode: %w", err)
+		}
+		o.comp.mode = m
+	}
+	o.key = w.WriterKey()
+	w.opts = o
+	return nil
+}
+
+// Validate checks the configuration.
+func (w *RotateWriter) Validate() error {
+	switch {
+	case w.MaxSize < 0:
+		return errors.New("rotate: max_size must not be negative")
+	case w.Keep < -1:
+		return errors.New("rotate: keep must be a positive number, or -1 for all")
+	case w.MaxAge < 0:
+		return errors.New("rotate: max_age must not be negative")
+	case w.FlushInterval < 0:
+		return errors.New("rotate: flush_interval must not be negative")
+	}
+	switch w.Compress {
+	case "", "gzip":
+		if w.CompressLevel != 0 && (w.CompressLevel < 1 || w.CompressLevel > 9) {
+			return fmt.Errorf("rotate: gzip level %d: want 1-9", w.CompressLevel)
+		}
+	case "zstd":
+		if w.CompressLevel != 0 && (w.CompressLevel < 1 || w.CompressLevel > 22) {
+			return fmt.Errorf("rotate: zstd level %d: want 1-22", w.CompressLevel)
+		}
+	case "none":
+		if w.CompressLevel != 0 {
+			return errors.New("rotate: compress none takes no level")
+		}
+	default:
+		return fmt.Errorf("rotate: compress %q: want gzip, zstd or none", w.Compress)
+	}
+	return nil
+}
+
+func (w *RotateWriter) String() string {
+	if w.path != "" {
+		return w.path
+	}
+	return w.Filename
+}
+
+// WriterKey identifies the writer's path and every option, so that a
+// reload which changes an option opens a writer with the new options
+// (handing the file over, see sink.go) instead of reusing the old one.
+func (w *RotateWriter) WriterKey() string {
+	c := *w
+	if w.path != "" {
+		c.Filename = w.path
+	}
+	opts, _ := json.Marshal(c)
+	return "rotate:" + c.Filename + ":" + string(opts)
+}
+
+// OpenWriter opens the writer.
+func (w *RotateWriter) OpenWriter() (io.WriteCloser, error) {
+	if w.opts == nil {
+		if err := w.setup(); err != nil {
+			return nil, err
+		}
+	}
+	h := newHandle(w.path, w.opts, w.clock, w.gen)
+	if err := h.attach(); err != nil {
+		return nil, err
+	}
+	if w.gen != nil {
+		adopt(w.opts.key, h)
+	}
+	return h, nil
+}
+
+// UnmarshalCaddyfile sets up the writer from Caddyfile tokens. Syntax:
+//
+//	rotate <filename> {
+//		every       <hourly|daily|weekly|monthly|yearly|"<cron expression>">
+//		max_size    <size>
+//		keep        <count|all>
+//		max_age     <duration>
+//		compress    <gzip|zstd|none> [<level>]
+//		local_time | utc
+//		mode        <octal mode>
+//		per_host
+//		flush       <always|interval>
+//		name_format <pattern>
+//	}
+//
+// The cron expression may also be written as 5 unquoted arguments.
+// Sizes take units (`10MiB`, `500KB`); durations Caddy's (`30d`, `12h`).
+func (w *RotateWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume writer name
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	w.Filename = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		args := d.RemainingArgs()
+		one := func() (string, error) {
+			if len(args) != 1 {
+				return "", d.ArgErr()
+			}
+			return args[0], nil
+		}
+		none := func() error {
+			if len(args) != 0 {
+				return d.ArgErr()
+			}
+			return nil
+		}
+		switch opt {
+		case "every":
+			if len(args) != 1 && len(args) != 5 {
+				return d.Errf("every: want hourly, daily, weekly, monthly, yearly or a cron expression of 5 fields")
+			}
+			every := strings.Join(args, " ")
+			if _, err := parseSchedule(every); err != nil {
+				return d.Errf("every: %v", err)
+			}
+			w.Every = every
+		case "max_size":
+			v, err := one()
+			if err != nil {
+				return err
+			}
+			size, err := parseSize(v)
+			if err != nil || size <= 0 {
+				return d.Errf("max_size: want a size such as 10MiB, got %q", v)
+			}
+			w.MaxSize = size
+		case "keep":
+			v, err := one()
+			if err != nil {
+				return err
+			}
+			if v == "all" {
+				w.Keep = -1
+				break
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return d.Errf("keep: want a positive number or all, got %q", v)
+			}
+			w.Keep = n
+		case "max_age":
+			v, err := one()
+			if err != nil {
+				return err
+			}
+			age, err := caddy.ParseDuration(v)
+			if err != nil || age <= 0 {
+				return d.Errf("max_age: want a positive duration such as 30d, got %q", v)
+			}
+			w.MaxAge = caddy.Duration(age)
+		case "compress":
+			if len(args) < 1 || len(args) > 2 {
+				return d.ArgErr()
+			}
+			switch args[0] {
+			case "gzip", "zstd", "none":
+				w.Compress = args[0]
+			default:
+				return d.Errf("compress: want gzip, zstd or none, got %q", args[0])
+			}
+			w.CompressLevel = 0
+			if len(args) == 2 {
+				level, err := strconv.Atoi(args[1])
+				if err != nil {
+					return d.Errf("compress: bad level %q", args[1])
+				}
+				w.CompressLevel = level
+			}
+			if err := w.Validate(); err != nil {
+				return d.Err(err.Error())
+			}
+		case "local_time", "utc":
+			if err := none(); err != nil {
+				return err
+			}
+			w.LocalTime = opt == "local_time"
+		case "mode":
+			v, err := one()
+			if err != nil {
+				return err
+			}
+			if _, err := parseMode(v); err != nil {
+				return d.Errf("mode: %v", err)
+			}
+			w.Mode = v
+		case "per_host":
+			if err := none(); err != nil {
+				return err
+			}
+			w.PerHost = true
+		case "flush":
+			v, err := one()
+			if err != nil {
+				return err
+			}
+			if v == "always" {
+				w.FlushInterval = 0
+				break
+			}
+			interval, err := caddy.ParseDuration(v)
+			if err != nil || interval <= 0 {
+				return d.Errf("flush: want always or an interval such as 1s, got %q", v)
+			}
+			w.FlushInterval = caddy.Duration(interval)
+		case "name_format":
+			v, err := one()
+			if err != nil {
+				return err
+			}
+			w.NameFormat = v
+		default:
+			return d.Errf("unrecognized subdirective '%s'", opt)
+		}
+	}
+	if w.NameFormat != "" {
+		if _, err := parseNameFormat(w.NameFormat, w.PerHost); err != nil {
+			return d.Err(err.Error())
+		}
+	}
+	return nil
+}
+
+// parseMode parses an octal file mode such as 0640 or 640.
+func parseMode(s string) (os.FileMode, error) {
+	m, err := strconv.ParseUint(s, 8, 32)
+	if err != nil || m > 0o777 {
+		return 0, fmt.Errorf("want an octal mode such as 0640, got %q", s)
+	}
+	if m&0o200 == 0 {
+		return 0, fmt.Errorf("mode %q: the owner must be able to write", s)
+	}
+	return os.FileMode(m), nil
+}
+
+// parseSize parses a size with an optional unit: B, KB, MB, GB, TB
+// (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), any case.
+func parseSize(s string) (int64, error) {
+	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	num, unit := s, ""
+	if i >= 0 {
+		num, unit = s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
+	}
+	v, err := strconv.ParseFloat(num, 64)
+	if err != nil {
+		return 0, fmt.Errorf("bad size %q", s)
+	}
+	mult := map[string]float64{
+		"": 1, "b": 1,
+		"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
+		"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "ti": 1 << 40, "tib": 1 << 40,
+	}[unit]
+	if mult == 0 {
+		return 0, fmt.Errorf("bad size unit in %q", s)
+	}
+	size := v * mult
+	if size > math.MaxInt64 {
+		return 0, fmt.Errorf("size %q too large", s)
+	}
+	return int64(math.Ceil(size)), nil
+}
+
+// Interface guards
+var (
+	_ caddy.Provisioner     = (*RotateWriter)(nil)
+	_ caddy.Validator       = (*RotateWriter)(nil)
+	_ caddy.WriterOpener    = (*RotateWriter)(nil)
+	_ caddyfile.Unmarshaler = (*RotateWriter)(nil)
+	_ io.WriteCloser        = (*handle)(nil)
+)
