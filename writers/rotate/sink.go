@@ -12,6 +12,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
+
+	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 // How writers share files
@@ -301,6 +303,9 @@ type sink struct {
 	stop   chan struct{}
 	done   chan struct{}
 	closed chan struct{} // closed once shut down
+
+	// meter feeds the status page and the caddy_applog_writer_* metrics.
+	meter *status.Writer
 }
 
 // logFile is one live file: the main one or a host's.
@@ -341,6 +346,7 @@ func newSink(path string, o *options, clk clock) (*sink, error) {
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
 		closed: make(chan struct{}),
+		meter:  status.WriterMeter("rotate", path),
 	}
 	s.arch = newArchiver(clk, func(msg string, err error) { s.log.Error(msg, zap.Error(err)) })
 	s.mu.Lock()
@@ -472,6 +478,12 @@ func (s *sink) write(p []byte) (int, error) {
 		if err = s.openFile(lf); err == nil {
 			n, err = lf.write(p)
 		}
+	}
+	if err != nil {
+		s.meter.Errors.Add(1)
+	} else {
+		s.meter.Entries.Add(1)
+		s.meter.Bytes.Add(int64(n))
 	}
 	s.useSeq++
 	lf.used = s.useSeq
@@ -611,6 +623,7 @@ func (s *sink) rotate(lf *logFile, at time.Time) {
 	renameErr := os.Rename(lf.path, dst)
 	if renameErr != nil && !os.IsNotExist(renameErr) {
 		// Keep appending to the same file rather than lose entries.
+		s.meter.Errors.Add(1)
 		s.logLater("rotating", renameErr)
 		lf.retryAt = s.clock.Now().Add(time.Minute)
 	}
@@ -618,6 +631,7 @@ func (s *sink) rotate(lf *logFile, at time.Time) {
 		s.logLater("reopening log file after rotation", err)
 	}
 	if renameErr == nil {
+		s.meter.Rotations.Add(1)
 		s.arch.add(job{kind: jobCompress, plain: dst, comp: o.comp, set: lf.set, ret: o.ret})
 	}
 }
