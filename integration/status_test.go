@@ -28,7 +28,10 @@ const statusCaddyfile = `{
 	}
 	log apps {
 		include applog
-		output file {{.Dir}}/apps.log
+		output rotate {{.Dir}}/apps.log {
+			max_size 600B
+			compress none
+		}
 		level DEBUG
 	}
 }
@@ -85,6 +88,10 @@ func getAuth(t *testing.T, url string) (int, string) {
 
 type statusDoc struct {
 	Stats struct {
+		Writers []struct {
+			Kind, Name                        string
+			Entries, Bytes, Errors, Rotations int64
+		}
 		Totals     struct{ Accepted, Rejected, Filtered int64 }
 		Facilities []struct {
 			Name     string
@@ -206,6 +213,21 @@ func TestStatusPageAndMetrics(t *testing.T) {
 		t.Fatalf("bad filter: %d %s", code, body)
 	}
 
+	// The rotate writer's counters: every accepted record written, and
+	// rotations (600-byte files hold about two entries).
+	var rotate bool
+	for _, w := range doc.Stats.Writers {
+		if w.Kind == "rotate" && w.Name == filepath.Join(s.Dir, "apps.log") {
+			rotate = true
+			if w.Entries != 4 || w.Bytes < 400 || w.Errors != 0 || w.Rotations < 1 {
+				t.Errorf("rotate writer counters %+v", w)
+			}
+		}
+	}
+	if !rotate {
+		t.Errorf("no rotate writer in the stats: %+v", doc.Stats.Writers)
+	}
+
 	// Prometheus metrics through Caddy's admin /metrics.
 	metrics := scrape(t, s)
 	for _, want := range []string{
@@ -213,6 +235,7 @@ func TestStatusPageAndMetrics(t *testing.T) {
 		`caddy_applog_records_total{facility="other",outcome="accepted"} 1`,
 		`caddy_applog_source_records_total{outcome="rejected",source="log_ingest"} 3`,
 		`caddy_applog_source_records_total{outcome="accepted",source="log_ingest"} 4`,
+		fmt.Sprintf(`caddy_applog_writer_entries_total{name=%q,writer="rotate"} 4`, filepath.Join(s.Dir, "apps.log")),
 	} {
 		if !strings.Contains(metrics, want+"\n") {
 			t.Errorf("metrics lack %q:\n%s", want, grepLines(metrics, "caddy_applog_"))
