@@ -75,14 +75,15 @@ func TestInProcess(t *testing.T) {
 }
 
 // newBenchHandler loads a config whose only log takes applog's records
-// through Caddy's JSON encoder into the discard writer, and returns a
-// provisioned log_ingest handler of that config.
+// through Caddy's JSON encoder into Caddy's file writer on /dev/null (not
+// the discard writer: Caddy drops logs that use it before encoding), and
+// returns a provisioned log_ingest handler of that config.
 func newBenchHandler(b *testing.B) *ingest.Ingest {
 	cfg := `{
 		"admin": {"disabled": true},
 		"logging": {"logs": {
 			"default": {"exclude": ["applog"]},
-			"bench": {"include": ["applog"], "writer": {"output": "discard"}, "encoder": {"format": "json"}}
+			"bench": {"include": ["applog"], "writer": {"output": "file", "filename": "/dev/null", "roll": false}, "encoder": {"format": "json"}}
 		}},
 		"apps": {"applog": {"facilities": {"bench": {}}}}
 	}`

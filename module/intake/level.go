@@ -57,6 +57,11 @@ func ParseLevel(s string) (int, bool) {
 	if n, err := strconv.Atoi(s); err == nil {
 		return n, true
 	}
+	// Most levels arrive as "INFO" or "info": look them up as they are
+	// before paying for a lower-cased copy.
+	if n, ok := levelNames[s]; ok {
+		return n, true
+	}
 	lower := strings.ToLower(s)
 	if n, ok := levelNames[lower]; ok {
 		return n, true
@@ -80,6 +85,15 @@ func ParseLevel(s string) (int, bool) {
 		return slogToPython(base + off), true
 	}
 	return 0, false
+}
+
+func init() {
+	// Upper-case spellings too, for the lookup without lower-casing.
+	for name, n := range levelNames {
+		if up := strings.ToUpper(name); up != name {
+			levelNames[up] = n
+		}
+	}
 }
 
 var slogBase = map[string]int{"debug": -4, "info": 0, "warn": 4, "error": 8}
