@@ -25,12 +25,12 @@ const tlsClientName = "client.applog.test"
 // localhost, and a client certificate, all from that CA; and a "rogue"
 // CA with its own client certificate, for peers that must refuse it.
 type tlsPKI struct {
-	Dir                  string
-	CA                   string // CA certificate
+	Dir                   string
+	CA                    string // CA certificate
 	ServerCert, ServerKey string // server certificate (127.0.0.1, ::1, localhost)
 	ClientCert, ClientKey string // client certificate signed by CA
-	RogueCA              string // an unrelated CA
-	RogueCert, RogueKey  string // client certificate signed by RogueCA
+	RogueCA               string // an unrelated CA
+	RogueCert, RogueKey   string // client certificate signed by RogueCA
 
 	caPool *x509.CertPool
 }
