@@ -14,6 +14,7 @@ import (
 	_ "github.com/caddy-applog/caddy-applog/writers/access"
 	_ "github.com/caddy-applog/caddy-applog/writers/rotate"
 	_ "github.com/caddy-applog/caddy-applog/writers/syslog"
+	_ "github.com/caddy-applog/caddy-applog/writers/tls"
 	// The applog app and its network receivers.
 	_ "github.com/caddy-applog/caddy-applog/module/applog"
 	_ "github.com/caddy-applog/caddy-applog/module/receiver/pysocket"

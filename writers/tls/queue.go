@@ -1,0 +1,57 @@
+package tls
+
+import (
+	"errors"
+	"time"
+)
+
+// pos is a place in a queue: the segment and byte offset of a record
+// boundary in a spool, or a record's sequence number (in off) in memory.
+type pos struct {
+	seg uint64
+	off int64
+}
+
+func (p pos) before(q pos) bool { return p.seg < q.seg || p.seg == q.seg && p.off < q.off }
+
+// record is one log entry read from a queue for sending.
+type record struct {
+	data []byte // the entry, without its trailing newline
+	end  pos    // where the next record starts
+	size int64  // what the record counts against the queue's size
+	ts   int64  // Unix nanoseconds when it was queued
+}
+
+// queue holds the records a writer accepted until the aggregator has
+// them. Records are put by Caddy's loggers (many goroutines) and read
+// and committed by one sender at a time, in order.
+type queue interface {
+	// put stores a copy of one record. It returns only once the record
+	// is as safe as the queue makes it (in a spool: written, and synced
+	// if the fsync policy says so), or with an error if it was dropped.
+	put(p []byte) error
+	// read returns records that follow from (at least one, about max
+	// bytes at most), waiting until one is there, wake is closed, or
+	// the timeout passes (then it returns none).
+	read(from pos, maxBytes int, wake <-chan struct{}, timeout time.Duration) ([]record, error)
+	// commit forgets the given records, which the aggregator has.
+	commit(recs []meta)
+	// head is where the oldest record held starts: where a new
+	// connection begins sending.
+	head() pos
+	// depth returns how many records are held.
+	depth() int64
+	// close releases the queue's files; records stay on disk.
+	close() error
+}
+
+// meta is what the sender keeps of a record it sent, to commit it once
+// the aggregator acknowledged it.
+type meta struct {
+	end  pos
+	size int64
+	ts   int64
+}
+
+// errClosed is returned by put after the queue was closed.
+var errClosed = errors.New("queue closed")

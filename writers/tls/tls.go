@@ -1,0 +1,516 @@
+// Package tls provides the log writer caddy.logging.writers.tls: log
+// entries forwarded to an aggregator over mutual TLS, through an
+// optional disk spool so that nothing is lost while it is unreachable.
+package tls
+
+import (
+	stdtls "crypto/tls"
+	"crypto/x509"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strconv"
+	"sync/atomic"
+	"time"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
+	"github.com/dustin/go-humanize"
+	"go.uber.org/zap"
+)
+
+func init() {
+	caddy.RegisterModule(Writer{})
+}
+
+// Writer forwards log entries to an aggregator (rsyslog, syslog-ng,
+// Vector, another Caddy with the applog `syslog tls/...` receiver) over
+// TLS 1.2 or newer, verifying the server against a pinned CA and
+// presenting a client certificate. Each entry is one frame: octet
+// counting (`LEN SP MSG`, the default) or a line (`framing lf`). With
+// `format syslog`, this is syslog over TLS as RFC 5425 defines it.
+//
+// Unlike Caddy's `net` writer, it does not give entries up when the
+// aggregator is unreachable. With a `spool`, every entry is written to
+// disk before the write returns, and leaves the disk only once the
+// aggregator has it:
+//
+//   - Accepted means spooled: when Write returns without error, the
+//     entry is in the spool file, and fsynced unless `fsync` names an
+//     interval (then it is fsynced within that interval; a kill of Caddy
+//     loses nothing either way, a power cut can lose that interval).
+//   - Entries are sent in the order they were accepted, over one
+//     connection at a time.
+//   - Delivered means acknowledged: an entry is deleted from the spool
+//     only after the aggregator's TCP stack acknowledged every byte
+//     carrying it (Linux reports this through SIOCOUTQ) and the
+//     connection then stayed up for one more second, without a reset or
+//     a TLS alert. That second catches an aggregator that exits with
+//     entries still unread in its socket (its kernel answers with a
+//     reset) and a TLS 1.3 server rejecting the client certificate
+//     after the handshake completed on our side.
+//   - At least once: after a broken connection, a restart of Caddy, or
+//     a crash or kill -9, sending resumes at the oldest entry not yet
+//     delivered. Duplicates are possible only from the window that was
+//     sent but not yet confirmed (about one second of traffic), plus,
+//     after a power cut, up to one second more (the spool's cursor is
+//     fsynced every second).
+//   - Not guaranteed: that the aggregator stored what its TCP stack
+//     acknowledged. Syslog over TLS has no application-level receipt; an
+//     aggregator that crashes after reading entries loses those unless
+//     it has its own disk queue (rsyslog's `queue.type="disk"`,
+//     syslog-ng's `disk-buffer`). Nor is an entry that failed its
+//     Write (dropped by `on_full`, or a disk error) sent at all; every
+//     such entry is counted.
+//
+// When the spool holds `max_size` bytes of undelivered entries,
+// `on_full` decides: `block` (the default) makes writes wait for room,
+// which holds up the requests that log; `drop_newest` drops the entry
+// being written; `drop_oldest` drops the oldest undelivered entries
+// (counting them even if a copy was already in flight). The disk can
+// hold up to one segment (max_size/16, at most 64MiB) more than
+// max_size while delivered segments wait to be deleted.
+//
+// Without a spool, entries wait in memory (up to `buffer` entries;
+// beyond that the newest are dropped and counted) and are lost if Caddy
+// exits before delivering them.
+//
+// Config reloads keep the spool and its order: a reload that changes
+// settings hands over to the new ones once what is in flight is
+// confirmed, so nothing is sent twice. On exit, Caddy waits up to five
+// seconds for the spool to drain; the rest is sent after the next start.
+//
+// Counters (entries and bytes delivered, errors, dropped, spool depth
+// and the age of its oldest entry) appear on the status page and in the
+// caddy_applog_writer_* metrics.
+type Writer struct {
+	// The aggregator, as host:port.
+	Address string `json:"address,omitempty"`
+
+	// PEM file of the CA certificates that may sign the server's
+	// certificate. Default: the system's roots.
+	CA string `json:"ca,omitempty"`
+
+	// PEM files of the client certificate and its key.
+	ClientCertificate string `json:"client_certificate,omitempty"`
+	ClientKey         string `json:"client_key,omitempty"`
+
+	// Instead of files: the name of a certificate that Caddy's tls app
+	// manages (for a site of that name, or any automation policy), so
+	// that certificates from Caddy's ACME or internal issuers are used
+	// and renewed. If the tls app does not manage the name yet, the
+	// writer asks it to.
+	ClientCertificateAutomate string `json:"client_certificate_automate,omitempty"`
+
+	// The name the server's certificate must have, also sent as SNI.
+	// Default: the host of the address.
+	ServerName string `json:"server_name,omitempty"`
+
+	// octet_counting (default) or lf.
+	Framing string `json:"framing,omitempty"`
+
+	// A folder where entries wait on disk until delivered.
+	Spool *Spool `json:"spool,omitempty"`
+
+	// Without a spool, how many entries may wait in memory. Default:
+	// 100000.
+	Buffer int `json:"buffer,omitempty"`
+
+	// How long to wait for a connection and TLS handshake. Default: 10s.
+	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
+
+	// The first and the longest wait between connection attempts; the
+	// wait doubles after each failure. Default: 500ms and 30s.
+	BackoffMin caddy.Duration `json:"backoff_min,omitempty"`
+	BackoffMax caddy.Duration `json:"backoff_max,omitempty"`
+
+	hub *hub
+	set *settings
+}
+
+// Spool configures the disk spool of a tls writer.
+type Spool struct {
+	// The folder, created if missing. One writer at a time may use it.
+	Dir string `json:"dir,omitempty"`
+
+	// The most undelivered data the spool holds, in bytes. Default: 1GiB.
+	MaxSize int64 `json:"max_size,omitempty"`
+
+	// What a write does when the spool is full: block (default),
+	// drop_oldest or drop_newest.
+	OnFull string `json:"on_full,omitempty"`
+
+	// When spooled entries are fsynced: `every` (default: before each
+	// write returns; concurrent writes share one fsync) or a duration,
+	// such as `100ms` (at most that long after the write).
+	Fsync string `json:"fsync,omitempty"`
+
+	fsyncEvery time.Duration
+}
+
+// CaddyModule returns the Caddy module information.
+func (Writer) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{
+		ID:  "caddy.logging.writers.tls",
+		New: func() caddy.Module { return new(Writer) },
+	}
+}
+
+// Defaults.
+const (
+	defaultMaxSize     = 1 << 30
+	defaultBuffer      = 100000
+	defaultDialTimeout = 10 * time.Second
+	defaultBackoffMin  = 500 * time.Millisecond
+	defaultBackoffMax  = 30 * time.Second
+)
+
+// Provision checks the settings, loads the certificates, and opens (or
+// joins) the writer's queue and sender for the config being loaded.
+func (w *Writer) Provision(ctx caddy.Context) error {
+	if w.DialTimeout == 0 {
+		w.DialTimeout = caddy.Duration(defaultDialTimeout)
+	}
+	if w.BackoffMin == 0 {
+		w.BackoffMin = caddy.Duration(defaultBackoffMin)
+	}
+	if w.BackoffMax == 0 {
+		w.BackoffMax = caddy.Duration(max(defaultBackoffMax, time.Duration(w.BackoffMin)))
+	}
+	if w.Buffer == 0 {
+		w.Buffer = defaultBuffer
+	}
+	if w.Spool != nil {
+		if w.Spool.MaxSize == 0 {
+			w.Spool.MaxSize = defaultMaxSize
+		}
+		if w.Spool.OnFull == "" {
+			w.Spool.OnFull = "block"
+		}
+		if w.Spool.Dir != "" {
+			dir, err := filepath.Abs(w.Spool.Dir)
+			if err != nil {
+				return fmt.Errorf("spool folder %q: %w", w.Spool.Dir, err)
+			}
+			w.Spool.Dir = dir
+		}
+	}
+	if err := w.Validate(); err != nil {
+		return err
+	}
+	host, _, _ := net.SplitHostPort(w.Address)
+	cfg, err := w.tlsConfig(host)
+	if err != nil {
+		return err
+	}
+	connKey, _ := json.Marshal([]any{w.Address, w.CA, w.ClientCertificate, w.ClientKey, w.ClientCertificateAutomate, w.ServerName, w.Framing, w.DialTimeout, w.BackoffMin, w.BackoffMax})
+	w.set = &settings{
+		key:         string(connKey),
+		address:     w.Address,
+		tlsConfig:   cfg,
+		lf:          w.Framing == "lf",
+		dialTimeout: time.Duration(w.DialTimeout),
+		backoffMin:  time.Duration(w.BackoffMin),
+		backoffMax:  time.Duration(w.BackoffMax),
+		log:         ctx.Logger().With(zap.String("address", w.Address)),
+	}
+	if w.Spool != nil {
+		w.hub = hubFor("spool "+w.Spool.Dir, w.Address)
+	} else {
+		w.hub = hubFor("memory "+w.Address, w.Address)
+	}
+	return w.hub.acquire(ctx, w, w.set)
+}
+
+// Validate checks the writer's settings.
+func (w *Writer) Validate() error {
+	if w.Address == "" {
+		return errors.New("tls writer: address is required (host:port)")
+	}
+	if _, port, err := net.SplitHostPort(w.Address); err != nil || port == "" {
+		return fmt.Errorf("tls writer: address %q: want host:port", w.Address)
+	}
+	switch w.Framing {
+	case "", "octet_counting", "lf":
+	default:
+		return fmt.Errorf("tls writer: framing %q: want octet_counting or lf", w.Framing)
+	}
+	if (w.ClientCertificate == "") != (w.ClientKey == "") {
+		return errors.New("tls writer: client_cert needs both a certificate file and a key file")
+	}
+	if w.ClientCertificate != "" && w.ClientCertificateAutomate != "" {
+		return errors.New("tls writer: use client_cert or client_cert_automate, not both")
+	}
+	if w.Buffer < 1 {
+		return fmt.Errorf("tls writer: buffer %d: want a positive number of entries", w.Buffer)
+	}
+	if w.DialTimeout < 0 || w.BackoffMin <= 0 || w.BackoffMax < w.BackoffMin {
+		return errors.New("tls writer: dial_timeout must not be negative and backoff needs 0 < min <= max")
+	}
+	if sp := w.Spool; sp != nil {
+		if sp.Dir == "" {
+			return errors.New("tls writer: spool needs a folder")
+		}
+		if sp.MaxSize < 1<<16 {
+			return fmt.Errorf("tls writer: spool max_size %d: want at least 64KiB", sp.MaxSize)
+		}
+		switch sp.OnFull {
+		case "block", "drop_oldest", "drop_newest":
+		default:
+			return fmt.Errorf("tls writer: spool on_full %q: want block, drop_oldest or drop_newest", sp.OnFull)
+		}
+		switch sp.Fsync {
+		case "", "every":
+			sp.fsyncEvery = 0
+		default:
+			d, err := caddy.ParseDuration(sp.Fsync)
+			if err != nil || d <= 0 {
+				return fmt.Errorf("tls writer: spool fsync %q: want every or a positive duration", sp.Fsync)
+			}
+			sp.fsyncEvery = d
+		}
+	}
+	return nil
+}
+
+// tlsConfig builds the client's TLS settings.
+func (w *Writer) tlsConfig(host string) (*stdtls.Config, error) {
+	cfg := &stdtls.Config{MinVersion: stdtls.VersionTLS12, ServerName: host}
+	if w.ServerName != "" {
+		cfg.ServerName = w.ServerName
+	}
+	if w.CA != "" {
+		pem, err := os.ReadFile(w.CA)
+		if err != nil {
+			return nil, fmt.Errorf("tls writer: reading ca: %w", err)
+		}
+		cfg.RootCAs = x509.NewCertPool()
+		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls writer: ca %s: no PEM certificates found", w.CA)
+		}
+	}
+	switch {
+	case w.ClientCertificate != "":
+		// Loaded at each handshake, so that renewed files are picked up
+		// without a reload; checked once now, so that a typo fails the
+		// config.
+		if _, err := stdtls.LoadX509KeyPair(w.ClientCertificate, w.ClientKey); err != nil {
+			return nil, fmt.Errorf("tls writer: client_cert: %w", err)
+		}
+		certFile, keyFile := w.ClientCertificate, w.ClientKey
+		cfg.GetClientCertificate = func(*stdtls.CertificateRequestInfo) (*stdtls.Certificate, error) {
+			cert, err := stdtls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				return nil, fmt.Errorf("loading client certificate: %w", err)
+			}
+			return &cert, nil
+		}
+	case w.ClientCertificateAutomate != "":
+		name := w.ClientCertificateAutomate
+		var managed atomic.Bool
+		cfg.GetClientCertificate = func(cri *stdtls.CertificateRequestInfo) (*stdtls.Certificate, error) {
+			certs := caddytls.AllMatchingCertificates(name)
+			if len(certs) == 0 && !managed.Swap(true) {
+				// The writer is provisioned before the apps, so it asks
+				// the running tls app now, on first use.
+				if err := manage(name); err != nil {
+					return nil, err
+				}
+			}
+			var err error
+			for _, c := range certs {
+				if err = cri.SupportsCertificate(&c.Certificate); err == nil {
+					return &c.Certificate, nil
+				}
+			}
+			if err == nil {
+				err = fmt.Errorf("no certificate for %q in Caddy's certificate cache yet", name)
+			}
+			return nil, fmt.Errorf("client_cert_automate: %w", err)
+		}
+	}
+	return cfg, nil
+}
+
+// manage asks the running config's tls app to manage a certificate for
+// name.
+func manage(name string) error {
+	app, err := caddy.ActiveContext().AppIfConfigured("tls")
+	if err != nil {
+		return fmt.Errorf("client_cert_automate %q: the config has no tls app to get the certificate from: %w", name, err)
+	}
+	if err := app.(*caddytls.TLS).Manage(map[string]struct{}{name: {}}); err != nil {
+		return fmt.Errorf("client_cert_automate %q: %w", name, err)
+	}
+	return nil
+}
+
+func (w *Writer) String() string { return "tls " + w.Address }
+
+// WriterKey identifies the writer for Caddy's pool. It holds every
+// option, so a reload with new options gets a new writer; both write
+// into the same queue (see hub.go).
+func (w *Writer) WriterKey() string {
+	opts, _ := json.Marshal(w)
+	return "applog-tls:" + string(opts)
+}
+
+// OpenWriter returns the writer's end of its queue.
+func (w *Writer) OpenWriter() (io.WriteCloser, error) {
+	if w.hub == nil {
+		return nil, errors.New("tls writer: not provisioned")
+	}
+	return &entryWriter{hub: w.hub, w: w}, nil
+}
+
+// entryWriter is what Caddy's loggers write to: one entry per Write.
+type entryWriter struct {
+	hub *hub
+	w   *Writer
+}
+
+func (e *entryWriter) Write(p []byte) (int, error) {
+	if err := e.hub.put(p, e.w, e.w.set); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close does nothing: the queue belongs to the configs that lease it.
+func (e *entryWriter) Close() error { return nil }
+
+// UnmarshalCaddyfile sets up the writer from Caddyfile tokens:
+//
+//	output tls <host:port> {
+//		ca                   <pem-file>
+//		client_cert          <cert-file> <key-file>
+//		client_cert_automate <name>
+//		server_name          <name>
+//		framing              octet_counting|lf
+//		spool <folder> {
+//			max_size <size>
+//			on_full  block|drop_oldest|drop_newest
+//			fsync    every|<duration>
+//		}
+//		buffer               <entries>
+//		dial_timeout         <duration>
+//		backoff              <min> [<max>]
+//	}
+func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
+	d.Next() // consume writer name
+	if !d.NextArg() {
+		return d.ArgErr()
+	}
+	w.Address = d.Val()
+	if d.NextArg() {
+		return d.ArgErr()
+	}
+	for d.NextBlock(0) {
+		opt := d.Val()
+		args := d.RemainingArgs()
+		want := func(n ...int) error {
+			for _, k := range n {
+				if len(args) == k {
+					return nil
+				}
+			}
+			return d.ArgErr()
+		}
+		switch opt {
+		case "ca", "client_cert_automate", "server_name", "framing", "buffer", "dial_timeout":
+			if err := want(1); err != nil {
+				return err
+			}
+		case "client_cert":
+			if err := want(2); err != nil {
+				return err
+			}
+		case "backoff":
+			if err := want(1, 2); err != nil {
+				return err
+			}
+		case "spool":
+			if err := want(1); err != nil {
+				return err
+			}
+		default:
+			return d.Errf("unrecognized tls writer option '%s'", opt)
+		}
+		switch opt {
+		case "ca":
+			w.CA = args[0]
+		case "client_cert":
+			w.ClientCertificate, w.ClientKey = args[0], args[1]
+		case "client_cert_automate":
+			w.ClientCertificateAutomate = args[0]
+		case "server_name":
+			w.ServerName = args[0]
+		case "framing":
+			w.Framing = args[0]
+		case "buffer":
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return d.Errf("buffer: want a positive number of entries, got %q", args[0])
+			}
+			w.Buffer = n
+		case "dial_timeout":
+			dur, err := caddy.ParseDuration(args[0])
+			if err != nil {
+				return d.Errf("dial_timeout: %v", err)
+			}
+			w.DialTimeout = caddy.Duration(dur)
+		case "backoff":
+			for i, a := range args {
+				dur, err := caddy.ParseDuration(a)
+				if err != nil {
+					return d.Errf("backoff: %v", err)
+				}
+				if i == 0 {
+					w.BackoffMin = caddy.Duration(dur)
+				} else {
+					w.BackoffMax = caddy.Duration(dur)
+				}
+			}
+		case "spool":
+			w.Spool = &Spool{Dir: args[0]}
+			for nesting := d.Nesting(); d.NextBlock(nesting); {
+				sub := d.Val()
+				if !d.NextArg() {
+					return d.ArgErr()
+				}
+				val := d.Val()
+				if d.NextArg() {
+					return d.ArgErr()
+				}
+				switch sub {
+				case "max_size":
+					n, err := humanize.ParseBytes(val)
+					if err != nil || n > 1<<62 {
+						return d.Errf("spool max_size: invalid size %q", val)
+					}
+					w.Spool.MaxSize = int64(n)
+				case "on_full":
+					w.Spool.OnFull = val
+				case "fsync":
+					w.Spool.Fsync = val
+				default:
+					return d.Errf("unrecognized spool option '%s'", sub)
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// Interface guards
+var (
+	_ caddy.WriterOpener    = (*Writer)(nil)
+	_ caddy.Provisioner     = (*Writer)(nil)
+	_ caddy.Validator       = (*Writer)(nil)
+	_ caddyfile.Unmarshaler = (*Writer)(nil)
+)
