@@ -1,0 +1,106 @@
+// Package bench holds the benchmark suite's smoke test; the suite itself
+// is run.sh, benchrun (the driver), loadgen (a standalone load
+// generator) and internal/load (what both send and verify).
+package bench
+
+import (
+	"bytes"
+	"context"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// requireSyslogDaemons checks that rsyslogd and syslog-ng can be found
+// the way benchrun finds them. Under CI=true a missing one fails the
+// test: .ci/run must install it.
+func requireSyslogDaemons(t *testing.T) {
+	t.Helper()
+	missing := func(what string) {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("%s not found: .ci/run must install it", what)
+		}
+		t.Skipf("%s not found", what)
+	}
+	if _, err := exec.LookPath("rsyslogd"); err != nil {
+		missing("rsyslogd")
+	}
+	roots := []string{os.Getenv("APPLOG_SYSLOG_NG")}
+	if cache, err := os.UserCacheDir(); err == nil {
+		roots = append(roots, filepath.Join(cache, "caddy-applog", "syslog-ng-core"))
+	}
+	for _, root := range roots {
+		if root == "" {
+			continue
+		}
+		if _, err := os.Stat(filepath.Join(root, "usr/sbin/syslog-ng")); err == nil {
+			return
+		}
+	}
+	if _, err := exec.LookPath("syslog-ng"); err != nil {
+		missing("syslog-ng (APPLOG_SYSLOG_NG, ~/.cache/caddy-applog/syslog-ng-core or PATH)")
+	}
+}
+
+// TestBenchSmoke runs the documented command, run.sh, with tiny counts:
+// every part must produce its rows, and every message and record must
+// have been verified in the files the daemons wrote.
+func TestBenchSmoke(t *testing.T) {
+	requireSyslogDaemons(t)
+	if _, err := exec.LookPath("bash"); err != nil {
+		t.Skip("bash not found")
+	}
+	out := filepath.Join(t.TempDir(), "bench.md")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "bash", "run.sh", "-quick", "-syslog-msgs", "5000", "-ndjson-records", "5000",
+		"-form-modes", "keepalive", "-out", out)
+	cmd.WaitDelay = 10 * time.Second
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	stdout, err := cmd.Output()
+	t.Logf("run.sh -quick took %s", time.Since(start).Round(time.Second))
+	if err != nil {
+		t.Fatalf("run.sh: %v\nstdout:\n%s\nstderr:\n%s", err, stdout, stderr.String())
+	}
+	report, err := os.ReadFile(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(report, stdout) {
+		t.Errorf("the report written with -out differs from what was printed")
+	}
+	text := string(report)
+	if strings.Contains(text, "FAILED") {
+		t.Fatalf("a part failed:\n%s", text)
+	}
+	// Rows that must be there, each with its verification.
+	for _, want := range []string{
+		"| caddy-applog (file) |", "| caddy-applog (rotate) |", "| rsyslog (imtcp → omfile) |", "| syslog-ng (syslog() → file()) |",
+		"| caddy-applog (file) / rsyslog |", "| caddy-applog (file) / syslog-ng |",
+		"### 2. NDJSON batches", "| keep-alive | `log_ingest` |", "| keep-alive | `respond` |",
+		"| writer, interleaved (BenchmarkRotateVsFile) | rotate |", "| encoder, one access entry (BenchmarkAccessEncoders) | access combined |",
+		"Machine: nproc ",
+	} {
+		if !strings.Contains(text, want) {
+			t.Errorf("report lacks %q", want)
+		}
+	}
+	verified := 0
+	for line := range strings.SplitSeq(text, "\n") {
+		if strings.HasSuffix(line, "| yes |") {
+			verified++
+		}
+	}
+	// 4 syslog daemons, the NDJSON run, one form mode.
+	if verified != 6 {
+		t.Errorf("%d rows verified, want 6:\n%s", verified, text)
+	}
+	if t.Failed() {
+		t.Logf("report:\n%s\nstderr:\n%s", text, stderr.String())
+	}
+}

@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# The benchmark suite of caddy-applog: builds Caddy from this repository
+# and integration/bench/benchrun, then runs every part (syslog over TCP
+# against rsyslog and syslog-ng, NDJSON batches, HTTPHandler-style posts
+# against a plain respond, the Go writer and encoder benchmarks) and
+# prints a Markdown table. Options are benchrun's (run.sh -h lists them):
+#
+#   integration/bench/run.sh                  # full suite, a few minutes
+#   integration/bench/run.sh -quick           # tiny counts (smoke test)
+#   integration/bench/run.sh -out bench.md -pprof prof/
+#
+# syslog-ng is found through APPLOG_SYSLOG_NG (an unpacked syslog-ng-core,
+# as .ci/run prepares it), ~/.cache/caddy-applog/syslog-ng-core, or PATH.
+set -euo pipefail
+repo=$(cd "$(dirname "$0")/../.." && pwd)
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/applog-bench.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+cd "$repo"
+go build -o "$tmp/caddy" ./cmd/caddy
+go build -o "$tmp/benchrun" ./integration/bench/benchrun
+mkdir "$tmp/work"
+# benchrun ends the daemons it started, on exit and on Ctrl-C.
+"$tmp/benchrun" -caddy "$tmp/caddy" -repo "$repo" -work "$tmp/work" "$@"
