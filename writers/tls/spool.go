@@ -384,13 +384,16 @@ func (s *spool) dropOldestLocked(size int64) error {
 	return nil
 }
 
-// normalizeHeadLocked moves a head that sits at the end of a sealed
-// segment to the start of the next, queueing the old one for deletion.
+// normalizeHeadLocked queues the segments before the head for deletion
+// and moves a head that sits at the end of a sealed segment to the start
+// of the next.
 func (s *spool) normalizeHeadLocked() {
-	for len(s.segs) > 1 && s.hd.seg == s.segs[0].seq && s.hd.off >= s.segs[0].size {
+	for len(s.segs) > 1 && (s.segs[0].seq < s.hd.seg || s.segs[0].seq == s.hd.seg && s.hd.off >= s.segs[0].size) {
 		s.lost = append(s.lost, s.segs[0])
 		s.segs = s.segs[1:]
-		s.hd = pos{s.segs[0].seq, 0}
+		if s.hd.seg < s.segs[0].seq {
+			s.hd = pos{s.segs[0].seq, 0}
+		}
 	}
 }
 

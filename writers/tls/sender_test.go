@@ -1,0 +1,361 @@
+package tls
+
+import (
+	"bufio"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	stdtls "crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"fmt"
+	"io"
+	"math/big"
+	"net"
+	"strconv"
+	"sync"
+	"testing"
+	"time"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest"
+
+	"github.com/caddy-applog/caddy-applog/module/status"
+)
+
+// testCA is a throwaway certificate authority.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	pool *x509.CertPool
+}
+
+func newTestCA(t testing.TB, name string) *testCA {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _ := x509.ParseCertificate(der)
+	pool := x509.NewCertPool()
+	pool.AddCert(cert)
+	return &testCA{cert, key, pool}
+}
+
+func (ca *testCA) issue(t testing.TB, name string, usage x509.ExtKeyUsage) stdtls.Certificate {
+	t.Helper()
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		DNSNames: []string{name}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return stdtls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
+}
+
+// aggregator is an RFC 5425 receiver requiring client certificates.
+type aggregator struct {
+	ln net.Listener
+	mu sync.Mutex
+	// got holds every message received, in order; conns counts
+	// connections that completed a handshake.
+	got   []string
+	conns int
+	// resetAfter, if set, makes the first connection reset (close with
+	// unread data) after that many messages.
+	resetAfter int
+}
+
+func startAggregator(t testing.TB, serverCert stdtls.Certificate, clientCAs *x509.CertPool) *aggregator {
+	t.Helper()
+	ln, err := stdtls.Listen("tcp", "127.0.0.1:0", &stdtls.Config{
+		Certificates: []stdtls.Certificate{serverCert},
+		ClientAuth:   stdtls.RequireAndVerifyClientCert,
+		ClientCAs:    clientCAs,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := &aggregator{ln: ln}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go a.serve(c.(*stdtls.Conn))
+		}
+	}()
+	return a
+}
+
+func (a *aggregator) serve(c *stdtls.Conn) {
+	defer c.Close()
+	if err := c.Handshake(); err != nil {
+		return
+	}
+	a.mu.Lock()
+	a.conns++
+	first := a.conns == 1
+	a.mu.Unlock()
+	r := bufio.NewReader(c)
+	for n := 0; ; n++ {
+		if first && a.resetAfter > 0 && n == a.resetAfter {
+			// Go away with data unread: the kernel answers with a reset.
+			c.NetConn().(*net.TCPConn).SetLinger(0)
+			return
+		}
+		lenStr, err := r.ReadString(' ')
+		if err != nil {
+			return
+		}
+		l, err := strconv.Atoi(lenStr[:len(lenStr)-1])
+		if err != nil {
+			return
+		}
+		msg := make([]byte, l)
+		if _, err := io.ReadFull(r, msg); err != nil {
+			return
+		}
+		a.mu.Lock()
+		a.got = append(a.got, string(msg))
+		a.mu.Unlock()
+	}
+}
+
+func (a *aggregator) messages() []string {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return append([]string(nil), a.got...)
+}
+
+func (a *aggregator) addr() string { return a.ln.Addr().String() }
+
+func testSettings(t testing.TB, addr string, roots *x509.CertPool, client stdtls.Certificate) *settings {
+	return &settings{
+		key: addr, address: addr,
+		tlsConfig:   &stdtls.Config{RootCAs: roots, ServerName: "localhost", Certificates: []stdtls.Certificate{client}, MinVersion: stdtls.VersionTLS12},
+		dialTimeout: 2 * time.Second, backoffMin: 50 * time.Millisecond, backoffMax: 200 * time.Millisecond,
+		log: zap.NewNop(),
+	}
+}
+
+// waitFor polls cond for up to limit.
+func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %v waiting for %s", limit, what)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
+
+// checkAllOnce checks that got holds record 0..n-1, each at least once,
+// in order of first appearance, and returns how many were duplicates.
+func checkAllOnce(t testing.TB, got []string, n int) int {
+	t.Helper()
+	seen := map[string]bool{}
+	next := 0
+	for _, m := range got {
+		if seen[m] {
+			continue
+		}
+		seen[m] = true
+		if want := fmt.Sprintf("record %05d", next); m != want {
+			t.Fatalf("record %d arrived as %q, out of order or unknown", next, m)
+		}
+		next++
+	}
+	if next != n {
+		t.Fatalf("%d distinct records arrived, want %d", next, n)
+	}
+	return len(got) - n
+}
+
+func TestSenderDeliversInOrderAndConfirms(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
+	dir := t.TempDir()
+	meter := status.WriterMeter("tls-test", t.Name())
+	q, err := openSpool(dir, 1<<30, "block", 0, meter, zaptest.NewLogger(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.close()
+	const n = 5000
+	for i := range n {
+		if err := q.put(fmt.Appendf(nil, "record %05d\n", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	s := newSender(testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
+	go s.run()
+	defer func() { s.requestStop(); <-s.done }()
+	waitFor(t, 10*time.Second, "the spool to empty", func() bool { return q.depth() == 0 })
+	if dups := checkAllOnce(t, agg.messages(), n); dups != 0 {
+		t.Errorf("%d duplicates on a healthy connection", dups)
+	}
+	if meter.Entries.Load() != n || meter.SpoolDepth.Load() != 0 || meter.SpoolOldest.Load() != 0 {
+		t.Errorf("meter: entries %d depth %d oldest %d", meter.Entries.Load(), meter.SpoolDepth.Load(), meter.SpoolOldest.Load())
+	}
+}
+
+func TestSenderKeepsRecordsWhenCertificateRejected(t *testing.T) {
+	ca, rogue := newTestCA(t, "ca"), newTestCA(t, "rogue")
+	serverCert := ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth)
+	agg := startAggregator(t, serverCert, ca.pool)
+	meter := status.WriterMeter("tls-test", t.Name())
+	q := newMemQueue("test", 1000, meter)
+	const n = 100
+	for i := range n {
+		q.put(fmt.Appendf(nil, "record %05d", i))
+	}
+	// TLS 1.3: the client's handshake succeeds before the server checks
+	// the certificate, and the bytes sent are TCP-acknowledged anyway.
+	bad := newSender(testSettings(t, agg.addr(), ca.pool, rogue.issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
+	go bad.run()
+	time.Sleep(2500 * time.Millisecond)
+	bad.requestStop()
+	<-bad.done
+	if q.depth() != n {
+		t.Fatalf("%d records left the queue although the server rejected the certificate", n-q.depth())
+	}
+	if meter.Errors.Load() == 0 {
+		t.Error("no error counted for the rejected certificate")
+	}
+	if msg, _ := bad.lastErr.Load().(string); msg == "" {
+		t.Error("no reason recorded")
+	} else {
+		t.Logf("reason: %s", msg)
+	}
+
+	good := newSender(testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
+	go good.run()
+	defer func() { good.requestStop(); <-good.done }()
+	waitFor(t, 10*time.Second, "delivery with the right certificate", func() bool { return q.depth() == 0 })
+	checkAllOnce(t, agg.messages(), n)
+}
+
+func TestSenderResendsWhatAResetConnectionHeld(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
+	agg.resetAfter = 300
+	meter := status.WriterMeter("tls-test", t.Name())
+	q, err := openSpool(t.TempDir(), 1<<30, "block", 0, meter, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.close()
+	const n = 2000
+	for i := range n {
+		q.put(fmt.Appendf(nil, "record %05d", i))
+	}
+	s := newSender(testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
+	go s.run()
+	defer func() { s.requestStop(); <-s.done }()
+	waitFor(t, 10*time.Second, "the spool to empty", func() bool { return q.depth() == 0 })
+	dups := checkAllOnce(t, agg.messages(), n)
+	t.Logf("%d duplicates after the reset (the unconfirmed window)", dups)
+	if agg.conns < 2 {
+		t.Errorf("%d connections, want a reconnect after the reset", agg.conns)
+	}
+}
+
+func TestSenderHandsOverWithoutDuplicates(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
+	meter := status.WriterMeter("tls-test", t.Name())
+	q, err := openSpool(t.TempDir(), 1<<30, "block", 0, meter, zap.NewNop())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer q.close()
+	client := ca.issue(t, "client", x509.ExtKeyUsageClientAuth)
+	const n = 3000
+	first := newSender(testSettings(t, agg.addr(), ca.pool, client), q, meter, nil)
+	go first.run()
+	var second *sender
+	for i := range n {
+		q.put(fmt.Appendf(nil, "record %05d", i))
+		if i == n/2 {
+			second = newSender(testSettings(t, agg.addr(), ca.pool, client), q, meter, first)
+			first.requestStop()
+			go second.run()
+		}
+		if i%100 == 0 {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	defer func() { second.requestStop(); <-second.done }()
+	waitFor(t, 15*time.Second, "the spool to empty", func() bool { return q.depth() == 0 })
+	if dups := checkAllOnce(t, agg.messages(), n); dups != 0 {
+		t.Errorf("%d duplicates across a handover", dups)
+	}
+}
+
+// BenchmarkDelivery compares records/s through a spool and sender with
+// writing the same octet-counted frames straight to a TLS connection.
+func BenchmarkDelivery(b *testing.B) {
+	ca := newTestCA(b, "ca")
+	serverCert := ca.issue(b, "localhost", x509.ExtKeyUsageServerAuth)
+	client := ca.issue(b, "client", x509.ExtKeyUsageClientAuth)
+	rec := []byte(`<134>1 2026-11-21T10:00:00.000Z web-1 myapp 1234 - - {"level":"info","msg":"GET /api/items 200","duration":0.0123}`)
+	b.Run("direct", func(b *testing.B) {
+		agg := startAggregator(b, serverCert, ca.pool)
+		c, err := stdtls.Dial("tcp", agg.addr(), testSettings(b, agg.addr(), ca.pool, client).tlsConfig)
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer c.Close()
+		w := bufio.NewWriterSize(c, batchBytes)
+		b.ReportAllocs()
+		for b.Loop() {
+			fmt.Fprintf(w, "%d %s", len(rec), rec)
+		}
+		w.Flush()
+		waitFor(b, time.Minute, "delivery", func() bool { return len(agg.messages()) >= b.N })
+	})
+	for _, fsync := range []string{"every", "100ms"} {
+		b.Run("spool-fsync-"+fsync, func(b *testing.B) {
+			agg := startAggregator(b, serverCert, ca.pool)
+			every := time.Duration(0)
+			if fsync != "every" {
+				every = 100 * time.Millisecond
+			}
+			meter := status.WriterMeter("tls-bench", b.Name())
+			q, err := openSpool(b.TempDir(), 1<<40, "block", every, meter, zap.NewNop())
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer q.close()
+			s := newSender(testSettings(b, agg.addr(), ca.pool, client), q, meter, nil)
+			go s.run()
+			defer func() { s.requestStop(); <-s.done }()
+			b.SetParallelism(8)
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if err := q.put(rec); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+			waitFor(b, time.Minute, "delivery", func() bool { return len(agg.messages()) >= b.N })
+		})
+	}
+}
