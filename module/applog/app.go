@@ -79,6 +79,7 @@ type App struct {
 	fieldsPool sync.Pool
 	keepRecent bool
 	receivers  []intake.Receiver
+	writeErrs  *writeErrors
 }
 
 // CaddyModule returns the Caddy module information.
@@ -98,6 +99,7 @@ const replayKey = "replay"
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.core = a.logger.Core()
+	a.writeErrs = &writeErrors{logger: a.logger}
 	if a.ReplayWindow <= 0 {
 		a.ReplayWindow = caddy.Duration(5 * time.Minute)
 	}
@@ -413,6 +415,7 @@ func (a *App) emit(rec *intake.Record, r *rules, truncated bool) zapcore.Level {
 	if ce == nil {
 		return ent.Level
 	}
+	ce.ErrorOutput = a.writeErrs
 	fp, _ := a.fieldsPool.Get().(*[]zap.Field)
 	if fp == nil {
 		fp = new([]zap.Field)

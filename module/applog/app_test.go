@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"net/http"
 	"strconv"
 	"strings"
@@ -11,6 +12,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 	"go.uber.org/zap/zaptest/observer"
 
@@ -224,5 +226,50 @@ func TestRecentKeepsNewestOfLargeBatches(t *testing.T) {
 	}
 	if strings.Join(got, ",") != "6,7,8,10" {
 		t.Fatalf("recent %v, want the newest four accepted in order", got)
+	}
+}
+
+// failingCore accepts every entry and fails to write it, as a core whose
+// writer is on a full disk does.
+type failingCore struct{ zapcore.LevelEnabler }
+
+func (c failingCore) With([]zapcore.Field) zapcore.Core { return c }
+func (c failingCore) Check(e zapcore.Entry, ce *zapcore.CheckedEntry) *zapcore.CheckedEntry {
+	return ce.AddCore(e, c)
+}
+func (failingCore) Write(zapcore.Entry, []zapcore.Field) error {
+	return errors.New("write /var/log/app.log: no space left on device")
+}
+func (failingCore) Sync() error { return nil }
+
+// TestWriteErrorsAreLogged: an entry its writer could not write is
+// reported in the app's log, naming the writer's error, at most once a
+// second with a count of the others; the record still counts as
+// accepted (the app accepted it; the writer lost it).
+func TestWriteErrorsAreLogged(t *testing.T) {
+	a := &App{Facilities: map[string]*Facility{"myapp": nil}}
+	newApp(t, a)
+	appCore, appLogs := observer.New(zapcore.DebugLevel)
+	a.writeErrs.logger = zap.New(appCore)
+	a.core = failingCore{zapcore.DebugLevel}
+	for range 3 {
+		if _, err := submit(t, a, rec("myapp", "web", 30, "lost")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	entries := appLogs.All()
+	if len(entries) != 1 {
+		t.Fatalf("want one line for three failures in a second, got %d: %v", len(entries), entries)
+	}
+	got := entries[0].ContextMap()
+	if entries[0].Message != "writing a log entry failed" || got["error"] != "write /var/log/app.log: no space left on device" {
+		t.Fatalf("got %q %v", entries[0].Message, got)
+	}
+	a.writeErrs.last = time.Time{} // a second later
+	if _, err := submit(t, a, rec("myapp", "web", 30, "lost")); err != nil {
+		t.Fatal(err)
+	}
+	if entries := appLogs.All(); len(entries) != 2 || entries[1].ContextMap()["similar_suppressed"] != int64(2) {
+		t.Fatalf("the next line should count the 2 suppressed: %v", entries)
 	}
 }
