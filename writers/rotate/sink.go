@@ -318,6 +318,14 @@ type logFile struct {
 	size int64         // bytes in the file, buffered ones included
 	used uint64        // useSeq of the last write, for closing idle host files
 
+	// whole is how many bytes of the file are known to end with a whole
+	// entry: a write that fails partway (a full disk) is cut back to it,
+	// so the next entry starts a line of its own rather than completing
+	// a torn one. pending counts the entries in the buffer.
+	whole   int64
+	pending int64
+	meter   *status.Writer
+
 	// retryAt holds size rotations back for a while after one failed
 	// (a folder that became read-only), rather than failing and logging
 	// at every write.
@@ -339,7 +347,7 @@ func newSink(path string, o *options, clk clock) (*sink, error) {
 		path:   path,
 		clock:  clk,
 		log:    caddy.Log().Named("writers.rotate").With(zap.String("file", path)),
-		main:   &logFile{set: fileSet{dir: dir, name: base, base: base, ext: ext}, path: path},
+		main:   &logFile{set: fileSet{dir: dir, name: base, base: base, ext: ext}, path: path, meter: status.WriterMeter("rotate", path)},
 		hosts:  map[string]*logFile{},
 		byRaw:  map[string]*logFile{},
 		wake:   make(chan struct{}, 1),
@@ -513,7 +521,7 @@ func (s *sink) hostFile(raw []byte) *logFile {
 		}
 		m := s.main.set
 		set := fileSet{dir: m.dir, name: h + "-" + m.base, base: m.base, host: h, ext: m.ext}
-		lf = &logFile{set: set, path: filepath.Join(m.dir, set.liveName())}
+		lf = &logFile{set: set, path: filepath.Join(m.dir, set.liveName()), meter: s.meter}
 		if err := s.openLive(lf); err != nil {
 			s.logLater("opening per_host file; its entries go to the main file", err)
 			return s.main
@@ -587,7 +595,7 @@ func (s *sink) openFile(lf *logFile) error {
 			return err
 		}
 	}
-	lf.f, lf.id, lf.size = f, info, info.Size()
+	lf.f, lf.id, lf.size, lf.whole = f, info, info.Size(), info.Size()
 	lf.setBuffer(s.opts.flush)
 	return nil
 }
@@ -642,7 +650,7 @@ func (s *sink) check() {
 	for _, lf := range s.files() {
 		info, err := os.Stat(lf.path)
 		if lf.f != nil && err == nil && os.SameFile(info, lf.id) {
-			lf.size = info.Size()
+			lf.size, lf.whole = info.Size(), info.Size()
 			if lf.w != nil {
 				lf.size += int64(lf.w.Buffered())
 			}
@@ -765,22 +773,61 @@ func (lf *logFile) write(p []byte) (int, error) {
 	if lf.f == nil {
 		return 0, fmt.Errorf("%s is not open", lf.path)
 	}
-	var n int
-	var err error
-	if lf.w != nil {
-		n, err = lf.w.Write(p)
-	} else {
-		n, err = lf.f.Write(p)
+	if lf.w != nil && len(p) > lf.w.Available() {
+		// Flush here rather than let the buffer do it in the middle of
+		// p, so that a failure is known to be at an entry's boundary.
+		if err := lf.flush(); err != nil {
+			return 0, err
+		}
+	}
+	if lf.w != nil && len(p) <= lf.w.Available() {
+		n, _ := lf.w.Write(p) // fits: no write to the file, no error
+		lf.size += int64(n)
+		lf.pending++
+		return n, nil
+	}
+	n, err := lf.f.Write(p)
+	if err != nil {
+		lf.cutBack()
+		return 0, err
 	}
 	lf.size += int64(n)
-	return n, err
+	lf.whole = lf.size
+	return n, nil
 }
 
+// flush writes the buffer out. If that fails, the buffered entries are
+// lost and counted as errors, and the file is cut back to its last whole
+// entry: a bufio.Writer that failed once refuses every later write, so
+// keeping it would lose everything until the next rotation, even once
+// the disk has room again.
 func (lf *logFile) flush() error {
 	if lf.w == nil || lf.w.Buffered() == 0 {
 		return nil
 	}
-	return lf.w.Flush()
+	if err := lf.w.Flush(); err != nil {
+		lf.meter.Errors.Add(lf.pending)
+		lf.cutBack()
+		return err
+	}
+	lf.pending = 0
+	lf.whole = lf.size
+	return nil
+}
+
+// cutBack undoes what a failed write left behind: the file is truncated
+// to its last whole entry (freeing space, so it works on a full disk)
+// and the buffer is emptied.
+func (lf *logFile) cutBack() {
+	if err := lf.f.Truncate(lf.whole); err == nil {
+		lf.size = lf.whole
+	} else if info, err := lf.f.Stat(); err == nil {
+		lf.size = info.Size() // keep the size right at least
+	}
+	if lf.w != nil {
+		lf.w.Reset(lf.f)
+	}
+	lf.pending = 0
 }
 
 // setBuffer gives lf a buffer if entries are flushed on an interval;
