@@ -282,7 +282,11 @@ func (s *sender) Close() error {
 func (s *sender) dial() (net.Conn, error) {
 	d := net.Dialer{Timeout: time.Duration(s.w.DialTimeout)}
 	if s.w.network == "tls" {
-		return tls.DialWithDialer(&d, "tcp", s.w.addr, s.w.tlsConfig)
+		conn, err := tls.DialWithDialer(&d, "tcp", s.w.addr, s.w.tlsConfig)
+		if err != nil {
+			return nil, err
+		}
+		return watch(conn), nil
 	}
 	return d.Dial(s.w.network, s.w.addr)
 }
