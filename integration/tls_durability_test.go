@@ -132,13 +132,13 @@ func TestTLSWriterReload(t *testing.T) {
 func TestTLSWriterSpoolFull(t *testing.T) {
 	tlsWriterReady(t)
 	p := tlsNewPKI(t)
-	const n = 60 // about 2.5 times what 8KiB holds
+	const n = 500 // about 2.5 times what 64KiB holds (the smallest max_size)
 	for _, policy := range []string{"drop_newest", "drop_oldest", "block"} {
 		t.Run(policy, func(t *testing.T) {
 			port := freePort(t)
 			addr := fmt.Sprintf("127.0.0.1:%d", port)
 			o := tlsWriterOpts{addr: addr, cert: p.ClientCert, key: p.ClientKey, spool: t.TempDir(),
-				spoolOpts: "\t\t\t\tmax_size 8KiB\n\t\t\t\ton_full " + policy}
+				spoolOpts: "\t\t\t\tmax_size 64KiB\n\t\t\t\ton_full " + policy}
 			s := startCaddy(t, tlsWriterCaddyfile(p, o))
 			marker := tlsMarker("full-" + policy)
 
