@@ -264,7 +264,7 @@ func relReadMsgs(t *testing.T, paths ...string) (counts map[string]int, bad []st
 				Msg string `json:"msg"`
 			}
 			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-				bad = append(bad, fmt.Sprintf("%s: %v: %.200q", filepath.Base(path), err, sc.Bytes()))
+				bad = append(bad, fmt.Sprintf("%s: %v: %q", filepath.Base(path), err, sc.Bytes()))
 				continue
 			}
 			counts[e.Msg]++
