@@ -103,7 +103,9 @@ func TestEncoderCaddyfile(t *testing.T) {
 
 func openWriter(t *testing.T, w *Writer) io.WriteCloser {
 	t.Helper()
-	if err := w.Provision(caddy.Context{}); err != nil {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	t.Cleanup(cancel)
+	if err := w.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
 	wc, err := w.OpenWriter()
@@ -111,6 +113,13 @@ func openWriter(t *testing.T, w *Writer) io.WriteCloser {
 		t.Fatal(err)
 	}
 	return wc
+}
+
+// senderOf returns the sender behind a writer opened by openWriter.
+func senderOf(w io.WriteCloser) *sender {
+	live.Lock()
+	defer live.Unlock()
+	return live.m[w.(*handle).key].s
 }
 
 // readFrames reads n octet-counted or LF-terminated frames from c.
@@ -169,7 +178,7 @@ func TestWriterTCPFraming(t *testing.T) {
 			if framing == "lf" && frames[1] != "with a second line" {
 				t.Fatalf("frames %q", frames)
 			}
-			if err := w.Close(); err != nil {
+			if err := senderOf(w).Close(); err != nil {
 				t.Fatal(err)
 			}
 		})
@@ -194,7 +203,7 @@ func TestWriterUDPTruncates(t *testing.T) {
 	if err != nil || n != 600 {
 		t.Fatalf("datagram of %d bytes, err %v", n, err)
 	}
-	m := w.(*sender).meter
+	m := senderOf(w).meter
 	deadline := time.Now().Add(5 * time.Second)
 	for m.Truncated.Load() < 1 && time.Now().Before(deadline) {
 		time.Sleep(10 * time.Millisecond)
@@ -208,7 +217,9 @@ func TestWriterBoundedWhenServerDown(t *testing.T) {
 	// A port nobody listens on: the sender keeps trying; writes must not
 	// block longer than block_timeout, and drops are counted.
 	addr := "tcp://127.0.0.1:" + strconv.Itoa(deadPort(t))
-	if err := (&Writer{Address: addr}).Provision(caddy.Context{}); err != nil {
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	defer cancel()
+	if err := (&Writer{Address: addr}).Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := (Writer{Address: addr, network: "tcp", addr: addr[6:], DialTimeout: caddy.Duration(time.Second), Queue: 1, BlockTimeout: 1}).OpenWriter(); err == nil {
@@ -225,11 +236,11 @@ func TestWriterBoundedWhenServerDown(t *testing.T) {
 	if took := time.Since(start); took > 2*time.Second {
 		t.Fatalf("writes blocked for %v", took)
 	}
-	if dropped < 7 || w.(*sender).meter.Dropped.Load() < int64(dropped) {
-		t.Fatalf("dropped %d, counted %d", dropped, w.(*sender).meter.Dropped.Load())
+	if dropped < 7 || senderOf(w).meter.Dropped.Load() < int64(dropped) {
+		t.Fatalf("dropped %d, counted %d", dropped, senderOf(w).meter.Dropped.Load())
 	}
 	closed := time.Now()
-	_ = w.Close()
+	_ = senderOf(w).Close()
 	if time.Since(closed) > closeTimeout+2*time.Second {
 		t.Fatalf("close took %v", time.Since(closed))
 	}
@@ -301,5 +312,52 @@ func TestWriterConfig(t *testing.T) {
 		if err := (&Writer{Address: addr}).Provision(caddy.Context{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", addr, err, want)
 		}
+	}
+}
+
+// TestWriterEndsWithItsConfig checks that unloading the last config
+// using a writer sends what is queued and closes the connection (Caddy
+// itself never closes log writers), and that a later write starts again.
+func TestWriterEndsWithItsConfig(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	cfg := &Writer{Address: "tcp://" + l.Addr().String()}
+	if err := cfg.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w, err := cfg.OpenWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	for i := range 3 {
+		fmt.Fprintf(w, "<14>1 - - - - - before unload %d\n", i)
+	}
+	cancel() // the config is unloaded
+	frames := readFrames(t, conn, 3, true)
+	if frames[2] != "<14>1 - - - - - before unload 2" {
+		t.Fatalf("frames %q", frames)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(10 * time.Second))
+	if n, err := conn.Read(make([]byte, 1)); err != io.EOF {
+		t.Fatalf("connection still open after the config was unloaded (read %d, %v)", n, err)
+	}
+	// A request the old config was still serving logs once more.
+	fmt.Fprintf(w, "<14>1 - - - - - straggler\n")
+	conn2, err := l.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn2.Close()
+	if frames := readFrames(t, conn2, 1, true); frames[0] != "<14>1 - - - - - straggler" {
+		t.Fatalf("frames %q", frames)
 	}
 }

@@ -1,6 +1,7 @@
 package syslog
 
 import (
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
@@ -121,7 +122,7 @@ const (
 )
 
 // Provision sets up the writer.
-func (w *Writer) Provision(caddy.Context) error {
+func (w *Writer) Provision(ctx caddy.Context) error {
 	if w.Address == "" {
 		w.Address = defaultAddress
 	}
@@ -174,6 +175,7 @@ func (w *Writer) Provision(caddy.Context) error {
 			return err
 		}
 	}
+	lease(ctx, w.WriterKey())
 	return nil
 }
 
@@ -219,25 +221,145 @@ func (w Writer) WriterKey() string {
 
 func (w Writer) datagram() bool { return w.network == "udp" || w.network == "unixgram" }
 
-// OpenWriter starts the sender.
+// OpenWriter returns the writer Caddy's loggers write to. Unless
+// soft_start is set, it first checks that the server can be reached.
 func (w Writer) OpenWriter() (io.WriteCloser, error) {
+	var conn net.Conn
+	if !w.SoftStart {
+		var err error
+		conn, err = (&sender{w: w}).dial()
+		if err != nil {
+			return nil, fmt.Errorf("connecting to syslog server %s: %w (use soft_start to start anyway)", w.Address, err)
+		}
+	}
+	key := w.WriterKey()
+	live.Lock()
+	defer live.Unlock()
+	e := live.m[key]
+	if e == nil {
+		e = new(liveEntry)
+		live.m[key] = e
+	}
+	if e.s == nil {
+		e.s = newSender(w, conn)
+	} else if conn != nil {
+		conn.Close()
+	}
+	return &handle{w: w, key: key}, nil
+}
+
+func newSender(w Writer, conn net.Conn) *sender {
 	s := &sender{
 		w:     w,
+		conn:  conn,
 		queue: make(chan []byte, w.Queue),
 		done:  make(chan struct{}),
 		ended: make(chan struct{}),
 		meter: status.WriterMeter("syslog", w.Address),
 	}
-	if !w.SoftStart {
-		conn, err := s.dial()
-		if err != nil {
-			return nil, fmt.Errorf("connecting to syslog server %s: %w (use soft_start to start anyway)", w.Address, err)
-		}
-		s.conn = conn
-	}
 	go s.run()
-	return s, nil
+	return s
 }
+
+// How senders live and end
+//
+// Caddy pools log writers by WriterKey and, in v2.11, never closes
+// them: a reload that changes an option would leave the old sender, its
+// goroutine and its connection behind forever, and on exit whatever was
+// queued would be lost. So the writer Caddy holds (a handle) does not
+// own a sender: each loaded config leases its key from Provision until
+// its context ends, and the key's sender is closed (sending what is
+// queued, for up to 5 seconds) when the last lease ends, or when Caddy
+// exits. A handle used after that (by a request the old config was
+// still serving, or by a later config with the same options) starts a
+// new sender.
+var live = struct {
+	sync.Mutex
+	m map[string]*liveEntry
+}{m: map[string]*liveEntry{}}
+
+type liveEntry struct {
+	leases int
+	s      *sender // nil until opened, and after closing
+}
+
+var exitHook sync.Once
+
+func lease(ctx context.Context, key string) {
+	exitHook.Do(func() { caddy.OnExit(func(context.Context) { closeAll() }) })
+	live.Lock()
+	e := live.m[key]
+	if e == nil {
+		e = new(liveEntry)
+		live.m[key] = e
+	}
+	e.leases++
+	live.Unlock()
+	context.AfterFunc(ctx, func() {
+		live.Lock()
+		e.leases--
+		var s *sender
+		if e.leases == 0 {
+			s, e.s = e.s, nil
+		}
+		live.Unlock()
+		if s != nil {
+			s.Close()
+		}
+	})
+}
+
+// closeAll closes every sender, in parallel: Caddy is exiting.
+func closeAll() {
+	live.Lock()
+	var all []*sender
+	for _, e := range live.m {
+		if e.s != nil {
+			all = append(all, e.s)
+			e.s = nil
+		}
+	}
+	live.Unlock()
+	var wg sync.WaitGroup
+	for _, s := range all {
+		wg.Go(func() { s.Close() })
+	}
+	wg.Wait()
+}
+
+// handle is the writer Caddy's loggers hold.
+type handle struct {
+	w   Writer
+	key string
+}
+
+func (h *handle) Write(p []byte) (int, error) {
+	live.Lock()
+	e := live.m[h.key]
+	if e == nil {
+		e = new(liveEntry)
+		live.m[h.key] = e
+	}
+	s := e.s
+	orphan := false
+	if s == nil {
+		s = newSender(h.w, nil)
+		if e.leases > 0 {
+			e.s = s
+		} else {
+			orphan = true // no config uses it: send this entry and end
+		}
+	}
+	live.Unlock()
+	n, err := s.Write(p)
+	if orphan {
+		go s.Close()
+	}
+	return n, err
+}
+
+// Close does nothing: senders end with the configs that use them.
+func (h *handle) Close() error { return nil }
 
 // sender owns the connection; Write only queues.
 type sender struct {
