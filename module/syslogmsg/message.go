@@ -122,6 +122,11 @@ func Parse(b []byte, now time.Time, loc *time.Location) (Message, error) {
 	}
 	m := Message{Facility: pri / 8, Severity: pri % 8}
 	p := parser{b: b, pos: n}
+	if utf8.Valid(b) {
+		// One string for the whole message, of which every field is a
+		// substring: fields end at ASCII bytes, so each is valid too.
+		p.s, p.valid = string(b), true
+	}
 	switch {
 	case p.isRFC5424():
 		m.Format = RFC5424
@@ -132,7 +137,7 @@ func Parse(b []byte, now time.Time, loc *time.Location) (Message, error) {
 	default:
 		m.Format = Bare
 		p.tag(&m, true)
-		m.Message = text(p.rest())
+		m.Message = p.str(p.pos, len(p.b))
 	}
 	if err != nil {
 		return Message{}, err
@@ -162,11 +167,21 @@ func parsePRI(b []byte) (int, int, error) {
 }
 
 type parser struct {
-	b   []byte
-	pos int
+	b     []byte
+	pos   int
+	s     string // b as a string, when valid is set
+	valid bool   // b is valid UTF-8
 }
 
 func (p *parser) rest() []byte { return p.b[p.pos:] }
+
+// str returns b[i:j] as a string, invalid UTF-8 replaced.
+func (p *parser) str(i, j int) string {
+	if p.valid {
+		return p.s[i:j]
+	}
+	return text(p.b[i:j])
+}
 
 // text turns message bytes into a string, invalid UTF-8 replaced.
 func text(b []byte) string {
@@ -191,11 +206,10 @@ func (p *parser) field(name string) (string, error) {
 		return "", errAt(start, "%s longer than %d bytes", name, maxField)
 	}
 	p.pos = start + end
-	f := p.b[start:p.pos]
-	if len(f) == 1 && f[0] == '-' {
+	if end == 1 && p.b[start] == '-' {
 		return "", nil
 	}
-	return text(f), nil
+	return p.str(start, p.pos), nil
 }
 
 // space consumes the single space that separates header fields.
@@ -225,28 +239,28 @@ func (p *parser) tag(m *Message, strict bool) bool {
 	if i == p.pos || i == len(b) {
 		return false
 	}
-	name, pid := b[p.pos:i], []byte(nil)
+	nameEnd, pidStart, pidEnd := i, 0, 0 // no pid while pidEnd == 0
 	if b[i] == '[' {
 		end := bytes.IndexByte(b[i:min(len(b), i+maxTag+2)], ']')
 		if end < 2 || bytes.ContainsAny(b[i+1:i+end], " [") {
 			return false
 		}
-		pid = b[i+1 : i+end]
+		pidStart, pidEnd = i+1, i+end
 		i += end + 1
 	}
 	switch {
 	case i < len(b) && b[i] == ':':
 		i++
-		if pid == nil && i < len(b) && b[i] != ' ' {
+		if pidEnd == 0 && i < len(b) && b[i] != ' ' {
 			return false
 		}
-	case pid == nil || strict || i < len(b) && b[i] != ' ':
+	case pidEnd == 0 || strict || i < len(b) && b[i] != ' ':
 		return false
 	}
 	if i < len(b) && b[i] == ' ' {
 		i++
 	}
-	m.AppName, m.ProcID = string(name), text(pid)
+	m.AppName, m.ProcID = p.str(p.pos, nameEnd), p.str(pidStart, pidEnd)
 	p.pos = i
 	return true
 }

@@ -365,6 +365,7 @@ func TestParseNilLocation(t *testing.T) {
 func BenchmarkParse(b *testing.B) {
 	for _, tc := range []struct{ name, in string }{
 		{"rfc5424", `<165>1 2003-10-11T22:14:15.003Z mymachine.example.com evntslog - ID47 [exampleSDID@32473 iut="3" eventSource="Application" eventID="1011"] An application event log entry`},
+		{"rfc5424_app", "<134>1 2026-11-21T10:00:00.123456Z benchhost benchapp 4242 - - bench seq=0000001234 payload abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789abcdefghijklmnopqrstuvwxyz0123456789"},
 		{"rfc3164", "<30>Nov  2 10:11:12 web01 systemd[1]: Started Session 5 of user root."},
 		{"gunicorn", "<134>gunicorn.myproj.access: [1234] 127.0.0.1 - - [22/Nov/2026:00:40:51 +0000] \"GET / HTTP/1.1\" 200 12 \"-\" \"curl/7.88.1\"\x00"},
 	} {

@@ -38,17 +38,23 @@ func ToRecord(m Message, now time.Time) intake.Record {
 		rec.Time = now
 	}
 	rec.App, rec.Facility = AppFacility(m.AppName)
-	attrs := make([]intake.Attr, 0, 7)
-	attrs = append(attrs,
-		intake.Attr{Key: "syslog_facility", Value: intake.String(FacilityName(m.Facility))},
-		intake.Attr{Key: "syslog_severity", Value: intake.Int(int64(m.Severity))})
-	for _, a := range [...]struct{ key, value string }{
+	optional := [...]struct{ key, value string }{
 		{"program", m.AppName},
 		{"hostname", m.Hostname},
 		{"procid", m.ProcID},
 		{"msgid", m.MsgID},
 		{"structured_data", m.StructuredData},
-	} {
+	}
+	n := 2
+	for _, a := range optional {
+		if a.value != "" {
+			n++
+		}
+	}
+	attrs := make([]intake.Attr, 2, n) // exactly: a record's attributes are a large part of its allocation
+	attrs[0] = intake.Attr{Key: "syslog_facility", Value: intake.String(FacilityName(m.Facility))}
+	attrs[1] = intake.Attr{Key: "syslog_severity", Value: intake.Int(int64(m.Severity))}
+	for _, a := range optional {
 		if a.value != "" {
 			attrs = append(attrs, intake.Attr{Key: a.key, Value: intake.String(a.value)})
 		}

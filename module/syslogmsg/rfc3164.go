@@ -43,12 +43,12 @@ func (p *parser) rfc3164(m *Message) {
 		// Not a tag, so a hostname; then perhaps a tag.
 		end := bytes.IndexByte(p.b[p.pos:], ' ')
 		if end > 0 && end <= maxField {
-			m.Hostname = text(p.b[p.pos : p.pos+end])
+			m.Hostname = p.str(p.pos, p.pos+end)
 			p.pos += end + 1
 			p.tag(m, false)
 		}
 	}
-	m.Message = text(p.rest())
+	m.Message = p.str(p.pos, len(p.b))
 }
 
 // parseBSD reads "Mmm dd hh:mm:ss" at the start of b and returns the

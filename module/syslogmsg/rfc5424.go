@@ -57,9 +57,10 @@ func (p *parser) rfc5424(m *Message) error {
 	if err := p.space("STRUCTURED-DATA"); err != nil {
 		return err
 	}
-	msg := p.rest()
-	msg = bytes.TrimPrefix(msg, []byte("\xef\xbb\xbf"))
-	m.Message = text(msg)
+	if bytes.HasPrefix(p.rest(), []byte("\xef\xbb\xbf")) { // the BOM RFC 5424 allows before MSG
+		p.pos += 3
+	}
+	m.Message = p.str(p.pos, len(p.b))
 	return nil
 }
 
@@ -103,7 +104,7 @@ func (p *parser) structuredData(m *Message) error {
 			return err
 		}
 	}
-	m.StructuredData = text(b[start:i])
+	m.StructuredData = p.str(start, i)
 	p.pos = i
 	return nil
 }
