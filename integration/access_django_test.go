@@ -41,25 +41,28 @@ const djangoCaddyfile = `{
 	}
 	log django {
 		include applog.django
-		output file {{.Dir}}/django.log {
-			roll_size 10MiB
-			roll_keep 5
+		output rotate {{.Dir}}/django.log {
+			every daily
+			max_size 10MiB
+			keep 5
 		}
 		format json
 	}
 	log gunicorn_access {
 		include applog.gunicorn.gunicorn.access
-		output file {{.Dir}}/gunicorn-access.log {
-			roll_size 10MiB
-			roll_keep 5
+		output rotate {{.Dir}}/gunicorn-access.log {
+			every daily
+			max_size 10MiB
+			keep 5
 		}
 		format json
 	}
 	log gunicorn_error {
 		include applog.gunicorn.gunicorn.error
-		output file {{.Dir}}/gunicorn-error.log {
-			roll_size 10MiB
-			roll_keep 5
+		output rotate {{.Dir}}/gunicorn-error.log {
+			every daily
+			max_size 10MiB
+			keep 5
 		}
 		format json
 	}
@@ -68,9 +71,10 @@ const djangoCaddyfile = `{
 http://127.0.0.1:{{.HTTPPort}} {
 	bind 127.0.0.1
 	log access {
-		output file {{.Dir}}/access.log {
-			roll_size 10MiB
-			roll_keep 5
+		output rotate {{.Dir}}/access.log {
+			every daily
+			max_size 10MiB
+			keep 5
 		}
 		format access combined
 	}
