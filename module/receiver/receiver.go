@@ -87,8 +87,10 @@ type Server struct {
 	listeners []net.Listener
 	packets   []net.PacketConn
 	doors     []*door
-	wg        sync.WaitGroup
-	stopping  atomic.Bool
+	// Made in Provision, and pointers: CaddyModule takes module values
+	// by value, which must not copy these.
+	wg       *sync.WaitGroup
+	stopping *atomic.Bool
 }
 
 // ProxyProtocol configures the PROXY protocol.
@@ -123,6 +125,7 @@ const (
 // counters ("syslog/udp/127.0.0.1:5514") and log lines.
 func (s *Server) Provision(ctx caddy.Context, name string, proto Protocol) error {
 	s.ctx, s.name, s.proto, s.logger = ctx, name, proto, ctx.Logger()
+	s.wg, s.stopping = new(sync.WaitGroup), new(atomic.Bool)
 	if len(s.Listen) == 0 {
 		return fmt.Errorf("%s: no address to listen on", name)
 	}
