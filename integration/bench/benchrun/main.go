@@ -39,6 +39,7 @@ import (
 
 type options struct {
 	caddy, repo, work, out       string
+	compareCaddy                 string
 	rsyslogd, syslogNGRoot       string
 	parts                        map[string]bool
 	syslogMsgs, syslogConns      int
@@ -63,6 +64,7 @@ func main() {
 	var parts, outputs, modes string
 	var quick bool
 	flag.StringVar(&o.caddy, "caddy", "", "the Caddy binary, built from this repository (required)")
+	flag.StringVar(&o.compareCaddy, "compare-caddy", "", "another Caddy build to A/B against in the syslog part (rows \"caddy-applog B\")")
 	flag.StringVar(&o.repo, "repo", ".", "the repository, for the Go benchmarks")
 	flag.StringVar(&o.work, "work", "", "scratch folder for the daemons' files (default: a new temporary folder)")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
@@ -144,6 +146,11 @@ func (o *options) run(ctx context.Context) int {
 	var err error
 	if o.caddy, err = filepath.Abs(o.caddy); err != nil {
 		fatalf("%v", err)
+	}
+	if o.compareCaddy != "" {
+		if o.compareCaddy, err = filepath.Abs(o.compareCaddy); err != nil {
+			fatalf("%v", err)
+		}
 	}
 	if o.pprofDir != "" {
 		if err := os.MkdirAll(o.pprofDir, 0o755); err != nil {

@@ -72,14 +72,21 @@ func (r *report) markdown() string {
 		}
 		p("\n| ratio | messages/s | CPU per message |\n|---|--:|--:|\n")
 		for _, c := range r.syslog {
-			if !strings.HasPrefix(c.Name, "caddy") || c.Err != nil {
+			if !strings.HasPrefix(c.Name, "caddy-applog (") || c.Err != nil {
 				continue
 			}
 			for _, other := range r.syslog {
-				if strings.HasPrefix(other.Name, "caddy") || other.Err != nil {
+				if other.Err != nil {
 					continue
 				}
-				p("| %s / %s | %.2f | %.2f |\n", c.Name, strings.Fields(other.Name)[0], c.Rate/other.Rate, c.CPU.Seconds()/other.CPU.Seconds())
+				short := strings.Fields(other.Name)[0] // "rsyslog"
+				switch {
+				case other.Name == strings.Replace(c.Name, "caddy-applog", "caddy-applog B", 1):
+					short = other.Name
+				case strings.HasPrefix(other.Name, "caddy"):
+					continue
+				}
+				p("| %s / %s | %.2f | %.2f |\n", c.Name, short, c.Rate/other.Rate, c.CPU.Seconds()/other.CPU.Seconds())
 			}
 		}
 	}

@@ -34,7 +34,41 @@ type syslogTarget struct {
 	profile func(ctx context.Context)
 }
 
+// caddyVariant is a Caddy binary under test: the one built from the
+// repository, and, with -compare-caddy, another build to A/B against.
+type caddyVariant struct{ bin, label string }
+
+func (o *options) caddyVariants() []caddyVariant {
+	vs := []caddyVariant{{o.caddy, "caddy-applog"}}
+	if o.compareCaddy != "" {
+		vs = append(vs, caddyVariant{o.compareCaddy, "caddy-applog B"})
+	}
+	return vs
+}
+
 func (o *options) syslogTargets(ng *syslogNG) []syslogTarget {
+	var ts []syslogTarget
+	for _, v := range o.caddyVariants() {
+		ts = append(ts, o.caddyTargets(v)...)
+	}
+	ts = append(ts, syslogTarget{
+		name: "rsyslog (imtcp → omfile)", version: o.rsyslogVersion,
+		start: func(ctx context.Context, dir, out string, port int) (*daemon, error) {
+			return startRsyslog(ctx, o.rsyslogd, dir, out, port)
+		},
+	})
+	ts = append(ts, syslogTarget{
+		name: "syslog-ng (syslog() → file())", version: o.syslogNGVersion,
+		start: func(ctx context.Context, dir, out string, port int) (*daemon, error) {
+			return startSyslogNG(ctx, ng, dir, out, port, o.syslogConns)
+		},
+	})
+	return ts
+}
+
+// caddyTargets are Caddy's syslog receiver writing with each of
+// -caddy-outputs.
+func (o *options) caddyTargets(v caddyVariant) []syslogTarget {
 	var ts []syslogTarget
 	for _, output := range o.caddyOutputs {
 		var w string
@@ -47,7 +81,7 @@ func (o *options) syslogTargets(ng *syslogNG) []syslogTarget {
 			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t\tflush 1s\n\t\t}"
 		}
 		var adminPort int
-		t := syslogTarget{name: "caddy-applog (" + output + ")", version: o.caddyVersion}
+		t := syslogTarget{name: v.label + " (" + output + ")", version: o.caddyVersion}
 		t.start = func(ctx context.Context, dir, out string, port int) (*daemon, error) {
 			var err error
 			if adminPort, err = freePort(); err != nil {
@@ -66,9 +100,9 @@ func (o *options) syslogTargets(ng *syslogNG) []syslogTarget {
 	}
 }
 `, adminPort, port, replaceOut(w, out))
-			return startCaddy(ctx, o.caddy, t.name, dir, cfg, port)
+			return startCaddy(ctx, v.bin, t.name, dir, cfg, port)
 		}
-		if o.pprofDir != "" && output == o.caddyOutputs[0] {
+		if o.pprofDir != "" && output == o.caddyOutputs[0] && v.bin == o.caddy {
 			t.profile = func(ctx context.Context) {
 				path := filepath.Join(o.pprofDir, "caddy-syslog.cpu.pprof")
 				url := fmt.Sprintf("http://127.0.0.1:%d/debug/pprof/profile?seconds=%d", adminPort, o.pprofSeconds)
@@ -81,18 +115,6 @@ func (o *options) syslogTargets(ng *syslogNG) []syslogTarget {
 		}
 		ts = append(ts, t)
 	}
-	ts = append(ts, syslogTarget{
-		name: "rsyslog (imtcp → omfile)", version: o.rsyslogVersion,
-		start: func(ctx context.Context, dir, out string, port int) (*daemon, error) {
-			return startRsyslog(ctx, o.rsyslogd, dir, out, port)
-		},
-	})
-	ts = append(ts, syslogTarget{
-		name: "syslog-ng (syslog() → file())", version: o.syslogNGVersion,
-		start: func(ctx context.Context, dir, out string, port int) (*daemon, error) {
-			return startSyslogNG(ctx, ng, dir, out, port, o.syslogConns)
-		},
-	})
 	return ts
 }
 
