@@ -111,11 +111,16 @@ func TestTLSWriterReload(t *testing.T) {
 	}
 	time.Sleep(time.Second)
 	accepted, failed := load.stop()
-	if failed > 0 {
-		t.Errorf("%d requests failed: %v", failed, load.lastErr)
+	// A reload leaves a few posts without an answer (EOF, reset), with
+	// any writer (see loadGenerator in rotate_writer_test.go): whether
+	// their records were taken cannot be known, so they may arrive or
+	// not, but at most once. A refusal is an error.
+	if load.refused > 0 {
+		t.Errorf("%d requests refused: %v", load.refused, load.lastErr)
 	}
 	ty := tlsWaitAll(peer, marker, accepted, 30*time.Second)
-	t.Logf("reload: %d accepted, %d arrivals of %d distinct records", len(accepted), len(ty.order), len(ty.counts))
+	t.Logf("reload: %d accepted, %d unanswered (%v), %d arrivals of %d distinct records",
+		len(accepted), failed, load.lastErr, len(ty.order), len(ty.counts))
 	if miss := ty.missing(accepted); len(miss) > 0 {
 		t.Errorf("lost %d accepted records: %s", len(miss), tlsShort(miss))
 	}

@@ -116,7 +116,8 @@ type tlsLoad struct {
 
 	mu       sync.Mutex
 	accepted []int
-	failed   int
+	failed   int // requests that got no 2xx: refused, or unanswered
+	refused  int // requests answered with another status
 	lastErr  error
 }
 
@@ -151,6 +152,7 @@ func (l *tlsLoad) work(pause time.Duration) {
 			l.accepted = append(l.accepted, seq)
 		default:
 			l.failed++
+			l.refused++
 			b, _ := io.ReadAll(resp.Body)
 			l.lastErr = fmt.Errorf("%s: %s", resp.Status, b)
 		}
