@@ -14,7 +14,7 @@
 // and prints a Markdown table of the results and their ratios. Run it
 // through integration/bench/run.sh, which builds Caddy and this program:
 //
-//	integration/bench/run.sh            # the full suite, about 5 minutes
+//	integration/bench/run.sh            # the full suite, about 4 minutes
 //	integration/bench/run.sh -quick     # tiny counts, a smoke test
 //	integration/bench/run.sh -h         # every option
 //
@@ -74,7 +74,7 @@ func main() {
 	flag.IntVar(&o.syslogMsgs, "syslog-msgs", 1_000_000, "syslog messages per daemon and round")
 	flag.IntVar(&o.syslogConns, "syslog-conns", 4, "TCP connections the syslog messages are spread over")
 	flag.IntVar(&o.syslogSize, "syslog-size", 200, "bytes per syslog message (RFC 5424, without the octet count)")
-	flag.IntVar(&o.syslogRounds, "syslog-rounds", 3, "rounds of the syslog part; each row is the median")
+	flag.IntVar(&o.syslogRounds, "syslog-rounds", 5, "rounds of the syslog part; each row is the median")
 	flag.StringVar(&outputs, "caddy-outputs", "file,rotate", "Caddy writers in the syslog part: file, rotate, rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
 	flag.IntVar(&o.ndjsonRecords, "ndjson-records", 1_000_000, "NDJSON records to post")
 	flag.IntVar(&o.ndjsonBatch, "ndjson-batch", 100, "records per NDJSON batch")

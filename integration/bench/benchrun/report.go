@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -61,14 +62,14 @@ func (r *report) markdown() string {
 			"median of %d round(s). Time runs from the first byte sent to the last line found in the file; "+
 			"CPU is the daemon's utime+stime; every file is checked for each sequence number exactly once.\n\n",
 			thousands(o.syslogMsgs), o.syslogSize, o.syslogConns, o.syslogRounds)
-		p("| daemon | version | messages/s | CPU s per 1M messages | peak RSS | bytes written per message | all messages verified |\n")
-		p("|---|---|--:|--:|--:|--:|---|\n")
+		p("| daemon | version | messages/s | range over rounds | CPU s per 1M messages | peak RSS | bytes written per message | all messages verified |\n")
+		p("|---|---|--:|--:|--:|--:|--:|---|\n")
 		for _, s := range r.syslog {
 			if s.Err != nil {
-				p("| %s | %s | %s | | | | no |\n", s.Name, s.Version, failure(s.Err))
+				p("| %s | %s | %s | | | | | no |\n", s.Name, s.Version, failure(s.Err))
 				continue
 			}
-			p("| %s | %s | %s | %.2f | %s | %.0f | yes |\n", s.Name, s.Version, thousands(int(s.Rate)), s.CPU.Seconds(), mib(s.PeakRSS), s.OutBytes)
+			p("| %s | %s | %s | %s | %.2f | %s | %.0f | yes |\n", s.Name, s.Version, thousands(int(s.Rate)), spread(s.Rates), s.CPU.Seconds(), mib(s.PeakRSS), s.OutBytes)
 		}
 		p("\n| ratio | messages/s | CPU per message |\n|---|--:|--:|\n")
 		for _, c := range r.syslog {
@@ -142,11 +143,19 @@ func (r *report) markdown() string {
 				p("| %s | %s | %s | %s | | | |\n", g.Name, g.A, failure(g.Err), g.B)
 				continue
 			}
-			p("| %s | %s | %.0f | %s | %.0f | %.2f | %g, %g |\n", g.Name, g.A, g.AVal, g.B, g.BVal, g.AVal/g.BVal, g.AAllocs, g.BAllocs)
+			p("| %s | %s | %.0f | %s | %.0f | %.2f | %.2g, %.2g |\n", g.Name, g.A, g.AVal, g.B, g.BVal, g.AVal/g.BVal, g.AAllocs, g.BAllocs)
 		}
 	}
 	p("\n")
 	return b.String()
+}
+
+// spread is the lowest and highest of a row's rounds.
+func spread(rates []float64) string {
+	if len(rates) < 2 {
+		return "–"
+	}
+	return thousands(int(slices.Min(rates))) + "–" + thousands(int(slices.Max(rates)))
 }
 
 func ms(d time.Duration) string { return fmt.Sprintf("%.2f ms", float64(d)/1e6) }
