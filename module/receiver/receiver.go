@@ -529,14 +529,15 @@ func (s *Server) UnmarshalServer(d *caddyfile.Dispenser, name string, more func(
 			}
 			s.TLS = new(TLS)
 			for n := d.Nesting(); d.NextBlock(n); {
+				sub := d.Val()
 				args := d.RemainingArgs()
 				switch {
-				case d.Val() == "certificate" && len(args) == 2:
+				case sub == "certificate" && len(args) == 2:
 					s.TLS.Certificate, s.TLS.Key = args[0], args[1]
-				case d.Val() == "client_ca" && len(args) == 1:
+				case sub == "client_ca" && len(args) == 1:
 					s.TLS.ClientCA = args[0]
 				default:
-					return d.Errf("tls: want `certificate <cert> <key>` or `client_ca <file>`, got '%s'", d.Val())
+					return d.Errf("tls: want `certificate <cert> <key>` or `client_ca <file>`, got '%s'", sub)
 				}
 			}
 			continue

@@ -104,7 +104,6 @@ func (s *sender) run() {
 		if time.Since(lastLog) >= errorLogEvery {
 			lastLog = time.Now()
 			s.set.log.Error("cannot deliver log entries; keeping them and retrying",
-				zap.String("address", s.set.address),
 				zap.Error(err),
 				zap.Int64("held", s.q.depth()),
 				zap.Int("attempts", failures),

@@ -224,7 +224,9 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	} else {
 		w.hub = hubFor("memory "+w.Address, w.Address)
 	}
-	return w.hub.acquire(ctx, w, w.set)
+	// The lease ends with the config's context (ctx.Context: a
+	// caddy.Context value cannot be compared, the context inside can).
+	return w.hub.acquire(ctx.Context, w, w.set)
 }
 
 // Validate checks the writer's settings.
