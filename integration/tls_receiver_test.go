@@ -122,7 +122,7 @@ func TestTLSReceiverCaddyfileSyntax(t *testing.T) {
 	}
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
-	want := `"tls":{"certificate":"/etc/applog/server.pem","key":"/etc/applog/server-key.pem","client_ca":"/etc/applog/ca.pem"}`
+	want := `"tls":{"certificate":"/etc/applog/server.pem","client_ca":"/etc/applog/ca.pem","key":"/etc/applog/server-key.pem"}`
 	if resp.StatusCode != http.StatusOK || !bytes.Contains(body, []byte(want)) {
 		t.Fatalf("adapting the documented receiver tls block: %s:\n%s\nwant it to contain %s", resp.Status, body, want)
 	}
