@@ -75,6 +75,8 @@ type aggregator struct {
 	// resetAfter, if set, makes the first connection reset (close with
 	// unread data) after that many messages.
 	resetAfter int
+	// lf reads newline-ended messages instead of octet-counted ones.
+	lf bool
 }
 
 func startAggregator(t testing.TB, serverCert stdtls.Certificate, clientCAs *x509.CertPool) *aggregator {
@@ -116,6 +118,16 @@ func (a *aggregator) serve(c *stdtls.Conn) {
 			// Go away with data unread: the kernel answers with a reset.
 			c.NetConn().(*net.TCPConn).SetLinger(0)
 			return
+		}
+		if a.lf {
+			line, err := r.ReadString('\n')
+			if err != nil {
+				return
+			}
+			a.mu.Lock()
+			a.got = append(a.got, line[:len(line)-1])
+			a.mu.Unlock()
+			continue
 		}
 		lenStr, err := r.ReadString(' ')
 		if err != nil {
@@ -211,6 +223,27 @@ func TestSenderDeliversInOrderAndConfirms(t *testing.T) {
 	}
 	if meter.Entries.Load() != n || meter.SpoolDepth.Load() != 0 || meter.SpoolOldest.Load() != 0 {
 		t.Errorf("meter: entries %d depth %d oldest %d", meter.Entries.Load(), meter.SpoolDepth.Load(), meter.SpoolOldest.Load())
+	}
+}
+
+func TestSenderLFFraming(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
+	agg.lf = true
+	meter := status.WriterMeter("tls-test", t.Name())
+	q := newMemQueue("test", 1000, meter)
+	const n = 200
+	for i := range n {
+		q.put(fmt.Appendf(nil, "record %05d\n", i))
+	}
+	set := testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth))
+	set.lf = true
+	s := newSender(set, q, meter, nil)
+	go s.run()
+	defer func() { s.requestStop(); <-s.done }()
+	waitFor(t, 10*time.Second, "the queue to empty", func() bool { return q.depth() == 0 })
+	if dups := checkAllOnce(t, agg.messages(), n); dups != 0 {
+		t.Errorf("%d duplicates", dups)
 	}
 }
 
