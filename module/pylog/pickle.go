@@ -674,6 +674,12 @@ func (d *dictKeys) lookup(hk hashKey) (int, bool) {
 func (u *unpickler) hashOf(n *pnode, depth int) (hashKey, error) {
 	switch n.kind {
 	case nodeScalar:
+		if n.v.Kind == KindFloat && math.IsNaN(n.v.Float) {
+			// NaN equals nothing, itself included, so Python's dict
+			// tells two NaN keys apart unless they are the same object
+			// (one memoized float used twice): identity is the key.
+			return hashKey{'x', fmt.Sprintf("%p", n)}, nil
+		}
 		return scalarHash(n.v), nil
 	case nodeTuple:
 		if depth >= u.lim.MaxDepth {
