@@ -29,8 +29,9 @@ package integration
 //     own, for its own 10-minute budget under `go test ./...`): `go test
 //     -race` on the packages with concurrency, then this reload storm,
 //     shortened to 5 s, against a Caddy built with -race; a data race
-//     anywhere fails it. About 6.5 minutes with a cold build cache on a
-//     2-core machine (compiling with -race), under a minute warm.
+//     anywhere fails it. Under a minute with a warm build cache; with a
+//     cold one, 6 minutes for the -race unit tests alone on a 2-core
+//     machine (compiling with -race), plus up to 2 for a Caddy build.
 //
 // Clients number their records (client id and sequence) so that loss
 // and duplication are counted exactly, never estimated.
