@@ -430,7 +430,7 @@ func (u *unpickler) base() int {
 
 func (u *unpickler) room() error {
 	if len(u.stack)+len(u.marks) >= u.lim.MaxStack {
-		return fmt.Errorf("stack deeper than %d", u.lim.MaxStack)
+		return fmt.Errorf("more than %d values held at once (too deeply nested, or too many items)", u.lim.MaxStack)
 	}
 	return nil
 }

@@ -289,8 +289,8 @@ func TestDecodePickleLimits(t *testing.T) {
 		wantErr string
 	}{
 		{name: "bytes", in: "N.", lim: PickleLimits{MaxBytes: 1}, wantErr: "pickle of 2 bytes exceeds the limit of 1"},
-		{name: "stack", in: repeat("N", 11) + ".", lim: PickleLimits{MaxStack: 10}, wantErr: "stack deeper than 10"},
-		{name: "marks count", in: repeat("(", 11) + "N.", lim: PickleLimits{MaxStack: 10}, wantErr: "stack deeper than 10"},
+		{name: "stack", in: repeat("N", 11) + ".", lim: PickleLimits{MaxStack: 10}, wantErr: "more than 10 values held at once"},
+		{name: "marks count", in: repeat("(", 11) + "N.", lim: PickleLimits{MaxStack: 10}, wantErr: "more than 10 values held at once"},
 		{name: "memo", in: "N" + repeat("p1\np2\np3\np4\n", 1) + ".", lim: PickleLimits{MaxMemo: 3}, wantErr: "more than 3 memo entries"},
 		{name: "memo by MEMOIZE", in: "N\x94\x94\x94\x94.", lim: PickleLimits{MaxMemo: 3}, wantErr: "more than 3 memo entries"},
 		{name: "list items", in: "]" + repeat("Na", 11) + ".", lim: PickleLimits{MaxItems: 10}, wantErr: "list of more than 10 items"},

@@ -11,6 +11,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/netip"
 	"os"
@@ -454,6 +455,9 @@ type deadlineReader struct {
 	conn       net.Conn
 	read, idle time.Duration
 	started    time.Time // when the current message began; zero between messages
+	// failed is the read error (a timeout, a reset) that ended the
+	// connection, if it did not end cleanly.
+	failed error
 }
 
 func (r *deadlineReader) Read(p []byte) (int, error) {
@@ -464,12 +468,22 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 	if err := r.conn.SetReadDeadline(deadline); err != nil {
 		return 0, err
 	}
-	return r.conn.Read(p)
+	n, err := r.conn.Read(p)
+	if err != nil && !errors.Is(err, io.EOF) {
+		r.failed = err
+	}
+	return n, err
 }
 
 // track wraps a split function to learn whether a message is underway.
 func (r *deadlineReader) track(split bufio.SplitFunc) bufio.SplitFunc {
 	return func(data []byte, atEOF bool) (int, []byte, error) {
+		if atEOF && r.failed != nil {
+			// The scanner would hand over what the failed read left as
+			// a last message: a message cut short by a timeout or a
+			// reset is not one.
+			return 0, nil, r.failed
+		}
 		adv, tok, err := split(data, atEOF)
 		switch {
 		case tok != nil || err != nil:
