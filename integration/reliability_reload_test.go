@@ -552,9 +552,11 @@ func (st relStorm) run(t *testing.T) *server {
 		// resets connections caught in the old listener, and closes idle
 		// keep-alive connections a request may be racing down), but it
 		// must stay rare: a client cannot tell what became of those.
-		// Measured: 0.3 to 0.7% of records, with the -race build too.
-		if n := len(l.unknown); n*50 > len(l.accepted) {
-			t.Errorf("%s: %d records unanswered, over 2%% of %d accepted", l.name, n, len(l.accepted))
+		// Measured: 0.3 to 0.7% of records alone, 2.1% for the -race
+		// build while CI ran the integration tests beside it (a slower
+		// server leaves more requests racing each reload).
+		if n := len(l.unknown); n*20 > len(l.accepted) {
+			t.Errorf("%s: %d records unanswered, over 5%% of %d accepted", l.name, n, len(l.accepted))
 		}
 	}
 	fileCounts, badFile := relReadMsgs(t, filepath.Join(s.Dir, "out", "file.log"))
