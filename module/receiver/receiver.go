@@ -331,8 +331,11 @@ func (s *Server) serveStreams(l net.Listener, d *door, source string) {
 
 // serveConn reads messages until the connection ends or fails.
 func (s *Server) serveConn(conn net.Conn, d *door, source string) {
-	defer d.remove(conn)
+	// Deferred calls run last first: the connection stops counting
+	// against max_connections before its peer can see it closed and
+	// connect again.
 	defer conn.Close()
+	defer d.remove(conn)
 	peer := hostOf(conn.RemoteAddr())
 	dr := &deadlineReader{conn: conn, read: time.Duration(s.ReadTimeout), idle: time.Duration(s.IdleTimeout)}
 	sc := bufio.NewScanner(dr)
