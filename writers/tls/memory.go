@@ -61,7 +61,8 @@ func (q *memQueue) put(p []byte) error {
 }
 
 func (q *memQueue) read(from pos, maxBytes int, wake <-chan struct{}, timeout time.Duration) ([]record, error) {
-	var timer <-chan time.Time
+	var timer *time.Timer
+	defer stopTimer(&timer)
 	for {
 		q.mu.Lock()
 		if q.closed {
@@ -82,16 +83,7 @@ func (q *memQueue) read(from pos, maxBytes int, wake <-chan struct{}, timeout ti
 		}
 		changed := q.changed
 		q.mu.Unlock()
-		if timer == nil {
-			t := time.NewTimer(timeout)
-			defer t.Stop()
-			timer = t.C
-		}
-		select {
-		case <-changed:
-		case <-wake:
-			return nil, nil
-		case <-timer:
+		if !awaitChange(changed, wake, &timer, timeout) {
 			return nil, nil
 		}
 	}

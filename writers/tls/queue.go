@@ -55,3 +55,26 @@ type meta struct {
 
 // errClosed is returned by put after the queue was closed.
 var errClosed = errors.New("queue closed")
+
+// awaitChange waits, in a queue's read, until changed or wake is closed
+// or the timeout runs out (counted from the first wait of the read, in
+// *timer). It reports whether to look at the queue again.
+func awaitChange(changed, wake <-chan struct{}, timer **time.Timer, timeout time.Duration) bool {
+	if *timer == nil {
+		*timer = time.NewTimer(timeout)
+	}
+	select {
+	case <-changed:
+		return true
+	case <-wake:
+		return false
+	case <-(*timer).C:
+		return false
+	}
+}
+
+func stopTimer(t **time.Timer) {
+	if *t != nil {
+		(*t).Stop()
+	}
+}

@@ -402,7 +402,8 @@ func (s *spool) normalizeHeadLocked() {
 // sender (in gc) and only appended to by put.
 func (s *spool) read(from pos, maxBytes int, wake <-chan struct{}, timeout time.Duration) ([]record, error) {
 	s.gc()
-	var timer <-chan time.Time
+	var timer *time.Timer
+	defer stopTimer(&timer)
 	for {
 		s.mu.Lock()
 		if s.closed {
@@ -429,16 +430,7 @@ func (s *spool) read(from pos, maxBytes int, wake <-chan struct{}, timeout time.
 		if avail > 0 {
 			return s.readFrames(sg, from, min(avail, int64(maxBytes)), avail)
 		}
-		if timer == nil {
-			t := time.NewTimer(timeout)
-			defer t.Stop()
-			timer = t.C
-		}
-		select {
-		case <-changed:
-		case <-wake:
-			return nil, nil
-		case <-timer:
+		if !awaitChange(changed, wake, &timer, timeout) {
 			return nil, nil
 		}
 	}
