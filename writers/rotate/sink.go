@@ -106,13 +106,17 @@ func newHandle(path string, o *options, clk clock, gen any) *handle {
 }
 
 // attach connects h to the sink of its path, creating the sink if
-// there is none; a no-op if h is attached.
+// there is none. If h is attached already (a new config uses the same
+// options again), it only checks that this config does not also write
+// to the file with other options: the configs' log blocks open in any
+// order.
 func (h *handle) attach() error {
 	for {
 		registry.Lock()
-		if h.sink.Load() != nil {
+		if s := h.sink.Load(); s != nil {
+			err := s.conflict(h)
 			registry.Unlock()
-			return nil
+			return err
 		}
 		if c := registry.closing[h.path]; c != nil {
 			registry.Unlock()
@@ -375,6 +379,23 @@ func newSink(path string, o *options, clk clock) (*sink, error) {
 func (s *sink) attach(h *handle) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	if err := s.conflictLocked(h); err != nil {
+		return err
+	}
+	s.handles = append(s.handles, h)
+	s.apply(h.opts)
+	return nil
+}
+
+// conflict refuses h if a config it serves also writes to this file
+// with other options. The registry's lock is held (it guards gens).
+func (s *sink) conflict(h *handle) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.conflictLocked(h)
+}
+
+func (s *sink) conflictLocked(h *handle) error {
 	for _, x := range s.handles {
 		if x.opts.key == h.opts.key {
 			continue
@@ -385,8 +406,6 @@ func (s *sink) attach(h *handle) error {
 			}
 		}
 	}
-	s.handles = append(s.handles, h)
-	s.apply(h.opts)
 	return nil
 }
 
