@@ -1,0 +1,61 @@
+package rotate
+
+import (
+	"fmt"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+)
+
+// TestGroupCommitUnderConcurrency has 8 goroutines write at once to a
+// file that rotates by size every few entries, so that groups span
+// rotations: every entry must be in exactly one file, whole, each file
+// within max_size, and the entry and byte counters exact.
+func TestGroupCommitUnderConcurrency(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.MaxSize = 200; w.Compress = "none"; w.Keep = -1 })
+	meter := h.sink.Load().meter
+	entries0, bytes0 := meter.Entries.Load(), meter.Bytes.Load()
+	const goroutines, each = 8, 500
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				line := fmt.Sprintf("g%d-%04d\n", g, i) // 8 bytes
+				if n, err := h.Write([]byte(line)); err != nil || n != len(line) {
+					t.Errorf("write: %d, %v", n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	settle(h)
+	seen := map[string]int{}
+	for _, n := range names(t, dir) {
+		path := filepath.Join(dir, n)
+		if size := len(content(t, path)); size > 200 {
+			t.Errorf("%s is %d bytes, over max_size 200", n, size)
+		}
+		for _, l := range lines(t, path) {
+			if len(l) != 7 || !strings.HasPrefix(l, "g") {
+				t.Errorf("%s: torn or mixed line %q", n, l)
+			}
+			seen[l]++
+		}
+	}
+	for g := range goroutines {
+		for i := range each {
+			if l := fmt.Sprintf("g%d-%04d", g, i); seen[l] != 1 {
+				t.Fatalf("%s written %d times", l, seen[l])
+			}
+		}
+	}
+	if got := meter.Entries.Load() - entries0; got != goroutines*each {
+		t.Errorf("entries counted %d, want %d", got, goroutines*each)
+	}
+	if got := meter.Bytes.Load() - bytes0; got != goroutines*each*8 {
+		t.Errorf("bytes counted %d, want %d", got, goroutines*each*8)
+	}
+}
