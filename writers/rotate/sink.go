@@ -310,28 +310,7 @@ type sink struct {
 
 	// meter feeds the status page and the caddy_applog_writer_* metrics.
 	meter *status.Writer
-
-	// group holds the entries waiting for the write under way, and
-	// dirty (guarded by mu) the files whose group buffer holds some;
-	// see write.
-	group struct {
-		sync.Mutex
-		q, spare []*groupEntry
-		leader   bool
-	}
-	dirty []*logFile
 }
-
-// groupEntry is one Write waiting in the group: the leader writes it
-// and fills in n and err, then signals done.
-type groupEntry struct {
-	p, host []byte
-	n       int
-	err     error
-	done    chan struct{}
-}
-
-var groupEntries = sync.Pool{New: func() any { return &groupEntry{done: make(chan struct{}, 1)} }}
 
 // logFile is one live file: the main one or a host's.
 type logFile struct {
@@ -350,12 +329,6 @@ type logFile struct {
 	whole   int64
 	pending int64
 	meter   *status.Writer
-
-	// gbuf holds, without `flush <interval>`, the entries of the group
-	// being written (gents): they go to the file in one write before the
-	// group's Writes return.
-	gbuf  []byte
-	gents []*groupEntry
 
 	// retryAt holds size rotations back for a while after one failed
 	// (a folder that became read-only), rather than failing and logging
@@ -491,14 +464,6 @@ func (s *sink) files() []*logFile {
 	return out
 }
 
-// write writes one entry, by group commit: a Write that finds another
-// group being written waits in the queue, and the goroutine that wrote
-// that group (the leader) writes everything queued meanwhile in one
-// write(2) per file, under the sink's lock, before any of those Writes
-// return. Each Write still returns only after its entry reached the
-// file (or with the error that kept it out), as with one write(2) per
-// entry, but concurrent loggers share syscalls instead of queueing on
-// the lock for one each.
 func (s *sink) write(p []byte) (int, error) {
 	var host []byte
 	if o := s.optsNow.Load(); o != nil && o.perHost {
@@ -511,68 +476,9 @@ func (s *sink) write(p []byte) (int, error) {
 			}
 		}
 	}
-	e := groupEntries.Get().(*groupEntry)
-	e.p, e.host = p, host
-	g := &s.group
-	g.Lock()
-	g.q = append(g.q, e)
-	if g.leader {
-		g.Unlock()
-		<-e.done
-	} else {
-		g.leader = true
-		pending := false
-		for len(g.q) > 0 {
-			batch := g.q
-			g.q, g.spare = g.spare[:0], batch
-			g.Unlock()
-			pending = s.writeGroup(batch, e) || pending
-			g.Lock()
-		}
-		g.leader = false
-		g.Unlock()
-		// Only now, no longer leader: Caddy's logging may write to this
-		// very sink, and would wait for a leader that is busy logging.
-		if pending {
-			s.emit()
-		}
-	}
-	n, err := e.n, e.err
-	e.p, e.host, e.err = nil, nil, nil
-	groupEntries.Put(e)
-	return n, err
-}
-
-// writeGroup writes a group of entries, then wakes their Writes but
-// self's. It reports whether messages wait to be logged.
-func (s *sink) writeGroup(batch []*groupEntry, self *groupEntry) bool {
 	s.mu.Lock()
-	// A group of one is written as it is, without a copy.
-	alone := len(batch) == 1
-	for _, e := range batch {
-		e.n, e.err = s.writeLocked(e, alone)
-	}
-	for _, lf := range s.dirty {
-		_ = lf.flushGroup() // the error goes back to each entry's Write
-	}
-	clear(s.dirty)
-	s.dirty = s.dirty[:0]
-	pending := len(s.pending) > 0
-	s.mu.Unlock()
-	for i, e := range batch {
-		batch[i] = nil
-		if e != self {
-			e.done <- struct{}{}
-		}
-	}
-	return pending
-}
-
-// writeLocked writes (or, without a buffer, queues in the group buffer)
-// one entry; the lock is held.
-func (s *sink) writeLocked(e *groupEntry, alone bool) (int, error) {
-	p, host := e.p, e.host
 	if s.down {
+		s.mu.Unlock()
 		return 0, errClosed
 	}
 	o := s.opts
@@ -593,27 +499,26 @@ func (s *sink) writeLocked(e *groupEntry, alone bool) (int, error) {
 			s.rotate(lf, now)
 		}
 	}
-	n, grouped, err := lf.write(p, e, alone)
+	n, err := lf.write(p)
 	if err != nil && lf.f == nil {
 		// The file could not be reopened after a rotation; try again.
 		if err = s.openFile(lf); err == nil {
-			n, grouped, err = lf.write(p, e, alone)
+			n, err = lf.write(p)
 		}
 	}
-	switch {
-	case err != nil:
+	if err != nil {
 		s.meter.Errors.Add(1)
-	case grouped:
-		if len(lf.gents) == 1 {
-			s.dirty = append(s.dirty, lf)
-		}
-		// counted when the group is written
-	default:
+	} else {
 		s.meter.Entries.Add(1)
 		s.meter.Bytes.Add(int64(n))
 	}
 	s.useSeq++
 	lf.used = s.useSeq
+	pending := len(s.pending) > 0
+	s.mu.Unlock()
+	if pending {
+		s.emit()
+	}
 	return n, err
 }
 
@@ -883,68 +788,31 @@ func (s *sink) emit() {
 	}
 }
 
-// write buffers p with `flush <interval>`; else, in a group of more
-// than one, queues it in the group buffer (grouped), which flushGroup
-// writes before the group's Writes return; else writes it.
-func (lf *logFile) write(p []byte, e *groupEntry, alone bool) (n int, grouped bool, err error) {
+func (lf *logFile) write(p []byte) (int, error) {
 	if lf.f == nil {
-		return 0, false, fmt.Errorf("%s is not open", lf.path)
-	}
-	if lf.w == nil && !alone {
-		lf.gbuf = append(lf.gbuf, p...)
-		lf.gents = append(lf.gents, e)
-		lf.size += int64(len(p))
-		return len(p), true, nil
+		return 0, fmt.Errorf("%s is not open", lf.path)
 	}
 	if lf.w != nil && len(p) > lf.w.Available() {
 		// Flush here rather than let the buffer do it in the middle of
 		// p, so that a failure is known to be at an entry's boundary.
 		if err := lf.flush(); err != nil {
-			return 0, false, err
+			return 0, err
 		}
 	}
 	if lf.w != nil && len(p) <= lf.w.Available() {
 		n, _ := lf.w.Write(p) // fits: no write to the file, no error
 		lf.size += int64(n)
 		lf.pending++
-		return n, false, nil
+		return n, nil
 	}
-	n, err = lf.f.Write(p)
+	n, err := lf.f.Write(p)
 	if err != nil {
 		lf.cutBack()
-		return 0, false, err
+		return 0, err
 	}
 	lf.size += int64(n)
 	lf.whole = lf.size
-	return n, false, nil
-}
-
-// flushGroup writes the group buffer in one write. If that fails, every
-// entry in it fails with the error, and the file is cut back to its last
-// whole entry.
-func (lf *logFile) flushGroup() error {
-	if len(lf.gbuf) == 0 {
-		return nil
-	}
-	_, err := lf.f.Write(lf.gbuf)
-	if err != nil {
-		for _, e := range lf.gents {
-			e.n, e.err = 0, err
-		}
-		lf.meter.Errors.Add(int64(len(lf.gents)))
-		lf.cutBack()
-	} else {
-		lf.whole = lf.size
-		lf.meter.Entries.Add(int64(len(lf.gents)))
-		lf.meter.Bytes.Add(int64(len(lf.gbuf)))
-	}
-	if cap(lf.gbuf) > 1<<20 {
-		lf.gbuf = nil // do not keep a burst's buffer forever
-	}
-	lf.gbuf = lf.gbuf[:0]
-	clear(lf.gents)
-	lf.gents = lf.gents[:0]
-	return err
+	return n, nil
 }
 
 // flush writes the buffer out. If that fails, the buffered entries are
@@ -953,9 +821,6 @@ func (lf *logFile) flushGroup() error {
 // keeping it would lose everything until the next rotation, even once
 // the disk has room again.
 func (lf *logFile) flush() error {
-	if err := lf.flushGroup(); err != nil {
-		return err
-	}
 	if lf.w == nil || lf.w.Buffered() == 0 {
 		return nil
 	}
@@ -982,7 +847,6 @@ func (lf *logFile) cutBack() {
 		lf.w.Reset(lf.f)
 	}
 	lf.pending = 0
-	lf.gbuf = lf.gbuf[:0]
 }
 
 // setBuffer gives lf a buffer if entries are flushed on an interval;

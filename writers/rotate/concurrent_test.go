@@ -8,11 +8,11 @@ import (
 	"testing"
 )
 
-// TestGroupCommitUnderConcurrency has 8 goroutines write at once to a
-// file that rotates by size every few entries, so that groups span
-// rotations: every entry must be in exactly one file, whole, each file
+// TestConcurrentWritesAcrossRotations has 8 goroutines write at once to a
+// file that rotates by size every few entries, so that rotations fall
+// between them: every entry must be in exactly one file, whole, each file
 // within max_size, and the entry and byte counters exact.
-func TestGroupCommitUnderConcurrency(t *testing.T) {
+func TestConcurrentWritesAcrossRotations(t *testing.T) {
 	dir := t.TempDir()
 	h, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.MaxSize = 200; w.Compress = "none"; w.Keep = -1 })
 	meter := h.sink.Load().meter
