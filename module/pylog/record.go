@@ -253,12 +253,10 @@ func attrs[D recordDict](d D, k recordFields, formatErr error) []intake.Attr {
 	hasExcText := k.excText >= 0 && !isNone(d, k.excText)
 	n := d.len()
 	out := make([]intake.Attr, 0, n)
-	var seen map[string]struct{}
-	if n > 32 {
-		seen = make(map[string]struct{}, n)
-	}
+	var keys keyIndex
+	keys.init(n)
 	for i := range n {
-		if repeated(d, i, seen) {
+		if repeated(d, i, &keys) {
 			continue
 		}
 		switch key := d.key(i); key {
@@ -307,23 +305,51 @@ func floatAttr(s string) intake.Value {
 	return intake.String(s)
 }
 
-// repeated reports whether the key of value i came before: a scan back
-// for the couple dozen fields a record has, the seen map (which it
-// fills) when there are more.
-func repeated[D recordDict](d D, i int, seen map[string]struct{}) bool {
+// keyIndex remembers the keys of a record seen so far. Up to 64 keys
+// it chains them in 64 buckets by length and first and last byte, on
+// the stack (the couple dozen keys of a LogRecord rarely share a
+// bucket, so a key is compared with one or two others, not all before
+// it); beyond that, a map.
+type keyIndex struct {
+	head, next [64]int8
+	seen       map[string]struct{}
+}
+
+func (x *keyIndex) init(n int) {
+	if n > len(x.head) {
+		x.seen = make(map[string]struct{}, n)
+		return
+	}
+	for i := range x.head {
+		x.head[i] = -1
+	}
+}
+
+func keyBucket(key string) int {
+	if key == "" {
+		return 0
+	}
+	return (len(key)*31 + int(key[0])*7 + int(key[len(key)-1])) & 63
+}
+
+// repeated reports whether the key of value i came before, and
+// remembers it if not.
+func repeated[D recordDict](d D, i int, x *keyIndex) bool {
 	key := d.key(i)
-	if seen != nil {
-		if _, ok := seen[key]; ok {
+	if x.seen != nil {
+		if _, ok := x.seen[key]; ok {
 			return true
 		}
-		seen[key] = struct{}{}
+		x.seen[key] = struct{}{}
 		return false
 	}
-	for j := range i {
-		if d.key(j) == key {
+	b := keyBucket(key)
+	for j := x.head[b]; j >= 0; j = x.next[j] {
+		if d.key(int(j)) == key {
 			return true
 		}
 	}
+	x.next[i], x.head[b] = x.head[b], int8(i)
 	return false
 }
 

@@ -1,6 +1,7 @@
 package pylog
 
 import (
+	"fmt"
 	"net/url"
 	"reflect"
 	"strconv"
@@ -326,6 +327,31 @@ func BenchmarkFromFormOnly(b *testing.B) {
 	for b.Loop() {
 		if _, err := FromForm(fields, now); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestRepeatedKeysManyFields checks the first-wins rule on both sides of
+// the 64-key limit of keyIndex, with keys that share buckets (same
+// length, first and last byte).
+func TestRepeatedKeysManyFields(t *testing.T) {
+	for _, n := range []int{10, 63, 64, 65, 200} {
+		var fields []Field
+		for i := range n {
+			k := fmt.Sprintf("k%03dz", i) // same length, first and last byte
+			fields = append(fields, Field{Key: k, Value: "first"}, Field{Key: k, Value: "second"})
+		}
+		rec, err := FromForm(fields, time.Unix(0, 0))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(rec.Attrs) != n {
+			t.Fatalf("%d keys given twice: %d attrs, want %d", n, len(rec.Attrs), n)
+		}
+		for _, a := range rec.Attrs {
+			if a.Value.Str != "first" {
+				t.Fatalf("%d keys: %s = %q, want the first value", n, a.Key, a.Value.Str)
+			}
 		}
 	}
 }
