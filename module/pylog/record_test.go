@@ -336,7 +336,7 @@ func BenchmarkFromFormOnly(b *testing.B) {
 // length, first and last byte).
 func TestRepeatedKeysManyFields(t *testing.T) {
 	for _, n := range []int{10, 63, 64, 65, 200} {
-		var fields []Field
+		fields := []Field{{Key: "msg", Value: "m"}}
 		for i := range n {
 			k := fmt.Sprintf("k%03dz", i) // same length, first and last byte
 			fields = append(fields, Field{Key: k, Value: "first"}, Field{Key: k, Value: "second"})
