@@ -197,6 +197,7 @@ func (s *spool) load() error {
 		s.used += end - off
 		s.count += n
 	}
+	s.normalizeHeadLocked()
 	s.updateGauges()
 	return nil
 }

@@ -267,3 +267,29 @@ func BenchmarkSpoolPut(b *testing.B) {
 		})
 	}
 }
+
+// TestSpoolReopensWithCursorAtSegmentEnd: delivered exactly up to the
+// end of a segment, a restart starts at the next one and reports the
+// age of its first record.
+func TestSpoolReopensWithCursorAtSegmentEnd(t *testing.T) {
+	dir := t.TempDir()
+	s, _ := testSpool(t, dir, 1<<30, "block")
+	s.segSize = 1000
+	payload := make([]byte, 84) // 100-byte frames: 10 to a segment
+	for range 25 {
+		if err := s.put(payload); err != nil {
+			t.Fatal(err)
+		}
+	}
+	recs := drain(t, s)
+	s.commit(metas(recs[:10]))
+	s.close()
+	s2, meter := testSpool(t, dir, 1<<30, "block")
+	defer s2.close()
+	if got := len(drain(t, s2)); got != 15 {
+		t.Fatalf("%d records after reopening, want 15", got)
+	}
+	if meter.SpoolDepth.Load() != 15 || meter.SpoolOldest.Load() == 0 {
+		t.Errorf("depth %d, oldest %d: want 15 and the time of record 10", meter.SpoolDepth.Load(), meter.SpoolOldest.Load())
+	}
+}
