@@ -8,6 +8,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -117,9 +118,7 @@ func openWriter(t *testing.T, w *Writer) io.WriteCloser {
 
 // senderOf returns the sender behind a writer opened by openWriter.
 func senderOf(w io.WriteCloser) *sender {
-	live.Lock()
-	defer live.Unlock()
-	return live.m[w.(*handle).key].s
+	return w.(*handle).e.s.Load()
 }
 
 // readFrames reads n octet-counted or LF-terminated frames from c.
@@ -359,5 +358,92 @@ func TestWriterEndsWithItsConfig(t *testing.T) {
 	defer conn2.Close()
 	if frames := readFrames(t, conn2, 1, true); frames[0] != "<14>1 - - - - - straggler" {
 		t.Fatalf("frames %q", frames)
+	}
+}
+
+// TestWriterLosesNothingWhileItsConfigEnds writes from several
+// goroutines while the config that uses the writer is unloaded: every
+// write that returned no error must reach the server, whether it went
+// to the sender being closed or to one started after it.
+func TestWriterLosesNothingWhileItsConfigEnds(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	var mu sync.Mutex
+	got := map[string]int{}
+	var conns sync.WaitGroup
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			conns.Go(func() {
+				defer c.Close()
+				r := bufio.NewReader(c)
+				for {
+					lenStr, err := r.ReadString(' ')
+					if err != nil {
+						return
+					}
+					n, _ := strconv.Atoi(strings.TrimSpace(lenStr))
+					buf := make([]byte, n)
+					if _, err := io.ReadFull(r, buf); err != nil {
+						return
+					}
+					mu.Lock()
+					got[string(buf)]++
+					mu.Unlock()
+				}
+			})
+		}
+	}()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	cfg := &Writer{Address: "tcp://" + l.Addr().String(), SoftStart: true, BlockTimeout: caddy.Duration(time.Second)}
+	if err := cfg.Provision(ctx); err != nil {
+		t.Fatal(err)
+	}
+	w, err := cfg.OpenWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var accepted sync.Map
+	var wg sync.WaitGroup
+	for g := range 4 {
+		wg.Go(func() {
+			for i := range 150 {
+				msg := fmt.Sprintf("g%d-%03d", g, i)
+				if _, err := fmt.Fprintf(w, "%s\n", msg); err == nil {
+					accepted.Store(msg, true)
+				}
+				if g == 0 && i == 100 {
+					cancel() // the config is unloaded mid-stream
+				}
+			}
+		})
+	}
+	wg.Wait()
+	n := 0
+	accepted.Range(func(k, _ any) bool {
+		n++
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			mu.Lock()
+			c := got[k.(string)]
+			mu.Unlock()
+			if c == 1 {
+				return true
+			}
+			if c > 1 || time.Now().After(deadline) {
+				t.Errorf("%s arrived %d times, want once", k, c)
+				return false
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	})
+	if n < 500 {
+		t.Errorf("only %d of 600 writes accepted", n)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -235,17 +236,13 @@ func (w Writer) OpenWriter() (io.WriteCloser, error) {
 	key := w.WriterKey()
 	live.Lock()
 	defer live.Unlock()
-	e := live.m[key]
-	if e == nil {
-		e = new(liveEntry)
-		live.m[key] = e
-	}
-	if e.s == nil {
-		e.s = newSender(w, conn)
+	e := live.entry(key)
+	if e.s.Load() == nil {
+		e.s.Store(newSender(w, conn))
 	} else if conn != nil {
 		conn.Close()
 	}
-	return &handle{w: w, key: key}, nil
+	return &handle{w: w, e: e}, nil
 }
 
 func newSender(w Writer, conn net.Conn) *sender {
@@ -273,14 +270,27 @@ func newSender(w Writer, conn net.Conn) *sender {
 // exits. A handle used after that (by a request the old config was
 // still serving, or by a later config with the same options) starts a
 // new sender.
-var live = struct {
+var live = liveSenders{m: map[string]*liveEntry{}}
+
+type liveSenders struct {
 	sync.Mutex
-	m map[string]*liveEntry
-}{m: map[string]*liveEntry{}}
+	m map[string]*liveEntry // never deleted from: handles keep pointers
+}
 
 type liveEntry struct {
-	leases int
-	s      *sender // nil until opened, and after closing
+	leases int                    // guarded by live's lock
+	s      atomic.Pointer[sender] // nil until opened and after closing; set under live's lock
+}
+
+// entry returns the entry of key, making it if need be; the lock is
+// held.
+func (l *liveSenders) entry(key string) *liveEntry {
+	e := l.m[key]
+	if e == nil {
+		e = new(liveEntry)
+		l.m[key] = e
+	}
+	return e
 }
 
 var exitHook sync.Once
@@ -288,11 +298,7 @@ var exitHook sync.Once
 func lease(ctx context.Context, key string) {
 	exitHook.Do(func() { caddy.OnExit(func(context.Context) { closeAll() }) })
 	live.Lock()
-	e := live.m[key]
-	if e == nil {
-		e = new(liveEntry)
-		live.m[key] = e
-	}
+	e := live.entry(key)
 	e.leases++
 	live.Unlock()
 	context.AfterFunc(ctx, func() {
@@ -300,7 +306,7 @@ func lease(ctx context.Context, key string) {
 		e.leases--
 		var s *sender
 		if e.leases == 0 {
-			s, e.s = e.s, nil
+			s = e.s.Swap(nil)
 		}
 		live.Unlock()
 		if s != nil {
@@ -314,9 +320,8 @@ func closeAll() {
 	live.Lock()
 	var all []*sender
 	for _, e := range live.m {
-		if e.s != nil {
-			all = append(all, e.s)
-			e.s = nil
+		if s := e.s.Swap(nil); s != nil {
+			all = append(all, s)
 		}
 	}
 	live.Unlock()
@@ -329,33 +334,37 @@ func closeAll() {
 
 // handle is the writer Caddy's loggers hold.
 type handle struct {
-	w   Writer
-	key string
+	w Writer
+	e *liveEntry
 }
 
+// Write hands p to the key's sender, without a lock in the common
+// case. A sender that closes under it refuses the entry rather than
+// lose it in its queue, and the entry goes to the next sender.
 func (h *handle) Write(p []byte) (int, error) {
-	live.Lock()
-	e := live.m[h.key]
-	if e == nil {
-		e = new(liveEntry)
-		live.m[h.key] = e
-	}
-	s := e.s
-	orphan := false
-	if s == nil {
-		s = newSender(h.w, nil)
-		if e.leases > 0 {
-			e.s = s
-		} else {
-			orphan = true // no config uses it: send this entry and end
+	for {
+		s := h.e.s.Load()
+		orphan := false
+		if s == nil {
+			live.Lock()
+			if s = h.e.s.Load(); s == nil {
+				s = newSender(h.w, nil)
+				if h.e.leases > 0 {
+					h.e.s.Store(s)
+				} else {
+					orphan = true // no config uses it: send this entry and end
+				}
+			}
+			live.Unlock()
+		}
+		n, err := s.Write(p)
+		if orphan {
+			go s.Close()
+		}
+		if err != errSenderClosed {
+			return n, err
 		}
 	}
-	live.Unlock()
-	n, err := s.Write(p)
-	if orphan {
-		go s.Close()
-	}
-	return n, err
 }
 
 // Close does nothing: senders end with the configs that use them.
@@ -370,11 +379,25 @@ type sender struct {
 	closeOnce sync.Once
 	conn      net.Conn
 	meter     *status.Writer
+
+	// Writes hold mu for reading while they queue; Close sets closed
+	// under it before it stops the sender, so no entry is queued after
+	// run has drained the queue for the last time.
+	mu     sync.RWMutex
+	closed bool
 }
+
+// errSenderClosed is what Write returns once Close has begun.
+var errSenderClosed = errors.New("syslog sender closed")
 
 // Write queues a copy of p (zap reuses its buffer), waiting at most
 // block_timeout for room.
 func (s *sender) Write(p []byte) (int, error) {
+	s.mu.RLock()
+	defer s.mu.RUnlock()
+	if s.closed {
+		return 0, errSenderClosed
+	}
 	msg := make([]byte, len(p))
 	copy(msg, p)
 	select {
@@ -396,6 +419,9 @@ func (s *sender) Write(p []byte) (int, error) {
 
 // Close sends what is queued (for up to 5 seconds) and disconnects.
 func (s *sender) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	s.mu.Unlock()
 	s.closeOnce.Do(func() { close(s.done) })
 	<-s.ended
 	return nil
