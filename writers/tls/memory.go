@@ -34,9 +34,7 @@ func newMemQueue(name string, limit int, meter *status.Writer) *memQueue {
 }
 
 func (q *memQueue) put(p []byte) error {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
-	}
+	p = trimEntry(p)
 	data := make([]byte, len(p)) // zap reuses p
 	copy(data, p)
 	now := time.Now().UnixNano()

@@ -78,3 +78,12 @@ func stopTimer(t **time.Timer) {
 		(*t).Stop()
 	}
 }
+
+// trimEntry drops the line ending an encoder puts after an entry:
+// framing takes its place on the wire.
+func trimEntry(p []byte) []byte {
+	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
+		p = p[:len(p)-1]
+	}
+	return p
+}

@@ -61,14 +61,14 @@ type spool struct {
 	closed  bool
 	lost    []*segment // segments before hd, to delete (by the sender)
 
-	syncMu         sync.Mutex
-	written        atomic.Uint64 // puts written
-	synced         atomic.Uint64 // puts known to be on stable storage
-	stopSync       chan struct{}
-	syncDone       chan struct{}
-	cursor         *os.File
-	cursorDirty    atomic.Bool
-	cursorSyncedAt time.Time
+	syncMu      sync.Mutex
+	written     atomic.Uint64 // puts written
+	synced      atomic.Uint64 // puts known to be on stable storage
+	stopSync    chan struct{}
+	policy      chan struct{} // fsyncEvery changed
+	syncDone    chan struct{}
+	cursor      *os.File
+	cursorDirty atomic.Bool
 }
 
 type segment struct {
@@ -99,7 +99,7 @@ func openSpool(dir string, maxSize int64, onFull string, fsyncEvery time.Duratio
 		segSize: min(max(maxSize/16, 1<<20), 64<<20),
 		meter:   meter, log: log,
 		changed: make(chan struct{}), freed: make(chan struct{}),
-		stopSync: make(chan struct{}), syncDone: make(chan struct{}),
+		stopSync: make(chan struct{}), syncDone: make(chan struct{}), policy: make(chan struct{}, 1),
 	}
 	s.fsyncEvery.Store(int64(fsyncEvery))
 	var err error
@@ -111,7 +111,6 @@ func openSpool(dir string, maxSize int64, onFull string, fsyncEvery time.Duratio
 		s.closeFiles()
 		return nil, err
 	}
-	s.cursorSyncedAt = time.Now()
 	go s.syncLoop()
 	return s, nil
 }
@@ -246,9 +245,7 @@ func (s *spool) addSegment(seq uint64) error {
 // put appends a record, applying the on_full policy when the spool
 // holds max_size bytes already.
 func (s *spool) put(p []byte) error {
-	for len(p) > 0 && (p[len(p)-1] == '\n' || p[len(p)-1] == '\r') {
-		p = p[:len(p)-1]
-	}
+	p = trimEntry(p)
 	size := int64(frameHeader + len(p))
 	if len(p) > maxRecordSize {
 		s.meter.Dropped.Add(1)
@@ -546,30 +543,46 @@ func (s *spool) gc() {
 }
 
 // syncLoop fsyncs puts when the policy is an interval, and the cursor
-// every second.
+// every second. It wakes only for those: with `fsync every`, once a
+// second.
 func (s *spool) syncLoop() {
 	defer close(s.syncDone)
-	t := time.NewTicker(10 * time.Millisecond)
-	defer t.Stop()
-	lastSync := time.Now()
+	cursorTick := time.NewTicker(time.Second)
+	defer cursorTick.Stop()
+	var fsyncTick *time.Ticker
+	var fsyncC <-chan time.Time
+	arm := func() {
+		if fsyncTick != nil {
+			fsyncTick.Stop()
+		}
+		fsyncTick, fsyncC = nil, nil
+		if every := time.Duration(s.fsyncEvery.Load()); every > 0 {
+			fsyncTick = time.NewTicker(every)
+			fsyncC = fsyncTick.C
+		}
+	}
+	arm()
+	defer func() {
+		if fsyncTick != nil {
+			fsyncTick.Stop()
+		}
+	}()
 	for {
 		select {
 		case <-s.stopSync:
 			return
-		case <-t.C:
-		}
-		if every := time.Duration(s.fsyncEvery.Load()); every > 0 && time.Since(lastSync) >= every {
-			lastSync = time.Now()
+		case <-s.policy:
+			arm()
+		case <-fsyncC:
 			if err := s.syncTo(s.written.Load()); err != nil {
 				s.meter.Errors.Add(1)
 				s.log.Error("syncing spool", zap.String("spool", s.dir), zap.Error(err))
 			}
-		}
-		if s.cursorDirty.Load() && time.Since(s.cursorSyncedAt) >= time.Second {
-			s.cursorDirty.Store(false)
-			s.cursorSyncedAt = time.Now()
-			if err := s.cursor.Sync(); err != nil {
-				s.log.Error("syncing spool cursor", zap.String("spool", s.dir), zap.Error(err))
+		case <-cursorTick.C:
+			if s.cursorDirty.Swap(false) {
+				if err := s.cursor.Sync(); err != nil {
+					s.log.Error("syncing spool cursor", zap.String("spool", s.dir), zap.Error(err))
+				}
 			}
 		}
 	}
@@ -594,7 +607,12 @@ func (s *spool) setPolicy(maxSize int64, onFull string, fsyncEvery time.Duration
 	close(s.freed) // a blocked put re-checks against the new size
 	s.freed = make(chan struct{})
 	s.mu.Unlock()
-	s.fsyncEvery.Store(int64(fsyncEvery))
+	if s.fsyncEvery.Swap(int64(fsyncEvery)) != int64(fsyncEvery) {
+		select {
+		case s.policy <- struct{}{}:
+		default: // a change is pending already; arm reads the newest
+		}
+	}
 }
 
 // close syncs and closes the spool's files; what is held stays for the

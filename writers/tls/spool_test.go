@@ -293,3 +293,24 @@ func TestSpoolReopensWithCursorAtSegmentEnd(t *testing.T) {
 		t.Errorf("depth %d, oldest %d: want 15 and the time of record 10", meter.SpoolDepth.Load(), meter.SpoolOldest.Load())
 	}
 }
+
+// TestSpoolIntervalFsync: with an fsync interval, puts return before
+// their fsync and are synced within the interval, also after a reload
+// switched the policy from every to an interval.
+func TestSpoolIntervalFsync(t *testing.T) {
+	s, _ := testSpool(t, t.TempDir(), 1<<30, "block")
+	defer s.close()
+	s.setPolicy(1<<30, "block", 20*time.Millisecond)
+	for i := range 10 {
+		if err := s.put(fmt.Appendf(nil, "r%d", i)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for s.synced.Load() < s.written.Load() {
+		if time.Now().After(deadline) {
+			t.Fatalf("synced %d of %d puts after 5s with a 20ms interval", s.synced.Load(), s.written.Load())
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
