@@ -66,8 +66,7 @@ type queueRef struct{ q queue }
 // lease is one loaded config's use of a hub.
 type lease struct {
 	ctx context.Context
-	w   *Writer
-	set *settings
+	w   *Writer // provisioned: w.set holds its connection settings
 }
 
 func hubFor(key, name string) *hub {
@@ -82,20 +81,20 @@ func hubFor(key, name string) *hub {
 }
 
 // acquire leases h for the config of ctx until ctx ends.
-func (h *hub) acquire(ctx context.Context, w *Writer, set *settings) error {
+func (h *hub) acquire(ctx context.Context, w *Writer) error {
 	exitHook.Do(func() { caddy.OnExit(func(context.Context) { shutdownAll() }) })
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, l := range h.leases {
-		if l.ctx == ctx && l.set.key != set.key {
+		if l.ctx == ctx && l.w.set.key != w.set.key {
 			return fmt.Errorf("two tls writers in one config share %s but differ in their connection settings (%s vs %s): give each its own spool",
-				h.key, l.set.address, set.address)
+				h.key, l.w.Address, w.Address)
 		}
 	}
-	if _, err := h.openLocked(w, set); err != nil {
+	if _, err := h.openLocked(w); err != nil {
 		return err
 	}
-	l := &lease{ctx: ctx, w: w, set: set}
+	l := &lease{ctx: ctx, w: w}
 	h.leases = append(h.leases, l)
 	h.applyLocked()
 	context.AfterFunc(ctx, func() { h.release(l) })
@@ -103,13 +102,13 @@ func (h *hub) acquire(ctx context.Context, w *Writer, set *settings) error {
 }
 
 // openLocked returns the hub's queue, opening it if need be.
-func (h *hub) openLocked(w *Writer, set *settings) (queue, error) {
+func (h *hub) openLocked(w *Writer) (queue, error) {
 	if r := h.q.Load(); r != nil {
 		return r.q, nil
 	}
 	var q queue
 	if w.Spool != nil {
-		sp, err := openSpool(w.Spool.Dir, w.Spool.MaxSize, w.Spool.OnFull, w.Spool.fsyncEvery, h.meter, set.log)
+		sp, err := openSpool(w.Spool.Dir, w.Spool.MaxSize, w.Spool.OnFull, w.Spool.fsyncEvery, h.meter, w.set.log)
 		if err != nil {
 			return nil, fmt.Errorf("tls writer %s: %w", h.name, err)
 		}
@@ -154,11 +153,11 @@ func (h *hub) applyLocked() {
 	case *memQueue:
 		q.setLimit(newest.w.Buffer)
 	}
-	if s := h.last; s != nil && s.set.key == newest.set.key && s.q == r.q && !s.retiring && !s.stopping() {
+	if s := h.last; s != nil && s.set.key == newest.w.set.key && s.q == r.q && !s.retiring && !s.stopping() {
 		return
 	}
 	old := h.last
-	h.last = newSender(newest.set, r.q, h.meter, old)
+	h.last = newSender(newest.w.set, r.q, h.meter, old)
 	if old != nil {
 		old.requestStop()
 	}
@@ -199,7 +198,7 @@ wait:
 // queue; an entry logged to it anyway (by a request the old config was
 // still serving) goes into the spool, which is reopened for it, to be
 // sent on the next start; without a spool it is dropped and counted.
-func (h *hub) put(p []byte, w *Writer, set *settings) error {
+func (h *hub) put(p []byte, w *Writer) error {
 	for range 3 {
 		r := h.q.Load()
 		if r == nil {
@@ -208,7 +207,7 @@ func (h *hub) put(p []byte, w *Writer, set *settings) error {
 				return fmt.Errorf("tls writer %s is not in use by any config; entry dropped", h.name)
 			}
 			h.mu.Lock()
-			q, err := h.openLocked(w, set)
+			q, err := h.openLocked(w)
 			h.mu.Unlock()
 			if err != nil {
 				h.meter.Errors.Add(1)

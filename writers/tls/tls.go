@@ -226,7 +226,7 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	}
 	// The lease ends with the config's context (ctx.Context: a
 	// caddy.Context value cannot be compared, the context inside can).
-	return w.hub.acquire(ctx.Context, w, w.set)
+	return w.hub.acquire(ctx.Context, w)
 }
 
 // Validate checks the writer's settings.
@@ -377,7 +377,7 @@ type entryWriter struct {
 }
 
 func (e *entryWriter) Write(p []byte) (int, error) {
-	if err := e.hub.put(p, e.w, e.w.set); err != nil {
+	if err := e.hub.put(p, e.w); err != nil {
 		return 0, err
 	}
 	return len(p), nil
