@@ -288,7 +288,10 @@ func (a *App) KnowsApp(app string) bool {
 // signature verified before the first one is emitted.
 func (a *App) Submit(_ context.Context, b *intake.Batch) (intake.Result, error) {
 	var res intake.Result
-	now := time.Now()
+	now := b.Received
+	if now.IsZero() {
+		now = time.Now()
+	}
 	src := status.Source(b.Source)
 	apps := *a.apps.Load()
 	plan := make([]*rules, len(b.Records))
@@ -432,7 +435,9 @@ func (a *App) emit(rec *intake.Record, r *rules, truncated bool) zapcore.Level {
 		fields = append(fields, zap.Bool("truncated", true))
 	}
 	if len(rec.Attrs) > 0 {
-		fields = append(fields, intake.Attrs(rec.Attrs).Field("attrs"))
+		// A pointer into the batch: boxing the slice itself would
+		// allocate for every record.
+		fields = append(fields, zap.Object("attrs", (*intake.Attrs)(&rec.Attrs)))
 	}
 	ce.Write(fields...)
 	clear(fields)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"time"
 )
 
 // AppName is the name of the applog app in Caddy's config (`apps.applog`).
@@ -47,6 +48,11 @@ type Batch struct {
 
 	// Peer is the remote address of the sender, for error messages.
 	Peer string
+
+	// Received is when the batch arrived; zero means now. Receivers set
+	// it from the read that brought the bytes, which saves a clock read
+	// per message.
+	Received time.Time
 }
 
 // SignatureHeader is the request header that carries a signature:

@@ -37,7 +37,10 @@ type Protocol interface {
 	// Datagram returns the message a datagram carries.
 	Datagram(p []byte, maxSize int) ([]byte, error)
 	// Decode turns one message into a record (Host is set by the caller).
-	Decode(msg []byte, now time.Time) (intake.Record, error)
+	// now is the arrival time. The record's attributes may be appended
+	// to attrs (empty, with capacity), which the caller reuses once the
+	// record has been submitted.
+	Decode(msg []byte, now time.Time, attrs []intake.Attr) (intake.Record, error)
 }
 
 // Server is the configuration and the machinery shared by receivers.
@@ -344,7 +347,7 @@ func (s *Server) serveConn(conn net.Conn, d *door, source string) {
 	lim := &logLimiter{}
 	one := new(oneRecord)
 	for sc.Scan() {
-		s.handle(sc.Bytes(), peer, d, source, lim, one)
+		s.handle(sc.Bytes(), dr.readAt, peer, d, source, lim, one)
 	}
 	if err := sc.Err(); err != nil && !errors.Is(err, net.ErrClosed) {
 		status.Source(source).Rejected.Add(1)
@@ -372,23 +375,25 @@ func (s *Server) serveDatagrams(pc net.PacketConn, d *door, source string) {
 			lim.warn(s.logger, "dropping datagram", source, peer, err)
 			continue
 		}
-		s.handle(msg, peer, d, source, lim, one)
+		s.handle(msg, time.Now(), peer, d, source, lim, one)
 	}
 }
 
 // oneRecord is the batch a read loop submits each message in. Submit
-// works synchronously and keeps no reference to the batch once it has
-// returned, so each loop reuses one, which saves two allocations per
-// message.
+// works synchronously and keeps no reference to the batch or its
+// records' attributes once it has returned, so each loop reuses one,
+// with room for a syslog record's attributes: no allocation per message
+// but the message itself.
 type oneRecord struct {
 	batch intake.Batch
 	recs  [1]intake.Record
+	attrs [8]intake.Attr
 }
 
 // handle decodes and submits one message; a bad one is logged (at most
 // once a second per connection) and counted, and the next one is read.
-func (s *Server) handle(msg []byte, peer string, d *door, source string, lim *logLimiter, one *oneRecord) {
-	rec, err := s.proto.Decode(msg, time.Now())
+func (s *Server) handle(msg []byte, now time.Time, peer string, d *door, source string, lim *logLimiter, one *oneRecord) {
+	rec, err := s.proto.Decode(msg, now, one.attrs[:0])
 	if err != nil {
 		status.Source(source).Rejected.Add(1)
 		lim.warn(s.logger, "rejected message", source, peer, err)
@@ -399,9 +404,11 @@ func (s *Server) handle(msg []byte, peer string, d *door, source string, lim *lo
 		rec.App = s.App
 	}
 	one.recs[0] = rec
-	one.batch = intake.Batch{Records: one.recs[:], Source: source, Peer: peer}
+	one.batch = intake.Batch{Records: one.recs[:], Source: source, Peer: peer, Received: now}
 	_, err = d.intake().Submit(s.ctx, &one.batch)
-	one.recs[0] = intake.Record{} // keep no message alive until the next one
+	// Keep no message alive until the next one.
+	one.recs[0] = intake.Record{}
+	clear(one.attrs[:])
 	if err != nil {
 		lim.warn(s.logger, "rejected record", source, peer, err)
 	}
@@ -458,6 +465,7 @@ type deadlineReader struct {
 	conn       net.Conn
 	read, idle time.Duration
 	started    time.Time // when the current message began; zero between messages
+	readAt     time.Time // when the last read returned: the arrival time of what it brought
 	// failed is the read error (a timeout, a reset) that ended the
 	// connection, if it did not end cleanly.
 	failed error
@@ -472,6 +480,7 @@ func (r *deadlineReader) Read(p []byte) (int, error) {
 		return 0, err
 	}
 	n, err := r.conn.Read(p)
+	r.readAt = time.Now()
 	if err != nil && !errors.Is(err, io.EOF) {
 		r.failed = err
 	}
@@ -490,13 +499,15 @@ func (r *deadlineReader) track(split bufio.SplitFunc) bufio.SplitFunc {
 		adv, tok, err := split(data, atEOF)
 		switch {
 		case tok != nil || err != nil:
+			// The next message began in bytes already read: it
+			// started when they arrived, at the latest.
 			if adv >= len(data) {
 				r.started = time.Time{}
 			} else {
-				r.started = time.Now()
+				r.started = r.readAt
 			}
 		case len(data) > 0 && r.started.IsZero():
-			r.started = time.Now()
+			r.started = r.readAt
 		}
 		return adv, tok, err
 	}

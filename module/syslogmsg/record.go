@@ -26,7 +26,12 @@ import (
 // The attributes are syslog_facility (its keyword, "local0"),
 // syslog_severity (the number), and, when present, program, hostname,
 // procid, msgid and structured_data.
-func ToRecord(m Message, now time.Time) intake.Record {
+func ToRecord(m Message, now time.Time) intake.Record { return ToRecordReusing(m, now, nil) }
+
+// ToRecordReusing is ToRecord with the attributes stored in attrs'
+// backing array when it has room (a receiver reuses one per connection),
+// else in a new one.
+func ToRecordReusing(m Message, now time.Time, attrs []intake.Attr) intake.Record {
 	sev := min(max(m.Severity, 0), 7)
 	rec := intake.Record{
 		Time:      m.Timestamp,
@@ -51,9 +56,12 @@ func ToRecord(m Message, now time.Time) intake.Record {
 			n++
 		}
 	}
-	attrs := make([]intake.Attr, 2, n) // exactly: a record's attributes are a large part of its allocation
-	attrs[0] = intake.Attr{Key: "syslog_facility", Value: intake.String(FacilityName(m.Facility))}
-	attrs[1] = intake.Attr{Key: "syslog_severity", Value: intake.Int(int64(m.Severity))}
+	if cap(attrs) < n {
+		attrs = make([]intake.Attr, 0, n) // exactly: a record's attributes are a large part of its allocation
+	}
+	attrs = append(attrs[:0],
+		intake.Attr{Key: "syslog_facility", Value: intake.String(FacilityName(m.Facility))},
+		intake.Attr{Key: "syslog_severity", Value: intake.Int(int64(m.Severity))})
 	for _, a := range optional {
 		if a.value != "" {
 			attrs = append(attrs, intake.Attr{Key: a.key, Value: intake.String(a.value)})

@@ -12,9 +12,16 @@ import (
 // file that rotates by size every few entries, so that rotations fall
 // between them: every entry must be in exactly one file, whole, each file
 // within max_size, and the entry and byte counters exact.
+//
+// With `flush batch` the same holds once the batches are written (Sync).
 func TestConcurrentWritesAcrossRotations(t *testing.T) {
+	t.Run("flush=always", func(t *testing.T) { testConcurrentWrites(t, false) })
+	t.Run("flush=batch", func(t *testing.T) { testConcurrentWrites(t, true) })
+}
+
+func testConcurrentWrites(t *testing.T, batch bool) {
 	dir := t.TempDir()
-	h, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.MaxSize = 200; w.Compress = "none"; w.Keep = -1 })
+	h, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.MaxSize = 200; w.Compress = "none"; w.Keep = -1; w.FlushBatch = batch })
 	meter := h.sink.Load().meter
 	entries0, bytes0 := meter.Entries.Load(), meter.Bytes.Load()
 	const goroutines, each = 8, 500
@@ -31,6 +38,9 @@ func TestConcurrentWritesAcrossRotations(t *testing.T) {
 		})
 	}
 	wg.Wait()
+	if err := h.Sync(); err != nil {
+		t.Fatal(err)
+	}
 	settle(h)
 	seen := map[string]int{}
 	for _, n := range names(t, dir) {

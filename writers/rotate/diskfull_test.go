@@ -46,11 +46,25 @@ func limitFileSize(t *testing.T, size uint64) (lift func()) {
 // line, and a buffered writer works again (bufio.Writer keeps its first
 // error forever unless reset).
 func TestFailedWriteLeavesNoTornLine(t *testing.T) {
-	for _, flush := range []time.Duration{0, 5 * time.Second} {
-		t.Run("flush="+flush.String(), func(t *testing.T) {
+	for _, flush := range []time.Duration{0, 5 * time.Second, -1} {
+		name := "flush=" + flush.String()
+		if flush < 0 {
+			name = "flush=batch"
+		}
+		t.Run(name, func(t *testing.T) {
 			dir := t.TempDir()
 			live := filepath.Join(dir, "app.log")
-			h, clk := testWriter(t, dir, start, func(w *RotateWriter) { w.FlushInterval = caddy.Duration(flush) })
+			h, clk := testWriter(t, dir, start, func(w *RotateWriter) {
+				w.FlushInterval = caddy.Duration(max(flush, 0))
+				w.FlushBatch = flush < 0
+			})
+			step := func(h *handle, clk *fakeClock, d time.Duration) {
+				if flush < 0 {
+					_ = h.Sync() // what the flusher does, now; fails while the disk is full
+					return
+				}
+				step(h, clk, d)
+			}
 			entry := func(name string) string { return name + strings.Repeat(".", 29-len(name)) } // 30 bytes with its newline
 			mustWrite(t, h, entry("one"), entry("two"))
 			step(h, clk, flush)

@@ -199,6 +199,19 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		t.Fatalf("got %+v", w)
 	}
 
+	// The last flush line wins, whichever kind each is.
+	d = caddyfile.NewTestDispenser("rotate app.log {\nflush 1s\nflush batch\n}")
+	w = RotateWriter{}
+	if err := w.UnmarshalCaddyfile(d); err != nil {
+		t.Fatal(err)
+	}
+	if got, _ := json.Marshal(w); string(got) != `{"filename":"app.log","flush_batch":true}` {
+		t.Fatalf("flush batch: got %s", got)
+	}
+	if err := (&RotateWriter{Filename: "a.log", FlushBatch: true, FlushInterval: 1e9}).Validate(); err == nil || !strings.Contains(err.Error(), "exclude each other") {
+		t.Fatalf("flush_batch with flush_interval: got %v", err)
+	}
+
 	for in, want := range map[string]string{
 		`rotate`:                                                         "wrong argument count",
 		`rotate a.log b.log`:                                             "wrong argument count",

@@ -464,6 +464,40 @@ func TestFlushInterval(t *testing.T) {
 	}
 }
 
+// TestFlushBatch: with `flush batch` an entry reaches the file without
+// any timer (the fake clock never moves), written by the flusher
+// goroutine; Sync and Close write what is buffered at once.
+func TestFlushBatch(t *testing.T) {
+	dir := t.TempDir()
+	live := filepath.Join(dir, "app.log")
+	h, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.FlushBatch = true })
+	meter := h.sink.Load().meter
+	entries0 := meter.Entries.Load()
+	mustWrite(t, h, "one", "two")
+	waitFor(t, "the flusher to write the batch", func() bool { return equal(lines(t, live), []string{"one", "two"}) })
+	// Later batches kick the flusher again.
+	for i := range 50 {
+		mustWrite(t, h, fmt.Sprintf("e%02d", i))
+	}
+	waitFor(t, "the second batch", func() bool { return len(lines(t, live)) == 52 })
+	if got := meter.Entries.Load() - entries0; got != 52 {
+		t.Errorf("entries counted %d, want 52", got)
+	}
+	// Sync writes at once, whether or not the flusher has run.
+	mustWrite(t, h, "synced")
+	if err := h.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	if got := lines(t, live); len(got) != 53 || got[52] != "synced" {
+		t.Fatalf("after Sync the file ends %q", got[max(len(got)-2, 0):])
+	}
+	mustWrite(t, h, "at close")
+	h.Close()
+	if got := lines(t, live); len(got) != 54 || got[53] != "at close" {
+		t.Fatalf("after Close the file ends %q", got[max(len(got)-2, 0):])
+	}
+}
+
 func TestWriteAfterClose(t *testing.T) {
 	dir := t.TempDir()
 	h, _ := testWriter(t, dir, start, nil)
@@ -594,6 +628,7 @@ func TestWriterKeyHasEveryOption(t *testing.T) {
 		func(w *RotateWriter) { w.Mode = "0640" },
 		func(w *RotateWriter) { w.PerHost = true },
 		func(w *RotateWriter) { w.FlushInterval = 1 },
+		func(w *RotateWriter) { w.FlushBatch = true },
 		func(w *RotateWriter) { w.NameFormat = "{name}.{time}{n}{ext}" },
 		func(w *RotateWriter) { w.Filename = "/var/log/other.log" },
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"runtime"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -58,7 +59,8 @@ import (
 // (logrotate, an operator) and reopen it.
 const checkInterval = time.Second
 
-// bufferSize is the buffer of each file with `flush <interval>`.
+// bufferSize is the buffer of each file with `flush <interval>` or
+// `flush batch`; an entry that does not fit writes the buffer out first.
 const bufferSize = 64 << 10
 
 // maxOpenHosts bounds the per_host files kept open; the least recently
@@ -86,6 +88,7 @@ type options struct {
 	comp    compression
 	perHost bool
 	flush   time.Duration // 0: every Write goes to the file
+	batch   bool          // buffered, written by the flusher goroutine
 }
 
 // handle is the io.WriteCloser Caddy gets from OpenWriter.
@@ -306,6 +309,14 @@ type sink struct {
 	wake   chan struct{}
 	stop   chan struct{}
 	done   chan struct{}
+
+	// With `flush batch`, the first entry buffered after a flush kicks
+	// the flusher goroutine, which writes whatever has gathered by the
+	// time it runs. kicked (guarded by mu) says a kick is on its way, so
+	// that the other entries of the batch cost no channel operation.
+	kick        chan struct{}
+	kicked      bool
+	flusherDone chan struct{}
 	closed chan struct{} // closed once shut down
 
 	// meter feeds the status page and the caddy_applog_writer_* metrics.
@@ -357,6 +368,9 @@ func newSink(path string, o *options, clk clock) (*sink, error) {
 		wake:   make(chan struct{}, 1),
 		stop:   make(chan struct{}),
 		done:   make(chan struct{}),
+		kick:   make(chan struct{}, 1),
+
+		flusherDone: make(chan struct{}),
 		closed: make(chan struct{}),
 		meter:  status.WriterMeter("rotate", path),
 	}
@@ -372,6 +386,7 @@ func newSink(path string, o *options, clk clock) (*sink, error) {
 		return nil, fmt.Errorf("opening log file: %w", err)
 	}
 	go s.run()
+	go s.flusher()
 	return s, nil
 }
 
@@ -428,7 +443,7 @@ func (s *sink) apply(o *options) {
 		if err := lf.flush(); err != nil {
 			s.logLater("flushing log file", err)
 		}
-		lf.setBuffer(o.flush)
+		lf.setBuffer(o)
 		if lf.f != nil && lf.id != nil && lf.id.Mode().Perm() != o.comp.mode.Perm() {
 			if err := lf.f.Chmod(o.comp.mode); err != nil {
 				s.logLater("changing file mode", err)
@@ -514,8 +529,18 @@ func (s *sink) write(p []byte) (int, error) {
 	}
 	s.useSeq++
 	lf.used = s.useSeq
+	kick := o.batch && !s.kicked && lf.pending > 0
+	if kick {
+		s.kicked = true
+	}
 	pending := len(s.pending) > 0
 	s.mu.Unlock()
+	if kick {
+		select {
+		case s.kick <- struct{}{}:
+		default:
+		}
+	}
 	if pending {
 		s.emit()
 	}
@@ -615,7 +640,7 @@ func (s *sink) openFile(lf *logFile) error {
 		}
 	}
 	lf.f, lf.id, lf.size, lf.whole = f, info, info.Size(), info.Size()
-	lf.setBuffer(s.opts.flush)
+	lf.setBuffer(s.opts)
 	return nil
 }
 
@@ -718,6 +743,34 @@ func (s *sink) run() {
 	}
 }
 
+// flusher writes out the batches of `flush batch`. Kicked by the first
+// entry of a batch, it lets the goroutines that are ready to run go
+// first (the receivers of a busy server, each with more entries to
+// write), then writes everything buffered in one write per file.
+func (s *sink) flusher() {
+	defer close(s.flusherDone)
+	for {
+		select {
+		case <-s.kick:
+		case <-s.stop:
+			return
+		}
+		runtime.Gosched()
+		s.mu.Lock()
+		s.kicked = false
+		if !s.down {
+			if err := s.flushAll(); err != nil {
+				s.logLater("flushing log file", err)
+			}
+		}
+		pending := len(s.pending) > 0
+		s.mu.Unlock()
+		if pending {
+			s.emit()
+		}
+	}
+}
+
 // tick does what is due and returns when to run again.
 func (s *sink) tick() time.Time {
 	now := s.clock.Now()
@@ -755,6 +808,7 @@ func (s *sink) shutdown() error {
 func (s *sink) doShutdown() error {
 	close(s.stop)
 	<-s.done
+	<-s.flusherDone
 	s.mu.Lock()
 	s.down = true
 	err := s.flushAll()
@@ -849,11 +903,11 @@ func (lf *logFile) cutBack() {
 	lf.pending = 0
 }
 
-// setBuffer gives lf a buffer if entries are flushed on an interval;
-// the buffer must be empty.
-func (lf *logFile) setBuffer(flush time.Duration) {
+// setBuffer gives lf a buffer if entries are flushed on an interval or
+// in batches; the buffer must be empty.
+func (lf *logFile) setBuffer(o *options) {
 	switch {
-	case flush == 0 || lf.f == nil:
+	case (o.flush == 0 && !o.batch) || lf.f == nil:
 		lf.w = nil
 	case lf.w == nil:
 		lf.w = bufio.NewWriterSize(lf.f, bufferSize)

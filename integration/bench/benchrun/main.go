@@ -75,7 +75,7 @@ func main() {
 	flag.IntVar(&o.syslogConns, "syslog-conns", 4, "TCP connections the syslog messages are spread over")
 	flag.IntVar(&o.syslogSize, "syslog-size", 200, "bytes per syslog message (RFC 5424, without the octet count)")
 	flag.IntVar(&o.syslogRounds, "syslog-rounds", 5, "rounds of the syslog part; each row is the median")
-	flag.StringVar(&outputs, "caddy-outputs", "file,rotate", "Caddy writers in the syslog part: file, rotate, rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
+	flag.StringVar(&outputs, "caddy-outputs", "file,rotate,rotate-batch", "Caddy writers in the syslog part: file, rotate, rotate-batch (rotate with flush batch, which writes what has gathered in one write, as rsyslog's omfile and syslog-ng's file() do), rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
 	flag.IntVar(&o.ndjsonRecords, "ndjson-records", 1_000_000, "NDJSON records to post")
 	flag.IntVar(&o.ndjsonBatch, "ndjson-batch", 100, "records per NDJSON batch")
 	flag.IntVar(&o.ndjsonConc, "ndjson-conc", 4, "concurrent NDJSON posters")
@@ -113,7 +113,7 @@ func main() {
 	o.caddyOutputs = strings.Split(outputs, ",")
 	o.formModes = strings.Split(modes, ",")
 	for _, w := range o.caddyOutputs {
-		if !slices.Contains([]string{"file", "rotate", "rotate-flush"}, w) {
+		if !slices.Contains([]string{"file", "rotate", "rotate-batch", "rotate-flush"}, w) {
 			fatalf("-caddy-outputs: unknown writer %q", w)
 		}
 	}

@@ -77,6 +77,8 @@ func (o *options) caddyTargets(v caddyVariant) []syslogTarget {
 			w = "output file OUT {\n\t\t\troll_disabled\n\t\t}"
 		case "rotate":
 			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t}"
+		case "rotate-batch":
+			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t\tflush batch\n\t\t}"
 		case "rotate-flush":
 			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t\tflush 1s\n\t\t}"
 		}

@@ -61,7 +61,7 @@ func (protocol) Datagram(p []byte, maxSize int) ([]byte, error) {
 	return pylog.DatagramPayload(p, maxSize)
 }
 
-func (protocol) Decode(msg []byte, now time.Time) (intake.Record, error) {
+func (protocol) Decode(msg []byte, now time.Time, _ []intake.Attr) (intake.Record, error) {
 	v, err := pylog.DecodePickle(msg, pylog.PickleLimits{MaxBytes: len(msg)})
 	if err != nil {
 		return intake.Record{}, err

@@ -72,12 +72,12 @@ func (protocol) Datagram(p []byte, maxSize int) ([]byte, error) {
 	return p, nil
 }
 
-func (pr protocol) Decode(msg []byte, now time.Time) (intake.Record, error) {
+func (pr protocol) Decode(msg []byte, now time.Time, attrs []intake.Attr) (intake.Record, error) {
 	m, err := syslogmsg.Parse(msg, now, time.Local)
 	if err != nil {
 		return intake.Record{}, err
 	}
-	rec := syslogmsg.ToRecord(m, now)
+	rec := syslogmsg.ToRecordReusing(m, now, attrs)
 	if pr.app != "" {
 		rec.App, rec.Facility = pr.app, intake.FacilityFromLogger(m.AppName)
 	}
