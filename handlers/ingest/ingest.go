@@ -125,20 +125,44 @@ func (h *Ingest) Validate() error {
 	return nil
 }
 
-var bufPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+// request is what serving one request needs besides the records' own
+// strings, pooled: the body, the batch, and room for the one record of a
+// form post. Submit keeps no reference to the batch once it has
+// returned.
+type request struct {
+	buf    bytes.Buffer
+	batch  intake.Batch
+	one    [1]intake.Record
+	fields []pylog.Field
+	attrs  []intake.Attr
+}
+
+var requestPool = sync.Pool{New: func() any { return new(request) }}
+
+// maxPooledFields bounds the fields and attributes a pooled request keeps
+// room for (a Python record has about 20).
+const maxPooledFields = 256
 
 // ServeHTTP decodes, checks and submits the posted records.
 func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
 	peer := peerOf(r)
-	buf := bufPool.Get().(*bytes.Buffer)
+	req := requestPool.Get().(*request)
+	buf := &req.buf
 	buf.Reset()
 	defer func() {
+		// Keep no record alive.
+		req.batch, req.one[0] = intake.Batch{}, intake.Record{}
+		clear(req.fields)
+		clear(req.attrs[:cap(req.attrs)])
+		if cap(req.fields) > maxPooledFields || cap(req.attrs) > maxPooledFields {
+			req.fields, req.attrs = nil, nil // a record with thousands of fields
+		}
 		if buf.Cap() <= 4*DefaultMaxBodySize/10 { // don't pool huge buffers
-			bufPool.Put(buf)
+			requestPool.Put(req)
 		}
 	}()
 
-	batch, err := h.decode(r, buf, peer)
+	batch, err := h.decode(r, req, peer)
 	var res intake.Result
 	if err == nil {
 		res, err = h.intake.Submit(r.Context(), batch)
@@ -164,12 +188,19 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	}
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(http.StatusOK)
-	_, _ = fmt.Fprintf(w, `{"accepted":%d,"filtered":%d,"truncated":%d}`+"\n", res.Accepted, res.Filtered, res.Truncated)
+	// Appended by hand: fmt would cost as much as the rest of the reply.
+	out := append(buf.AvailableBuffer()[:0], `{"accepted":`...)
+	out = strconv.AppendInt(out, int64(res.Accepted), 10)
+	out = append(out, `,"filtered":`...)
+	out = strconv.AppendInt(out, int64(res.Filtered), 10)
+	out = append(out, `,"truncated":`...)
+	out = strconv.AppendInt(out, int64(res.Truncated), 10)
+	_, _ = w.Write(append(out, "}\n"...))
 	return nil
 }
 
 // decode turns the request into a batch ready to submit.
-func (h *Ingest) decode(r *http.Request, buf *bytes.Buffer, peer string) (*intake.Batch, error) {
+func (h *Ingest) decode(r *http.Request, req *request, peer string) (*intake.Batch, error) {
 	now := time.Now()
 	query := r.URL.Query()
 	var (
@@ -186,13 +217,13 @@ func (h *Ingest) decode(r *http.Request, buf *bytes.Buffer, peer string) (*intak
 			return nil, intake.Errorf(http.StatusBadRequest, "GET needs a log record in the query string")
 		}
 		payload = []byte(raw)
-		recs, err = decodeForm(raw, now)
+		recs, err = decodeForm(raw, now, req)
 	case http.MethodPost, http.MethodPut:
-		if err := readBody(r, buf, h.MaxBodySize); err != nil {
+		if err := readBody(r, &req.buf, h.MaxBodySize); err != nil {
 			return nil, err
 		}
-		payload = buf.Bytes()
-		recs, err = h.decodeBody(r.Header.Get("Content-Type"), payload, query, now)
+		payload = req.buf.Bytes()
+		recs, err = h.decodeBody(r.Header.Get("Content-Type"), payload, query, now, req)
 	default:
 		return nil, intake.Errorf(http.StatusMethodNotAllowed, "method %s not allowed; use POST (or GET for Python's HTTPHandler)", r.Method)
 	}
@@ -206,10 +237,11 @@ func (h *Ingest) decode(r *http.Request, buf *bytes.Buffer, peer string) (*intak
 	if err != nil {
 		return nil, err
 	}
-	return &intake.Batch{Records: recs, Signature: sig, Source: source, Peer: peer}, nil
+	req.batch = intake.Batch{Records: recs, Signature: sig, Source: source, Peer: peer, Received: now}
+	return &req.batch, nil
 }
 
-func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]string, now time.Time) ([]intake.Record, error) {
+func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]string, now time.Time, req *request) ([]intake.Record, error) {
 	if contentType == "" {
 		return nil, intake.Errorf(http.StatusUnsupportedMediaType, "missing Content-Type")
 	}
@@ -220,7 +252,7 @@ func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]
 	var recs []intake.Record
 	switch mediaType {
 	case "application/x-www-form-urlencoded":
-		recs, err = decodeForm(string(body), now)
+		recs, err = decodeForm(string(body), now, req)
 	case "application/json", "application/x-ndjson", "application/ndjson",
 		"application/jsonl", "application/x-jsonlines", "application/jsonlines":
 		recs, err = jsonlog.Decode(body, h.limits, now)
@@ -239,9 +271,10 @@ func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]
 	return recs, nil
 }
 
-// decodeForm decodes one Python LogRecord, taking the routing keys out.
-func decodeForm(raw string, now time.Time) ([]intake.Record, error) {
-	fields, err := pylog.ParseForm(raw, maxFormFields)
+// decodeForm decodes one Python LogRecord into req's storage, taking the
+// routing keys out.
+func decodeForm(raw string, now time.Time, req *request) ([]intake.Record, error) {
+	fields, err := pylog.ParseFormReusing(raw, maxFormFields, req.fields)
 	if err != nil {
 		return nil, intake.Errorf(http.StatusBadRequest, "malformed form: %v", err)
 	}
@@ -257,12 +290,15 @@ func decodeForm(raw string, now time.Time) ([]intake.Record, error) {
 			kept = append(kept, f)
 		}
 	}
-	rec, err := pylog.FromForm(kept, now)
+	req.fields = fields
+	rec, err := pylog.FromFormReusing(kept, now, req.attrs)
 	if err != nil {
 		return nil, intake.Errorf(http.StatusBadRequest, "not a Python log record: %v", err)
 	}
 	rec.App, rec.Facility = app, facility
-	return []intake.Record{rec}, nil
+	req.attrs = rec.Attrs
+	req.one[0] = rec
+	return req.one[:], nil
 }
 
 func applyTextLevel(recs []intake.Record, query map[string][]string) error {
@@ -310,9 +346,11 @@ func (h *Ingest) route(recs []intake.Record, qApp, qFacility, peer string) error
 
 // readBody reads the request body into buf, up to max bytes.
 func readBody(r *http.Request, buf *bytes.Buffer, max int64) error {
-	tooLarge := intake.Errorf(http.StatusRequestEntityTooLarge, "body larger than max_body_size (%s)", humanize.IBytes(uint64(max)))
+	tooLarge := func() error {
+		return intake.Errorf(http.StatusRequestEntityTooLarge, "body larger than max_body_size (%s)", humanize.IBytes(uint64(max)))
+	}
 	if r.ContentLength > max {
-		return tooLarge
+		return tooLarge()
 	}
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
@@ -321,7 +359,7 @@ func readBody(r *http.Request, buf *bytes.Buffer, max int64) error {
 	var mbe *http.MaxBytesError
 	switch {
 	case errors.As(err, &mbe):
-		return tooLarge
+		return tooLarge()
 	case err != nil:
 		return intake.Errorf(http.StatusBadRequest, "reading body: %v", err)
 	}

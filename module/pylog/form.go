@@ -23,6 +23,12 @@ type Field struct {
 //
 // More than maxFields fields is an error; maxFields <= 0 means no limit.
 func ParseForm(raw string, maxFields int) ([]Field, error) {
+	return ParseFormReusing(raw, maxFields, nil)
+}
+
+// ParseFormReusing is ParseForm with the fields stored in dst's backing
+// array when it has room, else in a new one.
+func ParseFormReusing(raw string, maxFields int, dst []Field) ([]Field, error) {
 	n := strings.Count(raw, "&") + 1
 	if maxFields > 0 && n > maxFields {
 		// Count again without the empty pieces "a=1&&b=2" has, rarely.
@@ -30,7 +36,10 @@ func ParseForm(raw string, maxFields int) ([]Field, error) {
 			return nil, fmt.Errorf("form has more than %d fields", maxFields)
 		}
 	}
-	fields := make([]Field, 0, n)
+	fields := dst[:0]
+	if cap(fields) < n {
+		fields = make([]Field, 0, n)
+	}
 	for i := 0; raw != ""; i++ {
 		var piece string
 		piece, raw, _ = strings.Cut(raw, "&")

@@ -34,7 +34,7 @@ func FromPickle(v Value, now time.Time) (intake.Record, error) {
 	if v.Kind != KindDict {
 		return intake.Record{}, fmt.Errorf("not a Python log record: pickled object is a %s, not a dict", v.Kind)
 	}
-	return fromRecordDict(pickleDict(v.Pairs), now)
+	return fromRecordDict(pickleDict(v.Pairs), now, nil)
 }
 
 // pickleDict is the dict SocketHandler pickles, read as a record.

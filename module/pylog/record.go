@@ -126,11 +126,18 @@ func indexFields[D recordDict](d D) recordFields {
 // that cannot be a log record at all (no msg, message or name) are an
 // error.
 func FromForm(fields []Field, now time.Time) (intake.Record, error) {
-	return fromRecordDict(formDict(fields), now)
+	return fromRecordDict(formDict(fields), now, nil)
+}
+
+// FromFormReusing is FromForm with the record's attributes stored in
+// attrs' backing array when it has room (a handler reuses one per
+// request once the record has been submitted), else in a new one.
+func FromFormReusing(fields []Field, now time.Time, attrs []intake.Attr) (intake.Record, error) {
+	return fromRecordDict(formDict(fields), now, attrs)
 }
 
 // fromRecordDict is FromForm and FromPickle.
-func fromRecordDict[D recordDict](d D, now time.Time) (intake.Record, error) {
+func fromRecordDict[D recordDict](d D, now time.Time, dst []intake.Attr) (intake.Record, error) {
 	k := indexFields(d)
 	if k.msg < 0 && k.message < 0 && k.name < 0 {
 		return intake.Record{}, errors.New("not a Python log record: no msg, message or name field")
@@ -147,7 +154,7 @@ func fromRecordDict[D recordDict](d D, now time.Time) (intake.Record, error) {
 	}
 	var formatErr error
 	rec.Message, formatErr = message(d, k)
-	rec.Attrs = attrs(d, k, formatErr)
+	rec.Attrs = attrs(d, k, formatErr, dst)
 	return rec, nil
 }
 
@@ -249,10 +256,13 @@ func message[D recordDict](d D, k recordFields) (string, error) {
 func isNone[D recordDict](d D, i int) bool { return d.none(i) || d.text(i) == "" }
 
 // attrs turns the fields Record does not hold into attributes.
-func attrs[D recordDict](d D, k recordFields, formatErr error) []intake.Attr {
+func attrs[D recordDict](d D, k recordFields, formatErr error, dst []intake.Attr) []intake.Attr {
 	hasExcText := k.excText >= 0 && !isNone(d, k.excText)
 	n := d.len()
-	out := make([]intake.Attr, 0, n)
+	out := dst[:0]
+	if cap(out) < n+1 { // +1: args may add format_error
+		out = make([]intake.Attr, 0, n+1)
+	}
 	var keys keyIndex
 	keys.init(n)
 	for i := range n {

@@ -12,8 +12,9 @@ import (
 	"github.com/caddy-applog/caddy-applog/integration/bench/internal/load"
 )
 
-// httpCaddyfile serves log_ingest (records to a rotate file) and a
-// plain respond, each in a handle block so that routing costs the same.
+// httpCaddyfile serves log_ingest (records to a rotate file, with the
+// flush mode of -http-flush) and a plain respond, each in a handle block
+// so that routing costs the same.
 const httpCaddyfile = `{
 	admin 127.0.0.1:%d
 	log ingest {
@@ -21,6 +22,7 @@ const httpCaddyfile = `{
 		output rotate %s {
 			max_size 1000GiB
 			compress none
+			flush %s
 		}
 		format json
 	}
@@ -58,7 +60,7 @@ func (o *options) startHTTPCaddy(ctx context.Context, name string) (*httpCaddy, 
 		return nil, nil, fmt.Errorf("no free port: %v %v", err1, err2)
 	}
 	out := filepath.Join(dir, "ingest.log")
-	d, err := startCaddy(ctx, o.caddy, name, dir, fmt.Sprintf(httpCaddyfile, admin, strconv.Quote(out), port), port)
+	d, err := startCaddy(ctx, o.caddy, name, dir, fmt.Sprintf(httpCaddyfile, admin, strconv.Quote(out), o.httpFlush, port), port)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err

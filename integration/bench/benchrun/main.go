@@ -45,6 +45,7 @@ type options struct {
 	syslogMsgs, syslogConns      int
 	syslogSize, syslogRounds     int
 	caddyOutputs                 []string
+	httpFlush                    string
 	ndjsonRecords, ndjsonBatch   int
 	ndjsonConc                   int
 	formConc, formRounds         int
@@ -76,6 +77,7 @@ func main() {
 	flag.IntVar(&o.syslogSize, "syslog-size", 200, "bytes per syslog message (RFC 5424, without the octet count)")
 	flag.IntVar(&o.syslogRounds, "syslog-rounds", 5, "rounds of the syslog part; each row is the median")
 	flag.StringVar(&outputs, "caddy-outputs", "file,rotate,rotate-batch", "Caddy writers in the syslog part: file, rotate, rotate-batch (rotate with flush batch, which writes what has gathered in one write, as rsyslog's omfile and syslog-ng's file() do), rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
+	flag.StringVar(&o.httpFlush, "http-flush", "batch", "flush mode of the rotate writer in the HTTP parts: batch or always")
 	flag.IntVar(&o.ndjsonRecords, "ndjson-records", 1_000_000, "NDJSON records to post")
 	flag.IntVar(&o.ndjsonBatch, "ndjson-batch", 100, "records per NDJSON batch")
 	flag.IntVar(&o.ndjsonConc, "ndjson-conc", 4, "concurrent NDJSON posters")
@@ -116,6 +118,9 @@ func main() {
 		if !slices.Contains([]string{"file", "rotate", "rotate-batch", "rotate-flush"}, w) {
 			fatalf("-caddy-outputs: unknown writer %q", w)
 		}
+	}
+	if o.httpFlush != "batch" && o.httpFlush != "always" {
+		fatalf("-http-flush: want batch or always, got %q", o.httpFlush)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)

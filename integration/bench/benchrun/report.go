@@ -93,7 +93,7 @@ func (r *report) markdown() string {
 	}
 
 	if n := r.ndjson; n != nil {
-		p("\n### 2. NDJSON batches → `log_ingest` → `rotate`\n\n")
+		p("\n### 2. NDJSON batches → `log_ingest` → `rotate` (`flush %s`)\n\n", o.httpFlush)
 		p("%s slog-style records in batches of %d, posted by %d concurrent keep-alive clients; latency per batch as the client sees it; every record verified in the file.\n\n",
 			thousands(n.Records), n.Batch, n.Conc)
 		p("| records/s | p50 per batch | p99 per batch | CPU s per 1M records | peak RSS | all records verified |\n|--:|--:|--:|--:|--:|---|\n")
@@ -106,10 +106,10 @@ func (r *report) markdown() string {
 
 	if len(r.forms) > 0 {
 		p("\n### 3. Single-record posts (Python `HTTPHandler`'s requests) vs a plain `respond`\n\n")
-		p("The form-encoded LogRecord HTTPHandler posts, one per request, by %d concurrent clients, to `log_ingest` (written by `rotate`) "+
+		p("The form-encoded LogRecord HTTPHandler posts, one per request, by %d concurrent clients, to `log_ingest` (written by `rotate` with `flush %s`) "+
 			"and the same request to `respond` on the same Caddy, in %d alternating phases of %s per route. "+
 			"Cost is the extra time (1/throughput) and extra Caddy CPU per request of `log_ingest` relative to `respond`; the goal is under 10%%.\n\n",
-			o.formConc, o.formRounds, o.formPhase)
+			o.formConc, o.httpFlush, o.formRounds, o.formPhase)
 		p("| connections | route | requests/s | Caddy CPU µs/request | p50 | p99 |\n|---|---|--:|--:|--:|--:|\n")
 		for _, f := range r.forms {
 			if f.Err != nil {
