@@ -306,9 +306,9 @@ type sink struct {
 	shutOnce sync.Once
 	shutErr  error
 
-	wake   chan struct{}
-	stop   chan struct{}
-	done   chan struct{}
+	wake chan struct{}
+	stop chan struct{}
+	done chan struct{}
 
 	// With `flush batch`, the first entry buffered after a flush kicks
 	// the flusher goroutine, which writes whatever has gathered by the
@@ -317,7 +317,7 @@ type sink struct {
 	kick        chan struct{}
 	kicked      bool
 	flusherDone chan struct{}
-	closed chan struct{} // closed once shut down
+	closed      chan struct{} // closed once shut down
 
 	// meter feeds the status page and the caddy_applog_writer_* metrics.
 	meter *status.Writer
@@ -359,20 +359,20 @@ func newSink(path string, o *options, clk clock) (*sink, error) {
 	}
 	base, ext := splitExt(filepath.Base(path))
 	s := &sink{
-		path:   path,
-		clock:  clk,
-		log:    caddy.Log().Named("writers.rotate").With(zap.String("file", path)),
-		main:   &logFile{set: fileSet{dir: dir, name: base, base: base, ext: ext}, path: path, meter: status.WriterMeter("rotate", path)},
-		hosts:  map[string]*logFile{},
-		byRaw:  map[string]*logFile{},
-		wake:   make(chan struct{}, 1),
-		stop:   make(chan struct{}),
-		done:   make(chan struct{}),
-		kick:   make(chan struct{}, 1),
+		path:  path,
+		clock: clk,
+		log:   caddy.Log().Named("writers.rotate").With(zap.String("file", path)),
+		main:  &logFile{set: fileSet{dir: dir, name: base, base: base, ext: ext}, path: path, meter: status.WriterMeter("rotate", path)},
+		hosts: map[string]*logFile{},
+		byRaw: map[string]*logFile{},
+		wake:  make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+		kick:  make(chan struct{}, 1),
 
 		flusherDone: make(chan struct{}),
-		closed: make(chan struct{}),
-		meter:  status.WriterMeter("rotate", path),
+		closed:      make(chan struct{}),
+		meter:       status.WriterMeter("rotate", path),
 	}
 	s.arch = newArchiver(clk, func(msg string, err error) { s.log.Error(msg, zap.Error(err)) })
 	s.mu.Lock()
