@@ -101,7 +101,7 @@ http://127.0.0.1:{{.HTTPPort}} {
 // level, the rotate writer's flushing and compression, and whether a
 // log_status handler exists.
 func relStormConfig(variant string, syslogPort, pyPort int) string {
-	level, rotate, status := "DEBUG", "compress none", ""
+	level, rotate, status := "DEBUG", "compress none\n\t\t\tflush batch", ""
 	if variant == "b" {
 		level, rotate, status = "INFO", "compress gzip\n\t\t\tflush 100ms", "handle /status {\n\t\tlog_status\n\t}"
 	}

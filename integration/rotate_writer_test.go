@@ -299,11 +299,11 @@ func TestRotateUnderLoad(t *testing.T) {
 
 // TestRotateReloadUnderLoad reloads Caddy through the admin API three
 // times while records keep coming, alternating options that change the
-// writer's key (size, compression, buffering, per_host), and checks that
+// writer's key (size, compression, batch or interval buffering, per_host), and checks that
 // no record is lost or written twice and that the new options applied.
 func TestRotateReloadUnderLoad(t *testing.T) {
 	t.Parallel()
-	configA := rotateConfig("max_size 128KiB", "keep all", "compress gzip")
+	configA := rotateConfig("max_size 128KiB", "keep all", "compress gzip", "flush batch")
 	configB := rotateConfig("max_size 64KiB", "keep all", "compress zstd", "flush 100ms", "per_host")
 	s := startCaddy(t, configA)
 	logs := filepath.Join(s.Dir, "logs")
