@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -135,15 +136,32 @@ func startCaddy(ctx context.Context, bin, name, dir, caddyfile string, port int)
 
 // startRsyslog runs rsyslogd in the foreground: imtcp (octet counting
 // is on by default) bound to a ruleset with one omfile action writing
-// the default file format.
-func startRsyslog(ctx context.Context, bin, dir, out string, port int) (*daemon, error) {
+// the default file format, or with json a JSON object per line with the
+// header fields, the peer and the message (as caddy-applog's entries
+// have them).
+func startRsyslog(ctx context.Context, bin, dir, out string, port int, json bool) (*daemon, error) {
+	template := `template="RSYSLOG_FileFormat"`
+	if json {
+		template = `template="applog_json"`
+	}
 	conf := fmt.Sprintf(`global(workDirectory=%q maxMessageSize="64k")
 module(load="imtcp")
+template(name="applog_json" type="list" option.jsonf="on") {
+	property(outname="ts" name="timereported" dateFormat="rfc3339" format="jsonf")
+	property(outname="host" name="hostname" format="jsonf")
+	property(outname="app" name="app-name" format="jsonf")
+	property(outname="facility" name="syslogfacility-text" format="jsonf")
+	property(outname="severity" name="syslogseverity-text" format="jsonf")
+	property(outname="procid" name="procid" format="jsonf")
+	property(outname="msgid" name="msgid" format="jsonf")
+	property(outname="peer" name="fromhost-ip" format="jsonf")
+	property(outname="msg" name="msg" format="jsonf")
+}
 ruleset(name="bench") {
-	action(type="omfile" file=%q template="RSYSLOG_FileFormat")
+	action(type="omfile" file=%q %s)
 }
 input(type="imtcp" address="127.0.0.1" port="%d" ruleset="bench")
-`, dir, out, port)
+`, dir, out, template, port)
 	path := filepath.Join(dir, "rsyslog.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
@@ -189,15 +207,22 @@ func findSyslogNG(root string) (*syslogNG, error) {
 
 // startSyslogNG runs syslog-ng in the foreground with its syslog()
 // source (RFC 5424, octet counting on TCP) and a file() destination in
-// its default format, with flow control: without it syslog-ng drops
-// what its destination queue cannot hold, by design.
-func startSyslogNG(ctx context.Context, s *syslogNG, dir, out string, port, conns int) (*daemon, error) {
+// its default format, or with json a JSON object per line made by
+// format-json with the fields rsyslog's JSON template has, with flow
+// control: without it syslog-ng drops what its destination queue cannot
+// hold, by design.
+func startSyslogNG(ctx context.Context, s *syslogNG, dir, out string, port, conns int, json bool) (*daemon, error) {
+	dest, frac := strconv.Quote(out), ""
+	if json {
+		frac = " frac-digits(6);" // rsyslog's and caddy-applog's timestamps have them
+		dest += ` template("$(format-json ts=${ISODATE} host=${HOST} app=${PROGRAM} facility=${FACILITY} severity=${LEVEL} procid=${PID} msgid=${MSGID} peer=${SOURCEIP} msg=${MESSAGE})\n")`
+	}
 	conf := fmt.Sprintf(`@version: %s
-options { keep-hostname(yes); log-msg-size(65536); stats-freq(0); };
+options { keep-hostname(yes); log-msg-size(65536); stats-freq(0);%s };
 source s_net { syslog(ip("127.0.0.1") port(%d) transport("tcp") max-connections(%d)); };
-destination d_file { file(%q); };
+destination d_file { file(%s); };
 log { source(s_net); destination(d_file); flags(flow-control); };
-`, s.version, port, max(conns, 10), out)
+`, s.version, frac, port, max(conns, 10), dest)
 	path := filepath.Join(dir, "syslog-ng.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err

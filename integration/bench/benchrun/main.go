@@ -46,6 +46,7 @@ type options struct {
 	syslogSize, syslogRounds     int
 	caddyOutputs                 []string
 	httpFlush                    string
+	daemonFormats                []string
 	ndjsonRecords, ndjsonBatch   int
 	ndjsonConc                   int
 	formConc, formRounds         int
@@ -62,7 +63,7 @@ type options struct {
 
 func main() {
 	o := &options{}
-	var parts, outputs, modes string
+	var parts, outputs, modes, formats string
 	var quick bool
 	flag.StringVar(&o.caddy, "caddy", "", "the Caddy binary, built from this repository (required)")
 	flag.StringVar(&o.compareCaddy, "compare-caddy", "", "another Caddy build to A/B against in the syslog part (rows \"caddy-applog B\")")
@@ -77,6 +78,7 @@ func main() {
 	flag.IntVar(&o.syslogSize, "syslog-size", 200, "bytes per syslog message (RFC 5424, without the octet count)")
 	flag.IntVar(&o.syslogRounds, "syslog-rounds", 5, "rounds of the syslog part; each row is the median")
 	flag.StringVar(&outputs, "caddy-outputs", "file,rotate,rotate-batch", "Caddy writers in the syslog part: file, rotate, rotate-batch (rotate with flush batch, which writes what has gathered in one write, as rsyslog's omfile and syslog-ng's file() do), rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
+	flag.StringVar(&formats, "daemon-formats", "default,json", "output formats of rsyslog and syslog-ng in the syslog part: default (their own line formats), json (a JSON object per line with the header fields and the message, as caddy-applog writes)")
 	flag.StringVar(&o.httpFlush, "http-flush", "batch", "flush mode of the rotate writer in the HTTP parts: batch or always")
 	flag.IntVar(&o.ndjsonRecords, "ndjson-records", 1_000_000, "NDJSON records to post")
 	flag.IntVar(&o.ndjsonBatch, "ndjson-batch", 100, "records per NDJSON batch")
@@ -114,6 +116,12 @@ func main() {
 	o.parts = set(parts)
 	o.caddyOutputs = strings.Split(outputs, ",")
 	o.formModes = strings.Split(modes, ",")
+	o.daemonFormats = strings.Split(formats, ",")
+	for _, f := range o.daemonFormats {
+		if f != "default" && f != "json" {
+			fatalf("-daemon-formats: unknown format %q", f)
+		}
+	}
 	for _, w := range o.caddyOutputs {
 		if !slices.Contains([]string{"file", "rotate", "rotate-batch", "rotate-flush"}, w) {
 			fatalf("-caddy-outputs: unknown writer %q", w)

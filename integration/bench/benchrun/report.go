@@ -80,7 +80,7 @@ func (r *report) markdown() string {
 				if other.Err != nil {
 					continue
 				}
-				short := strings.Fields(other.Name)[0] // "rsyslog"
+				short := other.Name
 				switch {
 				case other.Name == strings.Replace(c.Name, "caddy-applog", "caddy-applog B", 1):
 					short = other.Name

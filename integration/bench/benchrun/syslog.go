@@ -51,18 +51,25 @@ func (o *options) syslogTargets(ng *syslogNG) []syslogTarget {
 	for _, v := range o.caddyVariants() {
 		ts = append(ts, o.caddyTargets(v)...)
 	}
-	ts = append(ts, syslogTarget{
-		name: "rsyslog (imtcp → omfile)", version: o.rsyslogVersion,
-		start: func(ctx context.Context, dir, out string, port int) (*daemon, error) {
-			return startRsyslog(ctx, o.rsyslogd, dir, out, port)
-		},
-	})
-	ts = append(ts, syslogTarget{
-		name: "syslog-ng (syslog() → file())", version: o.syslogNGVersion,
-		start: func(ctx context.Context, dir, out string, port int) (*daemon, error) {
-			return startSyslogNG(ctx, ng, dir, out, port, o.syslogConns)
-		},
-	})
+	for _, format := range o.daemonFormats {
+		json := format == "json"
+		suffix := ""
+		if json {
+			suffix = ", JSON lines"
+		}
+		ts = append(ts, syslogTarget{
+			name: "rsyslog (imtcp → omfile" + suffix + ")", version: o.rsyslogVersion,
+			start: func(ctx context.Context, dir, out string, port int) (*daemon, error) {
+				return startRsyslog(ctx, o.rsyslogd, dir, out, port, json)
+			},
+		})
+		ts = append(ts, syslogTarget{
+			name: "syslog-ng (syslog() → file()" + suffix + ")", version: o.syslogNGVersion,
+			start: func(ctx context.Context, dir, out string, port int) (*daemon, error) {
+				return startSyslogNG(ctx, ng, dir, out, port, o.syslogConns, json)
+			},
+		})
+	}
 	return ts
 }
 
