@@ -59,9 +59,14 @@ import (
 // (logrotate, an operator) and reopen it.
 const checkInterval = time.Second
 
-// bufferSize is the buffer of each file with `flush <interval>` or
-// `flush batch`; an entry that does not fit writes the buffer out first.
+// bufferSize is the buffer of each file with `flush <interval>`.
 const bufferSize = 64 << 10
+
+// batchSize bounds a file's batch with `flush batch`: the writer that
+// would make it larger writes the batch out itself (after the one the
+// flusher may be writing), which holds receivers back when the disk
+// cannot keep up.
+const batchSize = 256 << 10
 
 // maxOpenHosts bounds the per_host files kept open; the least recently
 // written one is closed (and reopened when needed) beyond it.
@@ -317,7 +322,18 @@ type sink struct {
 	kick        chan struct{}
 	kicked      bool
 	flusherDone chan struct{}
-	closed      chan struct{} // closed once shut down
+
+	// writing is set (under mu) while the flusher writes the batches it
+	// took, without holding mu, so that entries keep joining the next
+	// batches meanwhile. Nothing else touches the files until it is
+	// unset: whoever needs to (a rotation, a flush, a new host file)
+	// waits on idle first (quiesce). Once a holder of mu has seen it
+	// unset, it stays unset until mu is released, since the flusher sets
+	// it under mu.
+	writing bool
+	idle    sync.Cond
+
+	closed chan struct{} // closed once shut down
 
 	// meter feeds the status page and the caddy_applog_writer_* metrics.
 	meter *status.Writer
@@ -329,9 +345,13 @@ type logFile struct {
 	path string
 	f    *os.File
 	id   os.FileInfo   // what f was when opened, to notice a replaced path
-	w    *bufio.Writer // nil when every write goes straight to f
-	size int64         // bytes in the file, buffered ones included
-	used uint64        // useSeq of the last write, for closing idle host files
+	w    *bufio.Writer // with flush <interval>; nil otherwise
+	// With flush batch: the entries gathered since the flusher last took
+	// them, and the buffer it gives back.
+	batching     bool
+	batch, spare []byte
+	size         int64  // bytes in the file, buffered ones included
+	used         uint64 // useSeq of the last write, for closing idle host files
 
 	// whole is how many bytes of the file are known to end with a whole
 	// entry: a write that fails partway (a full disk) is cut back to it,
@@ -374,6 +394,7 @@ func newSink(path string, o *options, clk clock) (*sink, error) {
 		closed:      make(chan struct{}),
 		meter:       status.WriterMeter("rotate", path),
 	}
+	s.idle.L = &s.mu
 	s.arch = newArchiver(clk, func(msg string, err error) { s.log.Error(msg, zap.Error(err)) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -427,6 +448,7 @@ func (s *sink) conflictLocked(h *handle) error {
 // apply switches the sink to o. Buffered entries are flushed first, so
 // no entry is handled under a mix of old and new options.
 func (s *sink) apply(o *options) {
+	s.quiesce()
 	old := s.opts
 	if old != nil && old.key == o.key {
 		return
@@ -492,6 +514,19 @@ func (s *sink) write(p []byte) (int, error) {
 		}
 	}
 	s.mu.Lock()
+	for {
+		if s.writing && !s.joinsBatch(p, host) {
+			s.idle.Wait()
+			continue
+		}
+		if !s.writing && s.batchFull(p, host) {
+			// Write the full batch as the flusher would, without the
+			// lock, so that the other receivers go on meanwhile.
+			s.writeBatches()
+			continue
+		}
+		break
+	}
 	if s.down {
 		s.mu.Unlock()
 		return 0, errClosed
@@ -698,6 +733,7 @@ func (s *sink) check() {
 			if lf.w != nil {
 				lf.size += int64(lf.w.Buffered())
 			}
+			lf.size += int64(len(lf.batch))
 			continue
 		}
 		// Entries written before now went to the moved file, where
@@ -713,6 +749,7 @@ func (s *sink) check() {
 }
 
 func (s *sink) flushAll() error {
+	s.quiesce()
 	var first error
 	for _, lf := range s.files() {
 		if err := lf.flush(); err != nil && first == nil {
@@ -758,10 +795,9 @@ func (s *sink) flusher() {
 		runtime.Gosched()
 		s.mu.Lock()
 		s.kicked = false
+		s.quiesce() // a receiver may be writing a full batch
 		if !s.down {
-			if err := s.flushAll(); err != nil {
-				s.logLater("flushing log file", err)
-			}
+			s.writeBatches()
 		}
 		pending := len(s.pending) > 0
 		s.mu.Unlock()
@@ -771,8 +807,93 @@ func (s *sink) flusher() {
 	}
 }
 
+// writeBatches takes every file's batch and writes it with the lock
+// released (writing set), so that entries keep joining new batches;
+// mu is held, and writing unset, on entry and on return.
+func (s *sink) writeBatches() {
+	var taken []takenBatch
+	for _, lf := range s.files() {
+		if lf.batching && len(lf.batch) > 0 && lf.f != nil {
+			taken = append(taken, takenBatch{lf: lf, data: lf.batch, n: lf.pending})
+			lf.batch, lf.spare, lf.pending = lf.spare[:0], nil, 0
+		}
+	}
+	if len(taken) == 0 {
+		return
+	}
+	s.writing = true
+	s.mu.Unlock()
+	// No lock: nothing else touches the files while writing is set.
+	for i := range taken {
+		_, taken[i].err = taken[i].lf.f.Write(taken[i].data)
+	}
+	s.mu.Lock()
+	for _, t := range taken {
+		t.lf.batchWritten(t)
+		if t.err != nil {
+			s.logLater("flushing log file", t.err)
+		}
+	}
+	s.writing = false
+	s.idle.Broadcast()
+}
+
+// batchFull reports whether p would overflow its file's batch.
+func (s *sink) batchFull(p, host []byte) bool {
+	o := s.opts
+	if !o.batch || s.down {
+		return false
+	}
+	lf := s.main
+	if len(host) > 0 && o.perHost {
+		if lf = s.byRaw[string(host)]; lf == nil {
+			return false
+		}
+	}
+	return lf.batching && len(lf.batch) > 0 && len(lf.batch)+len(p) > batchSize
+}
+
+// takenBatch is a batch written out of a file's buffer.
+type takenBatch struct {
+	lf   *logFile
+	data []byte
+	n    int64 // entries
+	err  error
+}
+
+// joinsBatch reports whether p can join its file's batch while the
+// flusher writes, with no file to touch: no rotation due, the file open,
+// room in the batch.
+func (s *sink) joinsBatch(p, host []byte) bool {
+	o := s.opts
+	if s.down {
+		return true // refused without touching anything
+	}
+	if !o.batch || !s.next.IsZero() && !s.clock.Now().Before(s.next) {
+		return false
+	}
+	lf := s.main
+	if len(host) > 0 && o.perHost {
+		if lf = s.byRaw[string(host)]; lf == nil {
+			return false
+		}
+	}
+	if o.maxSize > 0 && lf.size > 0 && lf.size+int64(len(p)) > o.maxSize {
+		return false
+	}
+	return lf.batching && lf.f != nil && len(lf.batch)+len(p) <= batchSize
+}
+
+// quiesce waits until the flusher is not writing; mu is held.
+func (s *sink) quiesce() {
+	for s.writing {
+		s.idle.Wait()
+	}
+}
+
 // tick does what is due and returns when to run again.
 func (s *sink) tick() time.Time {
+	s.quiesce()
 	now := s.clock.Now()
 	o := s.opts
 	if !s.next.IsZero() && !now.Before(s.next) {
@@ -810,6 +931,7 @@ func (s *sink) doShutdown() error {
 	<-s.done
 	<-s.flusherDone
 	s.mu.Lock()
+	s.quiesce()
 	s.down = true
 	err := s.flushAll()
 	for _, lf := range s.files() {
@@ -846,6 +968,17 @@ func (lf *logFile) write(p []byte) (int, error) {
 	if lf.f == nil {
 		return 0, fmt.Errorf("%s is not open", lf.path)
 	}
+	if lf.batching {
+		if len(lf.batch) > 0 && len(lf.batch)+len(p) > batchSize {
+			if err := lf.flush(); err != nil {
+				return 0, err
+			}
+		}
+		lf.batch = append(lf.batch, p...)
+		lf.size += int64(len(p))
+		lf.pending++
+		return len(p), nil
+	}
 	if lf.w != nil && len(p) > lf.w.Available() {
 		// Flush here rather than let the buffer do it in the middle of
 		// p, so that a failure is known to be at an entry's boundary.
@@ -875,6 +1008,13 @@ func (lf *logFile) write(p []byte) (int, error) {
 // keeping it would lose everything until the next rotation, even once
 // the disk has room again.
 func (lf *logFile) flush() error {
+	if lf.batching && len(lf.batch) > 0 {
+		t := takenBatch{lf: lf, data: lf.batch, n: lf.pending}
+		lf.batch, lf.spare, lf.pending = lf.spare[:0], nil, 0
+		_, t.err = lf.f.Write(t.data)
+		lf.batchWritten(t)
+		return t.err
+	}
 	if lf.w == nil || lf.w.Buffered() == 0 {
 		return nil
 	}
@@ -886,6 +1026,25 @@ func (lf *logFile) flush() error {
 	lf.pending = 0
 	lf.whole = lf.size
 	return nil
+}
+
+// batchWritten accounts for a batch taken out of lf and written (the
+// entries gathered since stay in lf.batch): a failed one is counted,
+// and the file cut back to the end of the batch before, where the
+// entries written after it will start.
+func (lf *logFile) batchWritten(t takenBatch) {
+	lf.spare = t.data[:0]
+	if t.err == nil {
+		lf.whole += int64(len(t.data))
+		return
+	}
+	lf.meter.Errors.Add(t.n)
+	if err := lf.f.Truncate(lf.whole); err != nil {
+		if info, err := lf.f.Stat(); err == nil {
+			lf.whole = info.Size() // keep the size right at least
+		}
+	}
+	lf.size = lf.whole + int64(len(lf.batch))
 }
 
 // cutBack undoes what a failed write left behind: the file is truncated
@@ -906,8 +1065,9 @@ func (lf *logFile) cutBack() {
 // setBuffer gives lf a buffer if entries are flushed on an interval or
 // in batches; the buffer must be empty.
 func (lf *logFile) setBuffer(o *options) {
+	lf.batching = o.batch && lf.f != nil
 	switch {
-	case (o.flush == 0 && !o.batch) || lf.f == nil:
+	case o.flush == 0 || lf.f == nil:
 		lf.w = nil
 	case lf.w == nil:
 		lf.w = bufio.NewWriterSize(lf.f, bufferSize)
