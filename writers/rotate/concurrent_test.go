@@ -69,3 +69,67 @@ func testConcurrentWrites(t *testing.T, batch bool) {
 		t.Errorf("bytes counted %d, want %d", got, goroutines*each*8)
 	}
 }
+
+// TestFlushBatchOverflowConcurrent has 4 goroutines write 1.6 MB of
+// entries with `flush batch`, so that batches overflow (the writer whose
+// entry does not fit writes the batch itself, without the lock) and the
+// file rotates by size between batches: every entry must be in exactly
+// one file, whole, and each goroutine's entries in the order it wrote
+// them.
+func TestFlushBatchOverflowConcurrent(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := testWriter(t, dir, start, func(w *RotateWriter) {
+		w.MaxSize = 400 << 10
+		w.Compress = "none"
+		w.Keep = -1
+		w.FlushBatch = true
+	})
+	const goroutines, each = 4, 2000
+	pad := strings.Repeat("x", 188)
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				line := fmt.Sprintf("g%d-%05d %s\n", g, i, pad) // 198 bytes
+				if n, err := h.Write([]byte(line)); err != nil || n != len(line) {
+					t.Errorf("write: %d, %v", n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := h.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	settle(h)
+	seen := map[string]int{}
+	files := names(t, dir)
+	if len(files) < 4 {
+		t.Errorf("%d files, want rotations by size: %v", len(files), files)
+	}
+	for _, n := range files {
+		last := map[byte]int{}
+		for _, l := range lines(t, filepath.Join(dir, n)) {
+			id, rest, ok := strings.Cut(l, " ")
+			if !ok || rest != pad || len(id) != 8 {
+				t.Fatalf("%s: torn or mixed line %.40q", n, l)
+			}
+			seen[id]++
+			var g byte
+			var i int
+			fmt.Sscanf(id, "g%c-%d", &g, &i)
+			if prev, ok := last[g]; ok && i <= prev {
+				t.Fatalf("%s: %s after g%c-%05d", n, id, g, prev)
+			}
+			last[g] = i
+		}
+	}
+	for g := range goroutines {
+		for i := range each {
+			if id := fmt.Sprintf("g%d-%05d", g, i); seen[id] != 1 {
+				t.Fatalf("%s written %d times", id, seen[id])
+			}
+		}
+	}
+}

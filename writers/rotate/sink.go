@@ -532,7 +532,10 @@ func (s *sink) write(p []byte) (int, error) {
 		return 0, errClosed
 	}
 	o := s.opts
-	if !s.next.IsZero() {
+	// While the flusher writes (the entry joins a batch, see joinsBatch,
+	// which found no rotation due a moment ago), no file may be touched.
+	touch := !s.writing
+	if touch && !s.next.IsZero() {
 		// The timer rotates at the boundary even when nothing is written;
 		// this check only makes sure that an entry written just after it,
 		// before the timer goroutine ran, lands in the new file.
@@ -544,7 +547,7 @@ func (s *sink) write(p []byte) (int, error) {
 	if len(host) > 0 && o.perHost {
 		lf = s.hostFile(host)
 	}
-	if o.maxSize > 0 && lf.size > 0 && lf.size+int64(len(p)) > o.maxSize {
+	if touch && o.maxSize > 0 && lf.size > 0 && lf.size+int64(len(p)) > o.maxSize {
 		if now := s.clock.Now(); !now.Before(lf.retryAt) {
 			s.rotate(lf, now)
 		}
