@@ -11,6 +11,7 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 	"sync"
@@ -135,6 +136,7 @@ type request struct {
 	one    [1]intake.Record
 	fields []pylog.Field
 	attrs  []intake.Attr
+	limit  io.LimitedReader
 }
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
@@ -202,7 +204,10 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 // decode turns the request into a batch ready to submit.
 func (h *Ingest) decode(r *http.Request, req *request, peer string) (*intake.Batch, error) {
 	now := time.Now()
-	query := r.URL.Query()
+	var query url.Values // most posts have none: no map to make
+	if r.URL.RawQuery != "" {
+		query = r.URL.Query()
+	}
 	var (
 		recs    []intake.Record
 		payload []byte
@@ -219,7 +224,7 @@ func (h *Ingest) decode(r *http.Request, req *request, peer string) (*intake.Bat
 		payload = []byte(raw)
 		recs, err = decodeForm(raw, now, req)
 	case http.MethodPost, http.MethodPut:
-		if err := readBody(r, &req.buf, h.MaxBodySize); err != nil {
+		if err := readBody(r, req, h.MaxBodySize); err != nil {
 			return nil, err
 		}
 		payload = req.buf.Bytes()
@@ -245,9 +250,13 @@ func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]
 	if contentType == "" {
 		return nil, intake.Errorf(http.StatusUnsupportedMediaType, "missing Content-Type")
 	}
-	mediaType, _, err := mime.ParseMediaType(contentType)
-	if err != nil {
-		return nil, intake.Errorf(http.StatusUnsupportedMediaType, "invalid Content-Type %q", contentType)
+	// Python's HTTPHandler sends exactly this; anything else is parsed.
+	mediaType := "application/x-www-form-urlencoded"
+	var err error
+	if contentType != mediaType {
+		if mediaType, _, err = mime.ParseMediaType(contentType); err != nil {
+			return nil, intake.Errorf(http.StatusUnsupportedMediaType, "invalid Content-Type %q", contentType)
+		}
 	}
 	var recs []intake.Record
 	switch mediaType {
@@ -345,7 +354,8 @@ func (h *Ingest) route(recs []intake.Record, qApp, qFacility, peer string) error
 }
 
 // readBody reads the request body into buf, up to max bytes.
-func readBody(r *http.Request, buf *bytes.Buffer, max int64) error {
+func readBody(r *http.Request, req *request, max int64) error {
+	buf := &req.buf
 	tooLarge := func() error {
 		return intake.Errorf(http.StatusRequestEntityTooLarge, "body larger than max_body_size (%s)", humanize.IBytes(uint64(max)))
 	}
@@ -355,13 +365,20 @@ func readBody(r *http.Request, buf *bytes.Buffer, max int64) error {
 	if r.ContentLength > 0 {
 		buf.Grow(int(r.ContentLength))
 	}
-	_, err := buf.ReadFrom(http.MaxBytesReader(nil, r.Body, max))
-	var mbe *http.MaxBytesError
-	switch {
-	case errors.As(err, &mbe):
-		return tooLarge()
-	case err != nil:
+	// One byte more than max tells a body that is too large; the reader
+	// lives in req, so reading costs no allocation.
+	req.limit = io.LimitedReader{R: r.Body, N: max + 1}
+	_, err := buf.ReadFrom(&req.limit)
+	req.limit.R = nil
+	if err != nil {
+		var mbe *http.MaxBytesError // Caddy's request_body max_size
+		if errors.As(err, &mbe) {
+			return tooLarge()
+		}
 		return intake.Errorf(http.StatusBadRequest, "reading body: %v", err)
+	}
+	if int64(buf.Len()) > max {
+		return tooLarge()
 	}
 	return nil
 }

@@ -78,7 +78,7 @@ func TestInProcess(t *testing.T) {
 // through Caddy's JSON encoder into Caddy's file writer on /dev/null (not
 // the discard writer: Caddy drops logs that use it before encoding), and
 // returns a provisioned log_ingest handler of that config.
-func newBenchHandler(b *testing.B) *ingest.Ingest {
+func newBenchHandler(b testing.TB) *ingest.Ingest {
 	cfg := `{
 		"admin": {"disabled": true},
 		"logging": {"logs": {
@@ -183,3 +183,27 @@ type statusWriter struct {
 func (w *statusWriter) Header() http.Header         { return w.header }
 func (w *statusWriter) Write(p []byte) (int, error) { return len(p), nil }
 func (w *statusWriter) WriteHeader(status int)      { w.status = status }
+
+// TestBodyLimitWithoutLength: a body of unknown length (chunked) beyond
+// max_body_size is refused with 413 once read past the limit; one of
+// exactly max_body_size bytes is accepted.
+func TestBodyLimitWithoutLength(t *testing.T) {
+	h := newBenchHandler(t)
+	h.MaxBodySize = 64
+	for _, tc := range []struct {
+		size   int
+		status int
+	}{{64, http.StatusOK}, {65, http.StatusRequestEntityTooLarge}, {10000, http.StatusRequestEntityTooLarge}} {
+		msg := strings.Repeat("x", tc.size-len(`{"msg":""}`))
+		req := httptest.NewRequest(http.MethodPost, "/_applog", io.MultiReader(strings.NewReader(`{"msg":"`+msg+`"}`)))
+		req.ContentLength = -1
+		req.Header.Set("Content-Type", "application/json")
+		rec := httptest.NewRecorder()
+		if err := h.ServeHTTP(rec, req, nil); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != tc.status {
+			t.Errorf("%d bytes: status %d (%s), want %d", tc.size, rec.Code, rec.Body, tc.status)
+		}
+	}
+}
