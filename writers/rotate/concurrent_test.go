@@ -25,23 +25,7 @@ func testConcurrentWrites(t *testing.T, batch bool) {
 	meter := h.sink.Load().meter
 	entries0, bytes0 := meter.Entries.Load(), meter.Bytes.Load()
 	const goroutines, each = 8, 500
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Go(func() {
-			for i := range each {
-				line := fmt.Sprintf("g%d-%04d\n", g, i) // 8 bytes
-				if n, err := h.Write([]byte(line)); err != nil || n != len(line) {
-					t.Errorf("write: %d, %v", n, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := h.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	settle(h)
+	writeConcurrently(t, h, goroutines, each, func(g, i int) string { return fmt.Sprintf("g%d-%04d\n", g, i) }) // 8 bytes
 	seen := map[string]int{}
 	for _, n := range names(t, dir) {
 		path := filepath.Join(dir, n)
@@ -86,23 +70,7 @@ func TestFlushBatchOverflowConcurrent(t *testing.T) {
 	})
 	const goroutines, each = 4, 2000
 	pad := strings.Repeat("x", 188)
-	var wg sync.WaitGroup
-	for g := range goroutines {
-		wg.Go(func() {
-			for i := range each {
-				line := fmt.Sprintf("g%d-%05d %s\n", g, i, pad) // 198 bytes
-				if n, err := h.Write([]byte(line)); err != nil || n != len(line) {
-					t.Errorf("write: %d, %v", n, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	if err := h.Sync(); err != nil {
-		t.Fatal(err)
-	}
-	settle(h)
+	writeConcurrently(t, h, goroutines, each, func(g, i int) string { return fmt.Sprintf("g%d-%05d %s\n", g, i, pad) }) // 198 bytes
 	seen := map[string]int{}
 	files := names(t, dir)
 	if len(files) < 4 {
@@ -132,4 +100,28 @@ func TestFlushBatchOverflowConcurrent(t *testing.T) {
 			}
 		}
 	}
+}
+
+// writeConcurrently has goroutines write each entries at once through h,
+// entry(g, i) being the i-th of goroutine g, then writes out what is
+// buffered and waits for the archiver.
+func writeConcurrently(t *testing.T, h *handle, goroutines, each int, entry func(g, i int) string) {
+	t.Helper()
+	var wg sync.WaitGroup
+	for g := range goroutines {
+		wg.Go(func() {
+			for i := range each {
+				line := entry(g, i)
+				if n, err := h.Write([]byte(line)); err != nil || n != len(line) {
+					t.Errorf("write: %d, %v", n, err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	if err := h.Sync(); err != nil {
+		t.Fatal(err)
+	}
+	settle(h)
 }

@@ -323,9 +323,10 @@ type sink struct {
 	kicked      bool
 	flusherDone chan struct{}
 
-	// writing is set (under mu) while the flusher writes the batches it
-	// took, without holding mu, so that entries keep joining the next
-	// batches meanwhile. Nothing else touches the files until it is
+	// writing is set (under mu) while batches taken from the files are
+	// written without holding mu (by the flusher, or by the receiver
+	// whose entry would overflow a batch), so that entries keep joining
+	// the next batches meanwhile. Nothing else touches the files until it is
 	// unset: whoever needs to (a rotation, a flush, a new host file)
 	// waits on idle first (quiesce). Once a holder of mu has seen it
 	// unset, it stays unset until mu is released, since the flusher sets
@@ -817,8 +818,7 @@ func (s *sink) writeBatches() {
 	var taken []takenBatch
 	for _, lf := range s.files() {
 		if lf.batching && len(lf.batch) > 0 && lf.f != nil {
-			taken = append(taken, takenBatch{lf: lf, data: lf.batch, n: lf.pending})
-			lf.batch, lf.spare, lf.pending = lf.spare[:0], nil, 0
+			taken = append(taken, lf.take())
 		}
 	}
 	if len(taken) == 0 {
@@ -843,17 +843,24 @@ func (s *sink) writeBatches() {
 
 // batchFull reports whether p would overflow its file's batch.
 func (s *sink) batchFull(p, host []byte) bool {
-	o := s.opts
-	if !o.batch || s.down {
-		return false
+	lf := s.batchFile(host)
+	return lf != nil && len(lf.batch) > 0 && len(lf.batch)+len(p) > batchSize
+}
+
+// batchFile is the batching file an entry from host goes to, if it is
+// open and known without opening anything; nil if not.
+func (s *sink) batchFile(host []byte) *logFile {
+	if !s.opts.batch || s.down {
+		return nil
 	}
 	lf := s.main
-	if len(host) > 0 && o.perHost {
-		if lf = s.byRaw[string(host)]; lf == nil {
-			return false
-		}
+	if len(host) > 0 && s.opts.perHost {
+		lf = s.byRaw[string(host)]
 	}
-	return lf.batching && len(lf.batch) > 0 && len(lf.batch)+len(p) > batchSize
+	if lf == nil || !lf.batching || lf.f == nil {
+		return nil
+	}
+	return lf
 }
 
 // takenBatch is a batch written out of a file's buffer.
@@ -868,23 +875,19 @@ type takenBatch struct {
 // flusher writes, with no file to touch: no rotation due, the file open,
 // room in the batch.
 func (s *sink) joinsBatch(p, host []byte) bool {
-	o := s.opts
 	if s.down {
 		return true // refused without touching anything
 	}
-	if !o.batch || !s.next.IsZero() && !s.clock.Now().Before(s.next) {
+	lf := s.batchFile(host)
+	switch {
+	case lf == nil, len(lf.batch)+len(p) > batchSize:
 		return false
+	case !s.next.IsZero() && !s.clock.Now().Before(s.next):
+		return false // a scheduled rotation is due
+	case s.opts.maxSize > 0 && lf.size > 0 && lf.size+int64(len(p)) > s.opts.maxSize:
+		return false // a rotation by size is due
 	}
-	lf := s.main
-	if len(host) > 0 && o.perHost {
-		if lf = s.byRaw[string(host)]; lf == nil {
-			return false
-		}
-	}
-	if o.maxSize > 0 && lf.size > 0 && lf.size+int64(len(p)) > o.maxSize {
-		return false
-	}
-	return lf.batching && lf.f != nil && len(lf.batch)+len(p) <= batchSize
+	return true
 }
 
 // quiesce waits until the flusher is not writing; mu is held.
@@ -1012,8 +1015,7 @@ func (lf *logFile) write(p []byte) (int, error) {
 // the disk has room again.
 func (lf *logFile) flush() error {
 	if lf.batching && len(lf.batch) > 0 {
-		t := takenBatch{lf: lf, data: lf.batch, n: lf.pending}
-		lf.batch, lf.spare, lf.pending = lf.spare[:0], nil, 0
+		t := lf.take()
 		_, t.err = lf.f.Write(t.data)
 		lf.batchWritten(t)
 		return t.err
@@ -1029,6 +1031,14 @@ func (lf *logFile) flush() error {
 	lf.pending = 0
 	lf.whole = lf.size
 	return nil
+}
+
+// take takes lf's batch out, to be written; the next one starts in the
+// spare buffer.
+func (lf *logFile) take() takenBatch {
+	t := takenBatch{lf: lf, data: lf.batch, n: lf.pending}
+	lf.batch, lf.spare, lf.pending = lf.spare[:0], nil, 0
+	return t
 }
 
 // batchWritten accounts for a batch taken out of lf and written (the
