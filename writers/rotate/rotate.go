@@ -115,10 +115,14 @@ type RotateWriter struct {
 	// Buffer entries and write whatever has gathered with one write as
 	// soon as the writer's goroutine gets to run, as rsyslog's omfile and
 	// syslog-ng's file() do: under load, one write per batch instead of
-	// one per entry; idle, an entry reaches the file within microseconds.
-	// A Write returns once its entry is buffered, so a crash (not a
-	// reload or a stop) loses what had not been written yet, at most 64
-	// KiB per file. Not with flush_interval.
+	// one per entry, made without holding up the entries that keep
+	// coming; idle, an entry reaches the file within microseconds. A
+	// batch holds at most 256 KiB: the entry that would overflow it waits
+	// for the batch to be written, so a slow disk holds senders back
+	// rather than filling memory. A Write returns once its entry is
+	// buffered, so a crash (not a reload or a stop) loses what had not
+	// been written yet, at most two batches per file. Not with
+	// flush_interval.
 	FlushBatch bool `json:"flush_batch,omitempty"`
 
 	// How backups are named. Tokens: {name} the live file's name without
