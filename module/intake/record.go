@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"time"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -155,10 +154,3 @@ func (as Attrs) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	return nil
 }
 
-// Field returns the attributes as one zap field, or zap.Skip when empty.
-func (as Attrs) Field(key string) zap.Field {
-	if len(as) == 0 {
-		return zap.Skip()
-	}
-	return zap.Object(key, as)
-}
