@@ -80,8 +80,12 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	// Rows that must be there, each with its verification.
 	for _, want := range []string{
-		"| caddy-applog (file) |", "| caddy-applog (rotate) |", "| rsyslog (imtcp → omfile) |", "| syslog-ng (syslog() → file()) |",
-		"| caddy-applog (file) / rsyslog |", "| caddy-applog (file) / syslog-ng |",
+		"| caddy-applog (file) |", "| caddy-applog (rotate) |", "| caddy-applog (rotate-batch) |",
+		"| rsyslog (imtcp → omfile) |", "| syslog-ng (syslog() → file()) |",
+		"| rsyslog (imtcp → omfile, JSON lines) |", "| syslog-ng (syslog() → file(), JSON lines) |",
+		"| caddy-applog (rotate-batch) / rsyslog (imtcp → omfile, JSON lines) |",
+		"| caddy-applog (rotate-batch) / syslog-ng (syslog() → file(), JSON lines) |",
+		"| caddy-applog (file) / rsyslog (imtcp → omfile) |", "| caddy-applog (file) / syslog-ng (syslog() → file()) |",
 		"### 2. NDJSON batches", "| keep-alive | `log_ingest` |", "| keep-alive | `respond` |",
 		"| writer, interleaved (BenchmarkRotateVsFile) | rotate |", "| encoder, one access entry (BenchmarkAccessEncoders) | access combined |",
 		"Machine: nproc ",
@@ -96,9 +100,10 @@ func TestBenchSmoke(t *testing.T) {
 			verified++
 		}
 	}
-	// 4 syslog daemons, the NDJSON run, one form mode.
-	if verified != 6 {
-		t.Errorf("%d rows verified, want 6:\n%s", verified, text)
+	// 7 syslog rows (3 Caddy writers, rsyslog and syslog-ng in 2
+	// formats), the NDJSON run, one form mode.
+	if verified != 9 {
+		t.Errorf("%d rows verified, want 9:\n%s", verified, text)
 	}
 	if t.Failed() {
 		t.Logf("report:\n%s\nstderr:\n%s", text, stderr.String())
