@@ -890,7 +890,8 @@ func (s *sink) joinsBatch(p, host []byte) bool {
 	return true
 }
 
-// quiesce waits until the flusher is not writing; mu is held.
+// quiesce waits until no batch is being written (by the flusher or a
+// receiver, see writeBatches); mu is held.
 func (s *sink) quiesce() {
 	for s.writing {
 		s.idle.Wait()
@@ -937,9 +938,8 @@ func (s *sink) doShutdown() error {
 	<-s.done
 	<-s.flusherDone
 	s.mu.Lock()
-	s.quiesce()
 	s.down = true
-	err := s.flushAll()
+	err := s.flushAll() // waits for a batch being written first
 	for _, lf := range s.files() {
 		lf.close()
 	}
