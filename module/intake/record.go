@@ -153,4 +153,3 @@ func (as Attrs) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 	}
 	return nil
 }
-

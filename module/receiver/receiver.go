@@ -7,6 +7,7 @@ package receiver
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -82,9 +83,12 @@ type Server struct {
 	// Python's SocketHandler lose their next record. Default: 24h.
 	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
 
-	name      string // "syslog", "python_socket"
-	proto     Protocol
-	ctx       caddy.Context
+	name  string // "syslog", "python_socket"
+	proto Protocol
+	ctx   caddy.Context
+	// submitCtx is ctx boxed once as a context.Context: converting the
+	// caddy.Context struct at each Submit allocated per message.
+	submitCtx context.Context
 	logger    *zap.Logger
 	tlsConfig *tls.Config
 	ppPolicy  proxyproto.ConnPolicyFunc
@@ -129,6 +133,7 @@ const (
 // counters ("syslog/udp/127.0.0.1:5514") and log lines.
 func (s *Server) Provision(ctx caddy.Context, name string, proto Protocol) error {
 	s.ctx, s.name, s.proto, s.logger = ctx, name, proto, ctx.Logger()
+	s.submitCtx = ctx
 	s.wg, s.stopping = new(sync.WaitGroup), new(atomic.Bool)
 	if len(s.Listen) == 0 {
 		return fmt.Errorf("%s: no address to listen on", name)
@@ -405,7 +410,7 @@ func (s *Server) handle(msg []byte, now time.Time, peer string, d *door, source 
 	}
 	one.recs[0] = rec
 	one.batch = intake.Batch{Records: one.recs[:], Source: source, Peer: peer, Received: now}
-	_, err = d.intake().Submit(s.ctx, &one.batch)
+	_, err = d.intake().Submit(s.submitCtx, &one.batch)
 	// Keep no message alive until the next one.
 	one.recs[0] = intake.Record{}
 	clear(one.attrs[:])
