@@ -5,6 +5,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Field is one name=value pair of a form, decoded.
@@ -40,17 +41,16 @@ func ParseFormReusing(raw string, maxFields int, dst []Field) ([]Field, error) {
 	if cap(fields) < n {
 		fields = make([]Field, 0, n)
 	}
+	var d decoder
 	for i := 0; raw != ""; i++ {
-		var piece string
-		piece, raw, _ = strings.Cut(raw, "&")
-		if piece == "" {
-			continue
-		}
-		f, err := parseField(piece)
+		f, rest, ok, err := d.field(raw)
+		raw = rest
 		if err != nil {
 			return nil, fmt.Errorf("form field %d: %w", i+1, err)
 		}
-		fields = append(fields, f)
+		if ok {
+			fields = append(fields, f)
+		}
 	}
 	return fields, nil
 }
@@ -67,45 +67,110 @@ func countFields(raw string) int {
 	return n
 }
 
-func parseField(piece string) (Field, error) {
-	rawKey, rawValue, _ := strings.Cut(piece, "=")
-	key, err := unescape(rawKey)
-	if err != nil {
-		return Field{}, fmt.Errorf("key %s: %w", quoteBrief(rawKey), err)
+// Byte classes of a form, for reading a field in one pass.
+const (
+	classAmp    = 1 << iota // '&' ends the field
+	classEq                 // '=' ends the key
+	classEscape             // '%' or '+': there is something to decode
+	classHigh               // a byte of a multi-byte sequence, maybe invalid
+)
+
+var formClass = func() (t [256]byte) {
+	t['&'], t['='], t['%'], t['+'] = classAmp, classEq, classEscape, classEscape
+	for c := utf8.RuneSelf; c < 256; c++ {
+		t[c] = classHigh
 	}
-	if !utf8.ValidString(key) {
-		return Field{}, fmt.Errorf("key %s is not valid UTF-8", quoteBrief(rawKey))
-	}
-	value, err := unescape(rawValue)
-	if err != nil {
-		return Field{}, fmt.Errorf("value of %s: %w", quoteBrief(key), err)
-	}
-	return Field{Key: key, Value: strings.ToValidUTF8(value, "\uFFFD")}, nil
+	return t
+}()
+
+// decoder reads the fields of one form. Decoded text goes into one slab
+// per form rather than a string per escaped field (a Python record has
+// several); the slab is only ever appended to, so the strings made over
+// it never change.
+type decoder struct {
+	slab []byte
 }
 
-// unescape decodes '+' and %XX; it allocates only when there is
-// something to decode.
-func unescape(s string) (string, error) {
-	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+// field reads the field at the start of raw and returns the rest after
+// its '&'; an empty piece ("a=1&&b=2") is no field (ok false). Text that needs no decoding and is ASCII, which is nearly all
+// of what urlencode makes, is neither copied nor checked for UTF-8.
+func (d *decoder) field(raw string) (f Field, rest string, ok bool, err error) {
+	eq, end := -1, len(raw)
+	var keyClass, class byte
+	for i := 0; i < len(raw); i++ {
+		k := formClass[raw[i]]
+		if k == 0 {
+			continue
+		}
+		if k == classAmp {
+			end = i
+			break
+		}
+		if k == classEq && eq < 0 {
+			eq, keyClass, class = i, class, 0
+			continue
+		}
+		class |= k
+	}
+	if end < len(raw) {
+		rest = raw[end+1:]
+	}
+	if end == 0 {
+		return Field{}, rest, false, nil
+	}
+	rawKey, rawValue := raw[:end], ""
+	if eq >= 0 {
+		rawKey, rawValue = raw[:eq], raw[eq+1:end]
+	} else {
+		keyClass, class = class, 0
+	}
+	key, err := d.text(rawKey, keyClass)
+	if err != nil {
+		return Field{}, rest, false, fmt.Errorf("key %s: %w", quoteBrief(rawKey), err)
+	}
+	if keyClass != 0 && !utf8.ValidString(key) {
+		return Field{}, rest, false, fmt.Errorf("key %s is not valid UTF-8", quoteBrief(rawKey))
+	}
+	value, err := d.text(rawValue, class)
+	if err != nil {
+		return Field{}, rest, false, fmt.Errorf("value of %s: %w", quoteBrief(key), err)
+	}
+	if class != 0 && !utf8.ValidString(value) {
+		value = strings.ToValidUTF8(value, "\uFFFD")
+	}
+	return Field{Key: key, Value: value}, rest, true, nil
+}
+
+// text decodes '+' and %XX in s when class says it has them.
+func (d *decoder) text(s string, class byte) (string, error) {
+	if class&classEscape == 0 {
 		return s, nil
 	}
-	var b strings.Builder
-	b.Grow(len(s))
+	if cap(d.slab)-len(d.slab) < len(s) {
+		// Decoding never grows text: room for s and what may follow
+		// in a typical record.
+		d.slab = make([]byte, 0, max(2*len(s), 512))
+	}
+	start := len(d.slab)
+	b := d.slab[start : start+len(s)]
+	n := 0
 	for i := 0; i < len(s); i++ {
-		switch c := s[i]; c {
+		c := s[i]
+		switch c {
 		case '+':
-			b.WriteByte(' ')
+			c = ' '
 		case '%':
 			if i+2 >= len(s) || !isHex(s[i+1]) || !isHex(s[i+2]) {
 				return "", fmt.Errorf("invalid escape %s", quoteBrief(s[i:min(i+3, len(s))]))
 			}
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			c = unhex(s[i+1])<<4 | unhex(s[i+2])
 			i += 2
-		default:
-			b.WriteByte(c)
 		}
+		b[n] = c
+		n++
 	}
-	return b.String(), nil
+	d.slab = d.slab[:start+n]
+	return unsafe.String(&b[0], n), nil
 }
 
 func isHex(c byte) bool {

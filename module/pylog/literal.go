@@ -179,6 +179,11 @@ func (p *parser) sequence(close byte, depth int) (items []Value, comma bool, err
 		if err != nil {
 			return nil, false, err
 		}
+		if items == nil {
+			// One allocation for the few arguments a log call has,
+			// rather than growing from one.
+			items = make([]Value, 0, 4)
+		}
 		items = append(items, v)
 		p.skipSpace()
 		switch p.peek() {
