@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -93,6 +94,10 @@ func TestBenchSmoke(t *testing.T) {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q", want)
 		}
+	}
+	// The form ratio, with the median and range of the rounds' pairs.
+	if !regexp.MustCompile(`\| keep-alive \| [0-9.]+ \| [+-][0-9]+% \| [0-9.]+ \([0-9.]+–[0-9.]+\) \|`).MatchString(text) {
+		t.Errorf("report lacks the keep-alive ratio row with its rounds' median and range")
 	}
 	verified := 0
 	for line := range strings.SplitSeq(text, "\n") {

@@ -141,7 +141,11 @@ type formRow struct {
 	Mode            string
 	Conc            int
 	Ingest, Respond formRoute
-	PeakRSS         int64
+	// Pairs are each round's log_ingest / respond requests/s, from its
+	// two adjacent phases: their spread shows how much the machine
+	// moved under the run.
+	Pairs   []float64
+	PeakRSS int64
 	Err             error
 }
 
@@ -164,22 +168,22 @@ func (o *options) runForms(ctx context.Context, keepAlive bool) (row formRow) {
 	defer cancel()
 	client := load.NewClient(o.formConc, keepAlive)
 	var seq, plainSeq atomic.Int64
-	phase := func(route string, d time.Duration, into *formRoute) error {
+	phase := func(route string, d time.Duration, into *formRoute) (rate float64, err error) {
 		counter := &seq
 		if route == "/plain" {
 			counter = &plainSeq
 		}
 		cpu0, err := c.cpu()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		res := load.PostForms(runCtx, client, load.FormSpec{URL: c.base + route, Conc: o.formConc, Duration: d, Seq: counter})
 		cpu1, err := c.cpu()
 		if err != nil {
-			return err
+			return 0, err
 		}
 		if res.Errors > 0 {
-			return fmt.Errorf("%s: %d failed requests (first: %v)", route, res.Errors, res.FirstErr)
+			return 0, fmt.Errorf("%s: %d failed requests (first: %v)", route, res.Errors, res.FirstErr)
 		}
 		if into != nil {
 			into.Requests += res.Requests
@@ -187,11 +191,11 @@ func (o *options) runForms(ctx context.Context, keepAlive bool) (row formRow) {
 			into.CPU += cpu1 - cpu0
 			into.Lat = append(into.Lat, res.Latencies...)
 		}
-		return nil
+		return float64(res.Requests) / res.Elapsed.Seconds(), nil
 	}
 	// Warm up both routes (connections, Caddy's pools, the file).
 	for _, route := range []string{"/plain", "/form"} {
-		if err := phase(route, o.formWarmup, nil); err != nil {
+		if _, err := phase(route, o.formWarmup, nil); err != nil {
 			row.Err = err
 			return row
 		}
@@ -201,16 +205,18 @@ func (o *options) runForms(ctx context.Context, keepAlive bool) (row formRow) {
 		if r%2 == 1 {
 			order = []string{"/form", "/plain"}
 		}
+		var ingest, respond float64
 		for _, route := range order {
-			into := &row.Respond
+			into, rate := &row.Respond, &respond
 			if route == "/form" {
-				into = &row.Ingest
+				into, rate = &row.Ingest, &ingest
 			}
-			if err := phase(route, o.formPhase, into); err != nil {
+			if *rate, err = phase(route, o.formPhase, into); err != nil {
 				row.Err = err
 				return row
 			}
 		}
+		row.Pairs = append(row.Pairs, ingest/respond)
 	}
 	v := load.NewVerifier(int(seq.Load()))
 	if err := v.Settle(c.out, 300*time.Millisecond); err != nil {

@@ -79,13 +79,13 @@ func main() {
 	flag.IntVar(&o.syslogRounds, "syslog-rounds", 5, "rounds of the syslog part; each row is the median")
 	flag.StringVar(&outputs, "caddy-outputs", "file,rotate,rotate-batch", "Caddy writers in the syslog part: file, rotate, rotate-batch (rotate with flush batch, which writes what has gathered in one write, as rsyslog's omfile and syslog-ng's file() do), rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
 	flag.StringVar(&formats, "daemon-formats", "default,json", "output formats of rsyslog and syslog-ng in the syslog part: default (their own line formats), json (a JSON object per line with the header fields and the message, as caddy-applog writes)")
-	flag.StringVar(&o.httpFlush, "http-flush", "batch", "flush mode of the rotate writer in the HTTP parts: batch or always")
+	flag.StringVar(&o.httpFlush, "http-flush", "batch", "flush mode of the rotate writer in the HTTP parts: batch, always, or an interval (100ms)")
 	flag.IntVar(&o.ndjsonRecords, "ndjson-records", 1_000_000, "NDJSON records to post")
 	flag.IntVar(&o.ndjsonBatch, "ndjson-batch", 100, "records per NDJSON batch")
 	flag.IntVar(&o.ndjsonConc, "ndjson-conc", 4, "concurrent NDJSON posters")
 	flag.IntVar(&o.formConc, "form-conc", 8, "concurrent single-record posters")
-	flag.DurationVar(&o.formPhase, "form-phase", 5*time.Second, "length of one phase of single-record posts")
-	flag.IntVar(&o.formRounds, "form-rounds", 4, "phases per route (alternating log_ingest and respond)")
+	flag.DurationVar(&o.formPhase, "form-phase", 3*time.Second, "length of one phase of single-record posts")
+	flag.IntVar(&o.formRounds, "form-rounds", 8, "phases per route (alternating log_ingest and respond); each round's pair gives one ratio")
 	flag.DurationVar(&o.formWarmup, "form-warmup", time.Second, "warm-up per route before the phases")
 	flag.StringVar(&modes, "form-modes", "newconn,keepalive", "connection modes of single-record posts: newconn (as HTTPHandler), keepalive")
 	flag.StringVar(&o.goBenchTime, "gobench-time", "1s", "-benchtime of the Go benchmarks")
@@ -127,8 +127,8 @@ func main() {
 			fatalf("-caddy-outputs: unknown writer %q", w)
 		}
 	}
-	if o.httpFlush != "batch" && o.httpFlush != "always" {
-		fatalf("-http-flush: want batch or always, got %q", o.httpFlush)
+	if _, err := time.ParseDuration(o.httpFlush); err != nil && o.httpFlush != "batch" && o.httpFlush != "always" {
+		fatalf("-http-flush: want batch, always or an interval such as 100ms, got %q", o.httpFlush)
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
@@ -252,11 +252,7 @@ func medianSyslog(rs []syslogRow) syslogRow {
 		for i, r := range rs {
 			v[i] = f(r)
 		}
-		slices.Sort(v)
-		if len(v)%2 == 1 {
-			return v[len(v)/2]
-		}
-		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+		return median(v)
 	}
 	out.Rate = med(func(r syslogRow) float64 { return r.Rate })
 	out.CPU = time.Duration(med(func(r syslogRow) float64 { return float64(r.CPU) }))
@@ -266,6 +262,16 @@ func medianSyslog(rs []syslogRow) syslogRow {
 		out.Rates = append(out.Rates, r.Rate)
 	}
 	return out
+}
+
+// median is the middle of v (the mean of the two middle values for an
+// even count); v is sorted in place.
+func median(v []float64) float64 {
+	slices.Sort(v)
+	if len(v)%2 == 1 {
+		return v[len(v)/2]
+	}
+	return (v[len(v)/2-1] + v[len(v)/2]) / 2
 }
 
 // machine describes what the numbers were measured on.
