@@ -43,8 +43,8 @@ func limitFileSize(t *testing.T, size uint64) (lift func()) {
 
 // TestFailedWriteLeavesNoTornLine: a write that fails partway is cut
 // back, so after the disk has room again the next entry starts its own
-// line, and a buffered writer works again (bufio.Writer keeps its first
-// error forever unless reset).
+// line, and a buffered writer works again (its failed batch is dropped,
+// not kept to fail again).
 func TestFailedWriteLeavesNoTornLine(t *testing.T) {
 	for _, flush := range []time.Duration{0, 5 * time.Second, -1} {
 		name := "flush=" + flush.String()

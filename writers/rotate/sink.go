@@ -1,7 +1,6 @@
 package rotate
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -345,10 +344,13 @@ type logFile struct {
 	set  fileSet
 	path string
 	f    *os.File
-	id   os.FileInfo   // what f was when opened, to notice a replaced path
-	w    *bufio.Writer // with flush <interval>; nil otherwise
-	// With flush batch: the entries gathered since the flusher last took
-	// them, and the buffer it gives back.
+	id   os.FileInfo // what f was when opened, to notice a replaced path
+	// With flush <interval> or flush batch, entries gather in batch (up
+	// to limit bytes) until a tick, the flusher or an overflow writes
+	// them, and spare is the buffer the last write gave back; limit is 0
+	// when every entry goes straight to the file. batching is flush
+	// batch: the flusher writes batches with the lock released.
+	limit        int
 	batching     bool
 	batch, spare []byte
 	size         int64  // bytes in the file, buffered ones included
@@ -734,9 +736,6 @@ func (s *sink) check() {
 		info, err := os.Stat(lf.path)
 		if lf.f != nil && err == nil && os.SameFile(info, lf.id) {
 			lf.size, lf.whole = info.Size(), info.Size()
-			if lf.w != nil {
-				lf.size += int64(lf.w.Buffered())
-			}
 			lf.size += int64(len(lf.batch))
 			continue
 		}
@@ -974,8 +973,10 @@ func (lf *logFile) write(p []byte) (int, error) {
 	if lf.f == nil {
 		return 0, fmt.Errorf("%s is not open", lf.path)
 	}
-	if lf.batching {
-		if len(lf.batch) > 0 && len(lf.batch)+len(p) > batchSize {
+	if lf.limit > 0 {
+		// Write the batch out before p would overflow it, so that a
+		// failure is known to be at an entry's boundary.
+		if len(lf.batch) > 0 && len(lf.batch)+len(p) > lf.limit {
 			if err := lf.flush(); err != nil {
 				return 0, err
 			}
@@ -984,19 +985,6 @@ func (lf *logFile) write(p []byte) (int, error) {
 		lf.size += int64(len(p))
 		lf.pending++
 		return len(p), nil
-	}
-	if lf.w != nil && len(p) > lf.w.Available() {
-		// Flush here rather than let the buffer do it in the middle of
-		// p, so that a failure is known to be at an entry's boundary.
-		if err := lf.flush(); err != nil {
-			return 0, err
-		}
-	}
-	if lf.w != nil && len(p) <= lf.w.Available() {
-		n, _ := lf.w.Write(p) // fits: no write to the file, no error
-		lf.size += int64(n)
-		lf.pending++
-		return n, nil
 	}
 	n, err := lf.f.Write(p)
 	if err != nil {
@@ -1008,29 +996,18 @@ func (lf *logFile) write(p []byte) (int, error) {
 	return n, nil
 }
 
-// flush writes the buffer out. If that fails, the buffered entries are
-// lost and counted as errors, and the file is cut back to its last whole
-// entry: a bufio.Writer that failed once refuses every later write, so
-// keeping it would lose everything until the next rotation, even once
-// the disk has room again.
+// flush writes the batch out. If that fails, its entries are lost and
+// counted as errors, and the file is cut back to its last whole entry,
+// so that the next batch starts a line of its own once the disk has
+// room again.
 func (lf *logFile) flush() error {
-	if lf.batching && len(lf.batch) > 0 {
-		t := lf.take()
-		_, t.err = lf.f.Write(t.data)
-		lf.batchWritten(t)
-		return t.err
-	}
-	if lf.w == nil || lf.w.Buffered() == 0 {
+	if len(lf.batch) == 0 {
 		return nil
 	}
-	if err := lf.w.Flush(); err != nil {
-		lf.meter.Errors.Add(lf.pending)
-		lf.cutBack()
-		return err
-	}
-	lf.pending = 0
-	lf.whole = lf.size
-	return nil
+	t := lf.take()
+	_, t.err = lf.f.Write(t.data)
+	lf.batchWritten(t)
+	return t.err
 }
 
 // take takes lf's batch out, to be written; the next one starts in the
@@ -1046,7 +1023,9 @@ func (lf *logFile) take() takenBatch {
 // and the file cut back to the end of the batch before, where the
 // entries written after it will start.
 func (lf *logFile) batchWritten(t takenBatch) {
-	lf.spare = t.data[:0]
+	if cap(t.data) <= 2*lf.limit {
+		lf.spare = t.data[:0] // not the room one huge entry took
+	}
 	if t.err == nil {
 		lf.whole += int64(len(t.data))
 		return
@@ -1069,9 +1048,6 @@ func (lf *logFile) cutBack() {
 	} else if info, err := lf.f.Stat(); err == nil {
 		lf.size = info.Size() // keep the size right at least
 	}
-	if lf.w != nil {
-		lf.w.Reset(lf.f)
-	}
 	lf.pending = 0
 }
 
@@ -1080,12 +1056,17 @@ func (lf *logFile) cutBack() {
 func (lf *logFile) setBuffer(o *options) {
 	lf.batching = o.batch && lf.f != nil
 	switch {
-	case o.flush == 0 || lf.f == nil:
-		lf.w = nil
-	case lf.w == nil:
-		lf.w = bufio.NewWriterSize(lf.f, bufferSize)
+	case lf.f == nil:
+		lf.limit = 0
+	case o.batch:
+		lf.limit = batchSize
+	case o.flush > 0:
+		lf.limit = bufferSize
 	default:
-		lf.w.Reset(lf.f)
+		lf.limit = 0
+	}
+	if lf.limit == 0 {
+		lf.batch, lf.spare = nil, nil
 	}
 }
 
