@@ -149,7 +149,7 @@ func (d *decoder) text(s string, class byte) (string, error) {
 	if cap(d.slab)-len(d.slab) < len(s) {
 		// Decoding never grows text: room for s and what may follow
 		// in a typical record.
-		d.slab = make([]byte, 0, max(2*len(s), 512))
+		d.slab = make([]byte, 0, max(2*len(s), 256))
 	}
 	start := len(d.slab)
 	b := d.slab[start : start+len(s)]
