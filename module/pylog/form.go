@@ -92,8 +92,9 @@ type decoder struct {
 }
 
 // field reads the field at the start of raw and returns the rest after
-// its '&'; an empty piece ("a=1&&b=2") is no field (ok false). Text that needs no decoding and is ASCII, which is nearly all
-// of what urlencode makes, is neither copied nor checked for UTF-8.
+// its '&'; an empty piece ("a=1&&b=2") is no field (ok false). Text
+// that needs no decoding and is ASCII, which is nearly all of what
+// urlencode makes, is neither copied nor checked for UTF-8.
 func (d *decoder) field(raw string) (f Field, rest string, ok bool, err error) {
 	eq, end := -1, len(raw)
 	var keyClass, class byte
