@@ -146,7 +146,7 @@ type formRow struct {
 	// moved under the run.
 	Pairs   []float64
 	PeakRSS int64
-	Err             error
+	Err     error
 }
 
 // runForms alternates phases of single-record posts to log_ingest and
