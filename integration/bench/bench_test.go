@@ -86,6 +86,8 @@ func TestBenchSmoke(t *testing.T) {
 		"| rsyslog (imtcp → omfile, JSON lines) |", "| syslog-ng (syslog() → file(), JSON lines) |",
 		"| caddy-applog (rotate-batch) / rsyslog (imtcp → omfile, JSON lines) |",
 		"| caddy-applog (rotate-batch) / syslog-ng (syslog() → file(), JSON lines) |",
+		"| rsyslog (imtcp → omfile, caddy-applog's entry) |", "| syslog-ng (syslog() → file(), caddy-applog's entry) |",
+		"| caddy-applog (rotate-batch) / rsyslog (imtcp → omfile, caddy-applog's entry) |",
 		"| caddy-applog (file) / rsyslog (imtcp → omfile) |", "| caddy-applog (file) / syslog-ng (syslog() → file()) |",
 		"### 2. NDJSON batches", "| keep-alive | `log_ingest` |", "| keep-alive | `respond` |",
 		"| writer, interleaved (BenchmarkRotateVsFile) | rotate |", "| encoder, one access entry (BenchmarkAccessEncoders) | access combined |",
@@ -105,10 +107,11 @@ func TestBenchSmoke(t *testing.T) {
 			verified++
 		}
 	}
-	// 7 syslog rows (3 Caddy writers, rsyslog and syslog-ng in 2
-	// formats), the NDJSON run, one form mode.
-	if verified != 9 {
-		t.Errorf("%d rows verified, want 9:\n%s", verified, text)
+	// 9 syslog rows (3 Caddy writers, rsyslog and syslog-ng in 3
+	// formats, the third checked to be caddy-applog's entry), the NDJSON
+	// run, one form mode.
+	if verified != 11 {
+		t.Errorf("%d rows verified, want 11:\n%s", verified, text)
 	}
 	if t.Failed() {
 		t.Logf("report:\n%s\nstderr:\n%s", text, stderr.String())

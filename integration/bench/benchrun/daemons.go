@@ -135,15 +135,19 @@ func startCaddy(ctx context.Context, bin, name, dir, caddyfile string, port int)
 }
 
 // startRsyslog runs rsyslogd in the foreground: imtcp (octet counting
-// is on by default) bound to a ruleset with one omfile action writing
-// the default file format, or with json a JSON object per line with the
-// header fields, the peer and the message (as caddy-applog's entries
-// have them).
-func startRsyslog(ctx context.Context, bin, dir, out string, port int, json bool) (*daemon, error) {
-	template := `template="RSYSLOG_FileFormat"`
-	if json {
-		template = `template="applog_json"`
-	}
+// is on by default) bound to a ruleset with one omfile action writing,
+// by format, its default file format ("default"), a JSON object per line
+// with the header fields, the peer and the message ("json"), or the very
+// line caddy-applog's `format json` writes for the same message, key for
+// key and in its order ("entry"; level_no is the constant 20, as every
+// benchmark message is severity 6 and rsyslog would need a lookup table
+// to map it).
+func startRsyslog(ctx context.Context, bin, dir, out string, port int, format string) (*daemon, error) {
+	template := map[string]string{
+		"default": `template="RSYSLOG_FileFormat"`,
+		"json":    `template="applog_json"`,
+		"entry":   `template="applog_entry"`,
+	}[format]
 	conf := fmt.Sprintf(`global(workDirectory=%q maxMessageSize="64k")
 module(load="imtcp")
 template(name="applog_json" type="list" option.jsonf="on") {
@@ -157,17 +161,25 @@ template(name="applog_json" type="list" option.jsonf="on") {
 	property(outname="peer" name="fromhost-ip" format="jsonf")
 	property(outname="msg" name="msg" format="jsonf")
 }
+template(name="applog_entry" type="string" string="%s\n")
 ruleset(name="bench") {
 	action(type="omfile" file=%q %s)
 }
 input(type="imtcp" address="127.0.0.1" port="%d" ruleset="bench")
-`, dir, out, template, port)
+`, dir, rsyslogEntry, out, template, port)
 	path := filepath.Join(dir, "rsyslog.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
 		return nil, err
 	}
 	return start(ctx, "rsyslog", exec.Command(bin, "-n", "-f", path, "-i", filepath.Join(dir, "rsyslog.pid")), port)
 }
+
+// rsyslogEntry is caddy-applog's JSON entry for a syslog message as an
+// rsyslog string template (quotes escaped for rsyslog's config).
+var rsyslogEntry = strings.ReplaceAll(`{"level":"%syslogseverity-text%","ts":%timereported:::date-unixtimestamp%.%timereported:::date-subseconds%,`+
+	`"logger":"applog.%app-name:::json%","msg":"%msg:::json%","app":"%app-name:::json%","facility":"","host":"%fromhost-ip%",`+
+	`"logger_name":"","level_name":"%syslogseverity-text%","level_no":20,"attrs":{"syslog_facility":"%syslogfacility-text%",`+
+	`"syslog_severity":%syslogseverity%,"program":"%app-name:::json%","hostname":"%hostname:::json%","procid":"%procid:::json%"}}`, `"`, `\"`)
 
 // syslogNG is how to run syslog-ng: a binary, its environment and
 // module path, and its configuration version.
@@ -207,15 +219,22 @@ func findSyslogNG(root string) (*syslogNG, error) {
 
 // startSyslogNG runs syslog-ng in the foreground with its syslog()
 // source (RFC 5424, octet counting on TCP) and a file() destination in
-// its default format, or with json a JSON object per line made by
-// format-json with the fields rsyslog's JSON template has, with flow
-// control: without it syslog-ng drops what its destination queue cannot
-// hold, by design.
-func startSyslogNG(ctx context.Context, s *syslogNG, dir, out string, port, conns int, json bool) (*daemon, error) {
+// its default format, or a JSON object per line made by format-json:
+// with "json" the fields rsyslog's JSON template has, with "entry" those
+// of caddy-applog's entry, typed as it types them (format-json orders
+// keys its own way). Flow control is on: without it syslog-ng drops what
+// its destination queue cannot hold, by design.
+func startSyslogNG(ctx context.Context, s *syslogNG, dir, out string, port, conns int, format string) (*daemon, error) {
 	dest, frac := strconv.Quote(out), ""
-	if json {
+	switch format {
+	case "json":
 		frac = " frac-digits(6);" // rsyslog's and caddy-applog's timestamps have them
 		dest += ` template("$(format-json ts=${ISODATE} host=${HOST} app=${PROGRAM} facility=${FACILITY} severity=${LEVEL} procid=${PID} msgid=${MSGID} peer=${SOURCEIP} msg=${MESSAGE})\n")`
+	case "entry":
+		frac = " frac-digits(6);"
+		dest += ` template("$(format-json level=${LEVEL} ts=double(${UNIXTIME}) logger=applog.${PROGRAM} msg=${MESSAGE} app=${PROGRAM} facility=literal(\"\") host=${SOURCEIP}` +
+			` logger_name=literal(\"\") level_name=${LEVEL} level_no=int64(20) attrs.syslog_facility=${FACILITY} attrs.syslog_severity=int64(${LEVEL_NUM})` +
+			` attrs.program=${PROGRAM} attrs.hostname=${HOST} attrs.procid=${PID})\n")`
 	}
 	conf := fmt.Sprintf(`@version: %s
 options { keep-hostname(yes); log-msg-size(65536); stats-freq(0);%s };

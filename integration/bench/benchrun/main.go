@@ -38,6 +38,10 @@ import (
 )
 
 type options struct {
+	// refEntry is caddy-applog's line for syslog message 0, which the
+	// daemons' "entry" format must reproduce.
+	refEntry                     []byte
+	keep                         bool // keep each syslog run's folder
 	caddy, repo, work, out       string
 	compareCaddy                 string
 	rsyslogd, syslogNGRoot       string
@@ -78,7 +82,7 @@ func main() {
 	flag.IntVar(&o.syslogSize, "syslog-size", 200, "bytes per syslog message (RFC 5424, without the octet count)")
 	flag.IntVar(&o.syslogRounds, "syslog-rounds", 5, "rounds of the syslog part; each row is the median")
 	flag.StringVar(&outputs, "caddy-outputs", "file,rotate,rotate-batch", "Caddy writers in the syslog part: file, rotate, rotate-batch (rotate with flush batch, which writes what has gathered in one write, as rsyslog's omfile and syslog-ng's file() do), rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
-	flag.StringVar(&formats, "daemon-formats", "default,json", "output formats of rsyslog and syslog-ng in the syslog part: default (their own line formats), json (a JSON object per line with the header fields and the message, as caddy-applog writes)")
+	flag.StringVar(&formats, "daemon-formats", "default,json,entry", "output formats of rsyslog and syslog-ng in the syslog part: default (their own line formats), json (a JSON object per line with the header fields and the message), entry (the JSON entry caddy-applog writes, with every one of its fields)")
 	flag.StringVar(&o.httpFlush, "http-flush", "batch", "flush mode of the rotate writer in the HTTP parts: batch, always, or an interval (100ms)")
 	flag.IntVar(&o.ndjsonRecords, "ndjson-records", 1_000_000, "NDJSON records to post")
 	flag.IntVar(&o.ndjsonBatch, "ndjson-batch", 100, "records per NDJSON batch")
@@ -95,6 +99,7 @@ func main() {
 	flag.DurationVar(&o.syslogTimeout, "syslog-timeout", 5*time.Minute, "limit of one syslog run")
 	flag.DurationVar(&o.httpTimeout, "http-timeout", 5*time.Minute, "limit of one HTTP part")
 	flag.DurationVar(&o.timeout, "timeout", 30*time.Minute, "limit of the whole suite")
+	flag.BoolVar(&o.keep, "keep", false, "keep each syslog run's folder under -work (its config and output file), to look at what a daemon wrote")
 	flag.BoolVar(&quick, "quick", false, "tiny counts, for a smoke test (explicit flags still apply)")
 	flag.Parse()
 	if quick {
@@ -118,7 +123,7 @@ func main() {
 	o.formModes = strings.Split(modes, ",")
 	o.daemonFormats = strings.Split(formats, ",")
 	for _, f := range o.daemonFormats {
-		if f != "default" && f != "json" {
+		if f != "default" && f != "json" && f != "entry" {
 			fatalf("-daemon-formats: unknown format %q", f)
 		}
 	}

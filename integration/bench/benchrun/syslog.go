@@ -1,10 +1,15 @@
 package main
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -32,7 +37,22 @@ type syslogTarget struct {
 	start func(ctx context.Context, dir, out string, port int) (*daemon, error)
 	// profile, if set, is called when the load starts.
 	profile func(ctx context.Context)
+	// entry says how the daemon's line for a message compares with the
+	// entry caddy-applog writes for it.
+	entry entryCheck
 }
+
+// entryCheck is how a daemon's output is checked against caddy-applog's
+// entry for the first message, which proves that "caddy-applog's entry"
+// rows did the same work.
+type entryCheck int
+
+const (
+	entryNone  entryCheck = iota
+	entryRef              // caddy-applog: its line is the reference
+	entryBytes            // must be byte for byte the reference
+	entryJSON             // must be the same JSON value (keys in any order)
+)
 
 // caddyVariant is a Caddy binary under test: the one built from the
 // repository, and, with -compare-caddy, another build to A/B against.
@@ -52,21 +72,21 @@ func (o *options) syslogTargets(ng *syslogNG) []syslogTarget {
 		ts = append(ts, o.caddyTargets(v)...)
 	}
 	for _, format := range o.daemonFormats {
-		json := format == "json"
-		suffix := ""
-		if json {
-			suffix = ", JSON lines"
+		suffix := map[string]string{"json": ", JSON lines", "entry": ", caddy-applog's entry"}[format]
+		rsyslogCheck, ngCheck := entryNone, entryNone
+		if format == "entry" {
+			rsyslogCheck, ngCheck = entryBytes, entryJSON
 		}
 		ts = append(ts, syslogTarget{
-			name: "rsyslog (imtcp → omfile" + suffix + ")", version: o.rsyslogVersion,
+			name: "rsyslog (imtcp → omfile" + suffix + ")", version: o.rsyslogVersion, entry: rsyslogCheck,
 			start: func(ctx context.Context, dir, out string, port int) (*daemon, error) {
-				return startRsyslog(ctx, o.rsyslogd, dir, out, port, json)
+				return startRsyslog(ctx, o.rsyslogd, dir, out, port, format)
 			},
 		})
 		ts = append(ts, syslogTarget{
-			name: "syslog-ng (syslog() → file()" + suffix + ")", version: o.syslogNGVersion,
+			name: "syslog-ng (syslog() → file()" + suffix + ")", version: o.syslogNGVersion, entry: ngCheck,
 			start: func(ctx context.Context, dir, out string, port int) (*daemon, error) {
-				return startSyslogNG(ctx, ng, dir, out, port, o.syslogConns, json)
+				return startSyslogNG(ctx, ng, dir, out, port, o.syslogConns, format)
 			},
 		})
 	}
@@ -90,7 +110,7 @@ func (o *options) caddyTargets(v caddyVariant) []syslogTarget {
 			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t\tflush 1s\n\t\t}"
 		}
 		var adminPort int
-		t := syslogTarget{name: v.label + " (" + output + ")", version: o.caddyVersion}
+		t := syslogTarget{name: v.label + " (" + output + ")", version: o.caddyVersion, entry: entryRef}
 		t.start = func(ctx context.Context, dir, out string, port int) (*daemon, error) {
 			var err error
 			if adminPort, err = freePort(); err != nil {
@@ -137,7 +157,9 @@ func (o *options) runSyslog(ctx context.Context, t syslogTarget) syslogRow {
 		row.Err = err
 		return row
 	}
-	defer os.RemoveAll(dir)
+	if !o.keep {
+		defer os.RemoveAll(dir)
+	}
 	out := filepath.Join(dir, "out.log")
 	port, err := freePort()
 	if err != nil {
@@ -196,6 +218,10 @@ func (o *options) runSyslog(ctx context.Context, t syslogTarget) syslogRow {
 		row.Err = err
 		return row
 	}
+	if err := o.checkEntry(t, out); err != nil {
+		row.Err = err
+		return row
+	}
 	if fi, err := os.Stat(out); err == nil {
 		row.OutBytes = float64(fi.Size()) / float64(o.syslogMsgs)
 	}
@@ -205,4 +231,56 @@ func (o *options) runSyslog(ctx context.Context, t syslogTarget) syslogRow {
 	logf("%s: %d messages in %.2fs: %.0f msg/s, %.2f CPU s per 1M, peak RSS %s, verified",
 		t.name, o.syslogMsgs, elapsed.Seconds(), row.Rate, row.CPU.Seconds(), mib(row.PeakRSS))
 	return row
+}
+
+// checkEntry compares the line of message 0 in out with caddy-applog's
+// (kept from the first Caddy run) as t.entry asks.
+func (o *options) checkEntry(t syslogTarget, out string) error {
+	if t.entry == entryNone || t.entry == entryRef && o.refEntry != nil {
+		return nil
+	}
+	line, err := firstSeqLine(out)
+	if err != nil {
+		return err
+	}
+	if t.entry == entryRef {
+		o.refEntry = line
+		return nil
+	}
+	if o.refEntry == nil {
+		return errors.New("no caddy-applog entry to compare with (run a Caddy output too)")
+	}
+	same := bytes.Equal(line, o.refEntry)
+	if t.entry == entryJSON {
+		var a, b any
+		same = json.Unmarshal(line, &a) == nil && json.Unmarshal(o.refEntry, &b) == nil && reflect.DeepEqual(a, b)
+	}
+	if !same {
+		return fmt.Errorf("its line for message 0 is not caddy-applog's entry:\n  %s\n  %s", line, o.refEntry)
+	}
+	return nil
+}
+
+// firstSeqLine finds the line of sequence number 0 near the start of a
+// file (each connection starts with its own range, the first with 0).
+func firstSeqLine(path string) ([]byte, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	head := make([]byte, 4<<20)
+	n, _ := io.ReadFull(f, head)
+	head = head[:n]
+	needle := []byte("seq=" + strings.Repeat("0", load.SeqDigits) + " ")
+	i := bytes.Index(head, needle)
+	if i < 0 {
+		return nil, fmt.Errorf("%s: no line for message 0 in its first %d bytes", path, n)
+	}
+	start := bytes.LastIndexByte(head[:i], '\n') + 1
+	end := bytes.IndexByte(head[i:], '\n')
+	if end < 0 {
+		return nil, fmt.Errorf("%s: the line for message 0 is not whole in its first %d bytes", path, n)
+	}
+	return head[start : i+end], nil
 }
