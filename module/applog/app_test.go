@@ -1,6 +1,7 @@
 package applog
 
 import (
+	"bytes"
 	"context"
 	"crypto/hmac"
 	"crypto/sha256"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
@@ -271,5 +273,51 @@ func TestWriteErrorsAreLogged(t *testing.T) {
 	}
 	if entries := appLogs.All(); len(entries) != 2 || entries[1].ContextMap()["similar_suppressed"] != int64(2) {
 		t.Fatalf("the next line should count the 2 suppressed: %v", entries)
+	}
+}
+
+// TestSubmitCopiesWhatItKeeps: a receiver decodes records whose strings
+// point into its read buffer and overwrites the buffer once Submit has
+// returned (syslogmsg.ParseInPlace); what the app keeps, the status
+// page's recent records and its cache of logger names, must not change
+// with the buffer.
+func TestSubmitCopiesWhatItKeeps(t *testing.T) {
+	a := &App{Facilities: map[string]*Facility{"shop": {}}}
+	newApp(t, a)
+	var out bytes.Buffer
+	a.core = zapcore.NewCore(zapcore.NewJSONEncoder(zap.NewProductionEncoderConfig()), zapcore.AddSync(&out), zapcore.DebugLevel)
+	status.SetRecentSize(4)
+	defer status.SetRecentSize(0)
+
+	buf := []byte("shop|web.views|WARNING|card declined|shop-1")
+	field := func(i int) string { // the i-th |-separated field, in place
+		parts := bytes.Split(buf, []byte("|"))
+		start := bytes.Index(buf, parts[i])
+		return unsafe.String(&buf[start], len(parts[i]))
+	}
+	r := intake.Record{App: field(0), Logger: field(1), LevelName: field(2), LevelNo: 30, Message: field(3), Host: field(4), Time: time.Unix(1763726400, 0)}
+	if _, err := a.Submit(context.Background(), &intake.Batch{Records: []intake.Record{r}, Source: "syslog/tcp/test"}); err != nil {
+		t.Fatal(err)
+	}
+	for i := range buf {
+		buf[i] = 'X' // the next message read into the buffer
+	}
+	recent := status.Recent(0, 0)
+	if len(recent) != 1 {
+		t.Fatalf("recent = %v", recent)
+	}
+	e := recent[0]
+	if e.App != "shop" || e.Facility != "web.views" || e.Logger != "web.views" || e.LevelName != "WARNING" || e.Message != "card declined" || e.Host != "shop-1" {
+		t.Errorf("recent record changed with the buffer: %+v", e)
+	}
+	rules := (*a.apps.Load())["shop"].root
+	rules.loggerFor.Range(func(k, v any) bool {
+		if k.(string) != "web.views" || v.(string) != "applog.shop.web.views" {
+			t.Errorf("logger name cache changed with the buffer: %q → %q", k, v)
+		}
+		return true
+	})
+	if !strings.Contains(out.String(), `"msg":"card declined"`) {
+		t.Errorf("entry = %s", out.String())
 	}
 }

@@ -85,7 +85,8 @@ func (r *rules) loggerName(app, facility string) string {
 		name += "." + facility
 	}
 	if r.nLoggers.Load() < maxCachedLoggerNames {
-		if _, loaded := r.loggerFor.LoadOrStore(facility, name); !loaded {
+		// A copy: facility may point into the sender's buffer (Submit).
+		if _, loaded := r.loggerFor.LoadOrStore(strings.Clone(facility), name); !loaded {
 			r.nLoggers.Add(1)
 		}
 	}

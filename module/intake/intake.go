@@ -17,6 +17,10 @@ type Intake interface {
 	// Submit checks a batch against the facilities' rules (known app,
 	// signature, level) and emits it into Caddy's logging. It is
 	// all-or-nothing: on error, no record of the batch was emitted.
+	// It keeps no reference to the batch, its records or their strings
+	// once it has returned, and copies whatever it keeps (the status
+	// page's recent records, cached names): a caller may decode records
+	// with strings that point into a buffer it reuses after Submit.
 	Submit(ctx context.Context, b *Batch) (Result, error)
 
 	// KnowsApp reports whether records of app may be submitted.

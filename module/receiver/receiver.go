@@ -40,7 +40,9 @@ type Protocol interface {
 	// Decode turns one message into a record (Host is set by the caller).
 	// now is the arrival time. The record's attributes may be appended
 	// to attrs (empty, with capacity), which the caller reuses once the
-	// record has been submitted.
+	// record has been submitted, and its strings may point into msg,
+	// which the read loop overwrites after the record has been submitted
+	// (Submit copies whatever it keeps).
 	Decode(msg []byte, now time.Time, attrs []intake.Attr) (intake.Record, error)
 }
 

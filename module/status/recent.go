@@ -78,7 +78,8 @@ func SetRecentSize(n int) {
 // the cost per record to a copy: one atomic add for all the sequence
 // numbers, and one allocation for all the strings, which are copied
 // because decoded records may share a large request body that must not
-// stay in memory for the sake of one entry. Only the last entries that
+// stay in memory for the sake of one entry, or point into a read buffer
+// that is reused once the batch has been submitted. Only the last entries that
 // fit in the ring are kept; a slot's entry keeps its batch's slice alive
 // only until newer records overwrite it, so at most about twice the
 // ring's size of entries is ever held.
@@ -96,7 +97,7 @@ func RecordBatch(batch []Entry) {
 		if len(e.Message) > MaxEntryMessage {
 			e.Message = e.Message[:MaxEntryMessage]
 		}
-		size += len(e.Message) + len(e.Facility) + len(e.Host) + len(e.Logger)
+		size += len(e.Message) + len(e.Facility) + len(e.Host) + len(e.Logger) + len(e.App) + len(e.LevelName) + len(e.Source)
 	}
 	var b strings.Builder
 	b.Grow(size)
@@ -106,6 +107,9 @@ func RecordBatch(batch []Entry) {
 		b.WriteString(e.Facility)
 		b.WriteString(e.Host)
 		b.WriteString(e.Logger)
+		b.WriteString(e.App)
+		b.WriteString(e.LevelName)
+		b.WriteString(e.Source)
 	}
 	all := b.String()
 	last := r.next.Add(uint64(len(batch)))
@@ -116,6 +120,9 @@ func RecordBatch(batch []Entry) {
 		e.Facility, all = all[:len(e.Facility)], all[len(e.Facility):]
 		e.Host, all = all[:len(e.Host)], all[len(e.Host):]
 		e.Logger, all = all[:len(e.Logger)], all[len(e.Logger):]
+		e.App, all = all[:len(e.App)], all[len(e.App):]
+		e.LevelName, all = all[:len(e.LevelName)], all[len(e.LevelName):]
+		e.Source, all = all[:len(e.Source)], all[len(e.Source):]
 		e.Seq = first + uint64(i)
 		r.slots[(e.Seq-1)%uint64(len(r.slots))].Store(e)
 	}

@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // Format tells which syslog format a message was read as.
@@ -112,6 +113,20 @@ func errAt(offset int, format string, args ...any) error {
 // A message without a valid "<PRI>" is an error, as is an RFC 5424
 // header with a missing or malformed field.
 func Parse(b []byte, now time.Time, loc *time.Location) (Message, error) {
+	return parse(b, now, loc, false)
+}
+
+// ParseInPlace is Parse with the Message's strings pointing into b
+// rather than into a copy, when b is valid UTF-8: b must not change
+// while they are in use. A receiver that decodes, submits and only then
+// reads the next message into the same buffer saves a copy of every
+// message (most of what the syslog path allocates, which the garbage
+// collector pays for).
+func ParseInPlace(b []byte, now time.Time, loc *time.Location) (Message, error) {
+	return parse(b, now, loc, true)
+}
+
+func parse(b []byte, now time.Time, loc *time.Location, inPlace bool) (Message, error) {
 	b = bytes.TrimRight(b, "\x00\r\n")
 	if len(b) == 0 {
 		return Message{}, errors.New("empty syslog message")
@@ -125,7 +140,12 @@ func Parse(b []byte, now time.Time, loc *time.Location) (Message, error) {
 	if utf8.Valid(b) {
 		// One string for the whole message, of which every field is a
 		// substring: fields end at ASCII bytes, so each is valid too.
-		p.s, p.valid = string(b), true
+		if inPlace {
+			p.s = unsafe.String(unsafe.SliceData(b), len(b))
+		} else {
+			p.s = string(b)
+		}
+		p.valid = true
 	}
 	switch {
 	case p.isRFC5424():

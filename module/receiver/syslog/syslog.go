@@ -73,7 +73,9 @@ func (protocol) Datagram(p []byte, maxSize int) ([]byte, error) {
 }
 
 func (pr protocol) Decode(msg []byte, now time.Time, attrs []intake.Attr) (intake.Record, error) {
-	m, err := syslogmsg.Parse(msg, now, time.Local)
+	// In place: the read loop submits the record before it reads the
+	// next message into msg's buffer, and Submit copies what it keeps.
+	m, err := syslogmsg.ParseInPlace(msg, now, time.Local)
 	if err != nil {
 		return intake.Record{}, err
 	}
