@@ -348,10 +348,8 @@ type logFile struct {
 	// With flush <interval> or flush batch, entries gather in batch (up
 	// to limit bytes) until a tick, the flusher or an overflow writes
 	// them, and spare is the buffer the last write gave back; limit is 0
-	// when every entry goes straight to the file. batching is flush
-	// batch: the flusher writes batches with the lock released.
+	// when every entry goes straight to the file.
 	limit        int
-	batching     bool
 	batch, spare []byte
 	size         int64  // bytes in the file, buffered ones included
 	used         uint64 // useSeq of the last write, for closing idle host files
@@ -816,7 +814,7 @@ func (s *sink) flusher() {
 func (s *sink) writeBatches() {
 	var taken []takenBatch
 	for _, lf := range s.files() {
-		if lf.batching && len(lf.batch) > 0 && lf.f != nil {
+		if s.opts.batch && len(lf.batch) > 0 && lf.f != nil {
 			taken = append(taken, lf.take())
 		}
 	}
@@ -843,7 +841,7 @@ func (s *sink) writeBatches() {
 // batchFull reports whether p would overflow its file's batch.
 func (s *sink) batchFull(p, host []byte) bool {
 	lf := s.batchFile(host)
-	return lf != nil && len(lf.batch) > 0 && len(lf.batch)+len(p) > batchSize
+	return lf != nil && len(lf.batch) > 0 && len(lf.batch)+len(p) > lf.limit
 }
 
 // batchFile is the batching file an entry from host goes to, if it is
@@ -856,7 +854,7 @@ func (s *sink) batchFile(host []byte) *logFile {
 	if len(host) > 0 && s.opts.perHost {
 		lf = s.byRaw[string(host)]
 	}
-	if lf == nil || !lf.batching || lf.f == nil {
+	if lf == nil || lf.f == nil {
 		return nil
 	}
 	return lf
@@ -879,7 +877,7 @@ func (s *sink) joinsBatch(p, host []byte) bool {
 	}
 	lf := s.batchFile(host)
 	switch {
-	case lf == nil, len(lf.batch)+len(p) > batchSize:
+	case lf == nil, len(lf.batch)+len(p) > lf.limit:
 		return false
 	case !s.next.IsZero() && !s.clock.Now().Before(s.next):
 		return false // a scheduled rotation is due
@@ -1054,7 +1052,6 @@ func (lf *logFile) cutBack() {
 // setBuffer gives lf a buffer if entries are flushed on an interval or
 // in batches; the buffer must be empty.
 func (lf *logFile) setBuffer(o *options) {
-	lf.batching = o.batch && lf.f != nil
 	switch {
 	case lf.f == nil:
 		lf.limit = 0
