@@ -387,10 +387,10 @@ func (s *Server) serveDatagrams(pc net.PacketConn, d *door, source string) {
 }
 
 // oneRecord is the batch a read loop submits each message in. Submit
-// works synchronously and keeps no reference to the batch or its
-// records' attributes once it has returned, so each loop reuses one,
-// with room for a syslog record's attributes: no allocation per message
-// but the message itself.
+// works synchronously and keeps no reference to the batch, its records'
+// attributes or their strings once it has returned, so each loop reuses
+// one, with room for a syslog record's attributes: with the message
+// decoded in place as well, the receiver allocates nothing per message.
 type oneRecord struct {
 	batch intake.Batch
 	recs  [1]intake.Record
