@@ -127,24 +127,19 @@ func (h *Ingest) Validate() error {
 	return nil
 }
 
-// request is what serving one request needs besides the records' own
-// strings, pooled: the body, the batch, and room for the one record of a
-// form post. Submit keeps no reference to the batch once it has
-// returned.
+// request is what serving one request needs, pooled: the body, the
+// batch, and the one record of a form post with what it is made of.
+// Submit keeps no reference to the batch once it has returned, so all of
+// it is reused by the next request.
 type request struct {
-	buf    bytes.Buffer
-	batch  intake.Batch
-	one    [1]intake.Record
-	fields []pylog.Field
-	attrs  []intake.Attr
-	limit  io.LimitedReader
+	buf     bytes.Buffer
+	batch   intake.Batch
+	one     [1]intake.Record
+	scratch pylog.Scratch
+	limit   io.LimitedReader
 }
 
 var requestPool = sync.Pool{New: func() any { return new(request) }}
-
-// maxPooledFields bounds the fields and attributes a pooled request keeps
-// room for (a Python record has about 20).
-const maxPooledFields = 256
 
 // ServeHTTP decodes, checks and submits the posted records.
 func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
@@ -155,11 +150,7 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 	defer func() {
 		// Keep no record alive.
 		req.batch, req.one[0] = intake.Batch{}, intake.Record{}
-		clear(req.fields)
-		clear(req.attrs[:cap(req.attrs)])
-		if cap(req.fields) > maxPooledFields || cap(req.attrs) > maxPooledFields {
-			req.fields, req.attrs = nil, nil // a record with thousands of fields
-		}
+		req.scratch.Release()
 		if buf.Cap() <= 4*DefaultMaxBodySize/10 { // don't pool huge buffers
 			requestPool.Put(req)
 		}
@@ -288,7 +279,7 @@ func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]
 // decodeForm decodes one Python LogRecord into req's storage, taking the
 // routing keys out.
 func decodeForm(raw string, now time.Time, req *request) ([]intake.Record, error) {
-	fields, err := pylog.ParseFormReusing(raw, maxFormFields, req.fields)
+	fields, err := req.scratch.ParseForm(raw, maxFormFields)
 	if err != nil {
 		return nil, intake.Errorf(http.StatusBadRequest, "malformed form: %v", err)
 	}
@@ -304,13 +295,11 @@ func decodeForm(raw string, now time.Time, req *request) ([]intake.Record, error
 			kept = append(kept, f)
 		}
 	}
-	req.fields = fields
-	rec, err := pylog.FromFormReusing(kept, now, req.attrs)
+	rec, err := req.scratch.FromForm(kept, now)
 	if err != nil {
 		return nil, intake.Errorf(http.StatusBadRequest, "not a Python log record: %v", err)
 	}
 	rec.App, rec.Facility = app, facility
-	req.attrs = rec.Attrs
 	req.one[0] = rec
 	return req.one[:], nil
 }

@@ -24,12 +24,12 @@ type Field struct {
 //
 // More than maxFields fields is an error; maxFields <= 0 means no limit.
 func ParseForm(raw string, maxFields int) ([]Field, error) {
-	return ParseFormReusing(raw, maxFields, nil)
+	return parseForm(raw, maxFields, nil, &decoder{})
 }
 
-// ParseFormReusing is ParseForm with the fields stored in dst's backing
-// array when it has room, else in a new one.
-func ParseFormReusing(raw string, maxFields int, dst []Field) ([]Field, error) {
+// parseForm is ParseForm with the fields stored in dst's backing array
+// when it has room, else in a new one, and decoded text in d's slab.
+func parseForm(raw string, maxFields int, dst []Field, d *decoder) ([]Field, error) {
 	n := strings.Count(raw, "&") + 1
 	if maxFields > 0 && n > maxFields {
 		// Count again without the empty pieces "a=1&&b=2" has, rarely.
@@ -41,7 +41,6 @@ func ParseFormReusing(raw string, maxFields int, dst []Field) ([]Field, error) {
 	if cap(fields) < n {
 		fields = make([]Field, 0, n)
 	}
-	var d decoder
 	for i := 0; raw != ""; i++ {
 		f, rest, ok, err := d.field(raw)
 		raw = rest
@@ -85,8 +84,9 @@ var formClass = func() (t [256]byte) {
 
 // decoder reads the fields of one form. Decoded text goes into one slab
 // per form rather than a string per escaped field (a Python record has
-// several); the slab is only ever appended to, so the strings made over
-// it never change.
+// several), and a Scratch keeps the slab for its next form; while a form
+// is read the slab is only ever appended to, so the strings made over it
+// do not change before the record is done with.
 type decoder struct {
 	slab []byte
 }
@@ -125,14 +125,14 @@ func (d *decoder) field(raw string) (f Field, rest string, ok bool, err error) {
 	} else {
 		keyClass, class = class, 0
 	}
-	key, err := d.text(rawKey, keyClass)
+	key, err := d.text(rawKey, keyClass, len(raw))
 	if err != nil {
 		return Field{}, rest, false, fmt.Errorf("key %s: %w", quoteBrief(rawKey), err)
 	}
 	if keyClass != 0 && !utf8.ValidString(key) {
 		return Field{}, rest, false, fmt.Errorf("key %s is not valid UTF-8", quoteBrief(rawKey))
 	}
-	value, err := d.text(rawValue, class)
+	value, err := d.text(rawValue, class, len(raw)-eq-1)
 	if err != nil {
 		return Field{}, rest, false, fmt.Errorf("value of %s: %w", quoteBrief(key), err)
 	}
@@ -142,15 +142,16 @@ func (d *decoder) field(raw string) (f Field, rest string, ok bool, err error) {
 	return Field{Key: key, Value: value}, rest, true, nil
 }
 
-// text decodes '+' and %XX in s when class says it has them.
-func (d *decoder) text(s string, class byte) (string, error) {
+// text decodes '+' and %XX in s when class says it has them. rest is
+// how much of the form is left from s on: decoding never grows text, so
+// a slab of that much holds all the form's remaining text, and a form
+// makes one slab at most.
+func (d *decoder) text(s string, class byte, rest int) (string, error) {
 	if class&classEscape == 0 {
 		return s, nil
 	}
 	if cap(d.slab)-len(d.slab) < len(s) {
-		// Decoding never grows text: room for s and what may follow
-		// in a typical record.
-		d.slab = make([]byte, 0, max(2*len(s), 256))
+		d.slab = make([]byte, 0, max(rest, 256))
 	}
 	start := len(d.slab)
 	b := d.slab[start : start+len(s)]

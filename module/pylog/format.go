@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"unicode/utf8"
+	"unsafe"
 )
 
 // maxWidth bounds field widths and precisions. Python has no limit short
@@ -35,10 +36,19 @@ const maxGrowth = 1 << 20
 // define __str__, a number held by an opaque object). The caller should
 // then keep msg and args as they came.
 func Format(msg string, args Value) (string, error) {
+	s, _, err := format(msg, args, nil)
+	return s, err
+}
+
+// format is Format with the message written into buf's backing array
+// when it has room; it returns the array it wrote into, for the next
+// message. The string points into that array.
+func format(msg string, args Value, buf []byte) (string, []byte, error) {
 	if !args.Truthy() {
-		return msg, nil
+		return msg, buf, nil
 	}
 	f := formatter{
+		out:     textBuf(buf[:0]),
 		args:    args,
 		argLen:  -1,
 		argIdx:  -2,
@@ -49,11 +59,24 @@ func Format(msg string, args Value) (string, error) {
 	if args.Kind == KindTuple {
 		f.argLen, f.argIdx = len(args.Items), 0
 	}
-	f.out.Grow(len(msg) + len(args.Raw))
+	f.out.grow(len(msg) + len(args.Raw))
 	if err := f.run(msg); err != nil {
-		return "", err
+		return "", f.out, err
 	}
-	return f.out.String(), nil
+	return f.out.string(), f.out, nil
+}
+
+// textBuf is the message being formatted.
+type textBuf []byte
+
+func (b *textBuf) add(s string)   { *b = append(*b, s...) }
+func (b *textBuf) addByte(c byte) { *b = append(*b, c) }
+func (b *textBuf) string() string { return unsafe.String(unsafe.SliceData(*b), len(*b)) }
+
+func (b *textBuf) grow(n int) {
+	if cap(*b)-len(*b) < n {
+		*b = append(make([]byte, 0, len(*b)+n), *b...)
+	}
 }
 
 // tristate answers what we know of an opaque object: yes, no, or "it
@@ -92,7 +115,7 @@ func mappingOf(v Value) tristate {
 // arguments, how many of them there are (-1 for a single non-tuple
 // value) and the index of the next one.
 type formatter struct {
-	out     strings.Builder
+	out     textBuf
 	args    Value
 	argLen  int
 	argIdx  int
@@ -122,13 +145,13 @@ func (f *formatter) run(msg string) error {
 	for i := 0; i < len(msg); {
 		j := strings.IndexByte(msg[i:], '%')
 		if j < 0 {
-			f.out.WriteString(msg[i:])
+			f.out.add(msg[i:])
 			break
 		}
-		f.out.WriteString(msg[i : i+j])
+		f.out.add(msg[i : i+j])
 		i += j + 1
 		if i < len(msg) && msg[i] == '%' {
-			f.out.WriteByte('%')
+			f.out.addByte('%')
 			i++
 			continue
 		}
@@ -137,7 +160,7 @@ func (f *formatter) run(msg string) error {
 			return err
 		}
 		i = next
-		if f.out.Len() > f.limit {
+		if len(f.out) > f.limit {
 			return fmt.Errorf("formatted message grows beyond %d bytes", f.limit)
 		}
 	}
@@ -394,7 +417,7 @@ func (f *formatter) format(v Value, sp *spec) error {
 func (f *formatter) write(s string, sp *spec, numeric bool) {
 	n := utf8.RuneCountInString(s)
 	if (sp.width < 0 || sp.width <= n) && (sp.prec < 0 || sp.prec >= n) && sp.flags&(flagSign|flagBlank) == 0 {
-		f.out.WriteString(s)
+		f.out.add(s)
 		return
 	}
 	if (sp.conv == 's' || sp.conv == 'r' || sp.conv == 'a') && sp.prec >= 0 && n > sp.prec {
@@ -420,7 +443,7 @@ func (f *formatter) write(s string, sp *spec, numeric bool) {
 	width := max(sp.width, n)
 	if sign != "" {
 		if fill != ' ' {
-			f.out.WriteString(sign)
+			f.out.add(sign)
 		}
 		if width > n {
 			width--
@@ -430,7 +453,7 @@ func (f *formatter) write(s string, sp *spec, numeric bool) {
 	if sp.flags&flagAlt != 0 && (sp.conv == 'x' || sp.conv == 'X' || sp.conv == 'o') {
 		prefix, s = s[:2], s[2:]
 		if fill != ' ' {
-			f.out.WriteString(prefix)
+			f.out.add(prefix)
 		}
 		width = max(width-2, 0)
 		n -= 2
@@ -440,18 +463,18 @@ func (f *formatter) write(s string, sp *spec, numeric bool) {
 		width = n
 	}
 	if fill == ' ' {
-		f.out.WriteString(sign)
-		f.out.WriteString(prefix)
+		f.out.add(sign)
+		f.out.add(prefix)
 	}
-	f.out.WriteString(s)
+	f.out.add(s)
 	if width > n {
 		pad(&f.out, ' ', width-n)
 	}
 }
 
-func pad(b *strings.Builder, c byte, n int) {
+func pad(b *textBuf, c byte, n int) {
 	for ; n > 0; n-- {
-		b.WriteByte(c)
+		b.addByte(c)
 	}
 }
 
@@ -526,17 +549,17 @@ func formatInt(n Value, sp *spec) string {
 	if !neg && sp.flags&flagAlt == 0 && sp.prec <= len(digits) {
 		return digits
 	}
-	var b strings.Builder
-	b.Grow(len(digits) + max(sp.prec-len(digits), 0) + 3)
+	var b textBuf
+	b.grow(len(digits) + max(sp.prec-len(digits), 0) + 3)
 	if neg {
-		b.WriteByte('-')
+		b.addByte('-')
 	}
 	if sp.flags&flagAlt != 0 {
-		b.WriteString(prefix)
+		b.add(prefix)
 	}
 	pad(&b, '0', sp.prec-len(digits))
-	b.WriteString(digits)
-	return b.String()
+	b.add(digits)
+	return b.string()
 }
 
 // toFloat converts v for a float conversion, as float() would: ints

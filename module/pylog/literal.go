@@ -32,16 +32,22 @@ var errTooDeep = errors.New("nested deeper than " + strconv.Itoa(maxDepth) + " l
 //
 // Nothing is evaluated. Nesting deeper than 64 levels is an error.
 func ParseLiteral(s string) (Value, error) {
+	return parseLiteral(s, nil)
+}
+
+// parseLiteral is ParseLiteral with the items of the outermost tuple,
+// list, set or call stored in items' backing array when it has room.
+func parseLiteral(s string, items []Value) (Value, error) {
 	if !utf8.ValidString(s) {
 		return Value{}, errors.New("invalid Python literal: not valid UTF-8")
 	}
-	p := parser{s: s, quotesInOpaque: true}
+	p := parser{s: s, quotesInOpaque: true, top: items}
 	v, err := p.literal()
 	if err != nil && p.quotedOpaque && !errors.Is(err, errTooDeep) {
 		// Quotes inside <...> normally enclose strings that may hold '>'
 		// (<re.Match object; match='>'>), but a stray one (<Size 5'11>)
 		// swallows what follows; try again without giving them a meaning.
-		p = parser{s: s}
+		p = parser{s: s, top: items}
 		if v2, err2 := p.literal(); err2 == nil {
 			return v2, nil
 		}
@@ -78,6 +84,10 @@ type parser struct {
 	// quotedOpaque records that such a quote was met, so that reading
 	// without quotesInOpaque might turn out differently.
 	quotedOpaque bool
+
+	// top, when not nil, is storage for the items of the outermost
+	// sequence (a log call's arguments), used once.
+	top []Value
 }
 
 func (p *parser) errorf(format string, args ...any) error {
@@ -180,9 +190,13 @@ func (p *parser) sequence(close byte, depth int) (items []Value, comma bool, err
 			return nil, false, err
 		}
 		if items == nil {
-			// One allocation for the few arguments a log call has,
-			// rather than growing from one.
-			items = make([]Value, 0, 4)
+			if depth == 0 && p.top != nil {
+				items, p.top = p.top[:0], nil
+			} else {
+				// One allocation for the few arguments a log call
+				// has, rather than growing from one.
+				items = make([]Value, 0, 4)
+			}
 		}
 		items = append(items, v)
 		p.skipSpace()

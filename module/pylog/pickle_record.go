@@ -64,7 +64,7 @@ func (d pickleDict) none(i int) bool { return d[i].Value.Kind == KindNone }
 
 // args returns the args to format msg with, as getMessage() does only
 // when they are truthy. makePickle sets them to None.
-func (d pickleDict) args(i int) (Value, bool, error) {
+func (d pickleDict) args(i int, _ []Value) (Value, bool, error) {
 	v := d[i].Value
 	return v, v.Truthy(), nil
 }

@@ -24,8 +24,9 @@ type recordDict interface {
 	// none reports whether value i is None.
 	none(i int) bool
 	// args returns value i, the record's args, ready for Format; ok is
-	// false when getMessage() would leave msg as it is.
-	args(i int) (args Value, ok bool, err error)
+	// false when getMessage() would leave msg as it is. A sequence
+	// parsed from text keeps its items in items' array when it has room.
+	args(i int, items []Value) (args Value, ok bool, err error)
 	// attr returns value i as an attribute; hint is what the LogRecord
 	// attribute under its key holds.
 	attr(i int, hint attrHint) intake.Value
@@ -52,12 +53,12 @@ func (d formDict) none(i int) bool   { return d[i].Value == "None" }
 
 // args parses str() of the record's args, a tuple or a dict, except when
 // it is empty and getMessage() would not format.
-func (d formDict) args(i int) (Value, bool, error) {
+func (d formDict) args(i int, items []Value) (Value, bool, error) {
 	switch raw := d[i].Value; raw {
 	case "", "None", "()", "{}":
 		return Value{}, false, nil
 	default:
-		v, err := ParseLiteral(raw)
+		v, err := parseLiteral(raw, items)
 		return v, err == nil, err
 	}
 }
@@ -129,15 +130,9 @@ func FromForm(fields []Field, now time.Time) (intake.Record, error) {
 	return fromRecordDict(formDict(fields), now, nil)
 }
 
-// FromFormReusing is FromForm with the record's attributes stored in
-// attrs' backing array when it has room (a handler reuses one per
-// request once the record has been submitted), else in a new one.
-func FromFormReusing(fields []Field, now time.Time, attrs []intake.Attr) (intake.Record, error) {
-	return fromRecordDict(formDict(fields), now, attrs)
-}
-
-// fromRecordDict is FromForm and FromPickle.
-func fromRecordDict[D recordDict](d D, now time.Time, dst []intake.Attr) (intake.Record, error) {
+// fromRecordDict is FromForm and FromPickle, with what the record is made
+// of stored in s when it is not nil.
+func fromRecordDict[D recordDict](d D, now time.Time, s *Scratch) (intake.Record, error) {
 	k := indexFields(d)
 	if k.msg < 0 && k.message < 0 && k.name < 0 {
 		return intake.Record{}, errors.New("not a Python log record: no msg, message or name field")
@@ -153,8 +148,15 @@ func fromRecordDict[D recordDict](d D, now time.Time, dst []intake.Attr) (intake
 		}
 	}
 	var formatErr error
-	rec.Message, formatErr = message(d, k)
+	rec.Message, formatErr = message(d, k, s)
+	var dst []intake.Attr
+	if s != nil {
+		dst = s.attrs
+	}
 	rec.Attrs = attrs(d, k, formatErr, dst)
+	if s != nil && cap(rec.Attrs) > cap(s.attrs) {
+		s.attrs = rec.Attrs
+	}
 	return rec, nil
 }
 
@@ -230,7 +232,7 @@ func allDigits(s string) bool {
 
 // message is the record's rendered message and, when msg % args could
 // not be rendered exactly, why.
-func message[D recordDict](d D, k recordFields) (string, error) {
+func message[D recordDict](d D, k recordFields, scratch *Scratch) (string, error) {
 	if k.message >= 0 {
 		return d.text(k.message), nil
 	}
@@ -241,11 +243,23 @@ func message[D recordDict](d D, k recordFields) (string, error) {
 	if k.args < 0 {
 		return msg, nil
 	}
-	args, ok, err := d.args(k.args)
+	var items []Value
+	var buf []byte
+	if scratch != nil {
+		items, buf = scratch.items, scratch.msg
+	}
+	args, ok, err := d.args(k.args, items)
 	if !ok {
 		return msg, err
 	}
-	s, err := Format(msg, args)
+	s, buf, err := format(msg, args, buf)
+	if scratch != nil {
+		// Keep what grew for the next record.
+		if cap(args.Items) > cap(scratch.items) {
+			scratch.items = args.Items[:0]
+		}
+		scratch.msg = buf[:0]
+	}
 	if err != nil {
 		return msg, err
 	}
