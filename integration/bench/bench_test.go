@@ -89,7 +89,8 @@ func TestBenchSmoke(t *testing.T) {
 		"| rsyslog (imtcp → omfile, caddy-applog's entry) |", "| syslog-ng (syslog() → file(), caddy-applog's entry) |",
 		"| caddy-applog (rotate-batch) / rsyslog (imtcp → omfile, caddy-applog's entry) |",
 		"| caddy-applog (file) / rsyslog (imtcp → omfile) |", "| caddy-applog (file) / syslog-ng (syslog() → file()) |",
-		"### 2. NDJSON batches", "| keep-alive | `log_ingest` |", "| keep-alive | `respond` |",
+		"### 2. NDJSON batches", "| `flush batch` | keep-alive | `log_ingest` |", "| `flush batch` | keep-alive | `respond` |",
+		"| `flush 1s` | keep-alive | `log_ingest` |", "| `flush 1s` | keep-alive | `respond` |",
 		"| writer, interleaved (BenchmarkRotateVsFile) | rotate |", "| encoder, one access entry (BenchmarkAccessEncoders) | access combined |",
 		"Machine: nproc ",
 	} {
@@ -97,9 +98,13 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("report lacks %q", want)
 		}
 	}
-	// The form ratio, with the median and range of the rounds' pairs.
-	if !regexp.MustCompile(`\| keep-alive \| [0-9.]+ \| [+-][0-9]+% \| [0-9.]+ \([0-9.]+–[0-9.]+\) \|`).MatchString(text) {
-		t.Errorf("report lacks the keep-alive ratio row with its rounds' median and range")
+	// The form ratios, one per flush mode, with the median and range of
+	// the rounds' pairs.
+	for _, flush := range []string{"batch", "1s"} {
+		row := "\\| `flush " + flush + "` \\| keep-alive \\| [0-9.]+ \\| [+-][0-9]+% \\| [0-9.]+ \\([0-9.]+–[0-9.]+\\) \\|"
+		if !regexp.MustCompile(row).MatchString(text) {
+			t.Errorf("report lacks the keep-alive ratio row of flush %s with its rounds' median and range", flush)
+		}
 	}
 	verified := 0
 	for line := range strings.SplitSeq(text, "\n") {
@@ -109,9 +114,9 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	// 9 syslog rows (3 Caddy writers, rsyslog and syslog-ng in 3
 	// formats, the third checked to be caddy-applog's entry), the NDJSON
-	// run, one form mode.
-	if verified != 11 {
-		t.Errorf("%d rows verified, want 11:\n%s", verified, text)
+	// run, one form mode under two flush modes.
+	if verified != 12 {
+		t.Errorf("%d rows verified, want 12:\n%s", verified, text)
 	}
 	if t.Failed() {
 		t.Logf("report:\n%s\nstderr:\n%s", text, stderr.String())

@@ -48,7 +48,7 @@ type httpCaddy struct {
 	base, out string
 }
 
-func (o *options) startHTTPCaddy(ctx context.Context, name string) (*httpCaddy, func(), error) {
+func (o *options) startHTTPCaddy(ctx context.Context, name, flush string) (*httpCaddy, func(), error) {
 	dir, err := os.MkdirTemp(o.work, "http-")
 	if err != nil {
 		return nil, nil, err
@@ -60,13 +60,25 @@ func (o *options) startHTTPCaddy(ctx context.Context, name string) (*httpCaddy, 
 		return nil, nil, fmt.Errorf("no free port: %v %v", err1, err2)
 	}
 	out := filepath.Join(dir, "ingest.log")
-	d, err := startCaddy(ctx, o.caddy, name, dir, fmt.Sprintf(httpCaddyfile, admin, strconv.Quote(out), o.httpFlush, port), port)
+	d, err := startCaddy(ctx, o.caddy, name, dir, fmt.Sprintf(httpCaddyfile, admin, strconv.Quote(out), flush, port), port)
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, nil, err
 	}
 	c := &httpCaddy{daemon: d, base: fmt.Sprintf("http://127.0.0.1:%d", port), out: out}
 	return c, func() { d.stop(); os.RemoveAll(dir) }, nil
+}
+
+// settleTime is how long after the last accepted record its file is
+// complete: log_ingest answers once a record is buffered, and the
+// flusher writes within microseconds with flush batch, but up to an
+// interval later with flush <interval>.
+func settleTime(flush string) time.Duration {
+	d := 300 * time.Millisecond
+	if interval, err := time.ParseDuration(flush); err == nil {
+		d += interval
+	}
+	return d
 }
 
 // ndjsonRow is part 2's result.
@@ -81,7 +93,7 @@ type ndjsonRow struct {
 
 func (o *options) runNDJSON(ctx context.Context) (row ndjsonRow) {
 	row = ndjsonRow{Records: o.ndjsonRecords, Batch: o.ndjsonBatch, Conc: o.ndjsonConc}
-	c, stop, err := o.startHTTPCaddy(ctx, "caddy (log_ingest NDJSON)")
+	c, stop, err := o.startHTTPCaddy(ctx, "caddy (log_ingest NDJSON)", o.httpFlush)
 	if err != nil {
 		row.Err = err
 		return row
@@ -105,9 +117,8 @@ func (o *options) runNDJSON(ctx context.Context) (row ndjsonRow) {
 		row.Err = fmt.Errorf("%d of %d records accepted, %d failed requests (first: %v)", res.Records, o.ndjsonRecords, res.Errors, res.FirstErr)
 		return row
 	}
-	// log_ingest answers after the records were written.
 	v := load.NewVerifier(o.ndjsonRecords)
-	if err := v.Settle(c.out, 300*time.Millisecond); err != nil {
+	if err := v.Settle(c.out, settleTime(o.httpFlush)); err != nil {
 		row.Err = err
 		return row
 	}
@@ -136,9 +147,9 @@ func (r *formRoute) cpuPer() time.Duration {
 	return time.Duration(float64(r.CPU) / float64(max(r.Requests, 1)))
 }
 
-// formRow is part 3's result for one connection mode.
+// formRow is part 3's result for one flush mode and connection mode.
 type formRow struct {
-	Mode            string
+	Flush, Mode     string
 	Conc            int
 	Ingest, Respond formRoute
 	// Pairs are each round's log_ingest / respond requests/s, from its
@@ -153,12 +164,12 @@ type formRow struct {
 // of the same posts to a plain respond, on one Caddy, so that both meet
 // the same machine: respond, ingest, ingest, respond, ... (ABBA, which
 // cancels a linear drift).
-func (o *options) runForms(ctx context.Context, keepAlive bool) (row formRow) {
-	row = formRow{Mode: "new connection per request (as HTTPHandler)", Conc: o.formConc}
+func (o *options) runForms(ctx context.Context, flush string, keepAlive bool) (row formRow) {
+	row = formRow{Flush: flush, Mode: "new connection per request (as HTTPHandler)", Conc: o.formConc}
 	if keepAlive {
 		row.Mode = "keep-alive"
 	}
-	c, stop, err := o.startHTTPCaddy(ctx, "caddy (log_ingest forms)")
+	c, stop, err := o.startHTTPCaddy(ctx, "caddy (log_ingest forms)", flush)
 	if err != nil {
 		row.Err = err
 		return row
@@ -219,7 +230,7 @@ func (o *options) runForms(ctx context.Context, keepAlive bool) (row formRow) {
 		row.Pairs = append(row.Pairs, ingest/respond)
 	}
 	v := load.NewVerifier(int(seq.Load()))
-	if err := v.Settle(c.out, 300*time.Millisecond); err != nil {
+	if err := v.Settle(c.out, settleTime(row.Flush)); err != nil {
 		row.Err = err
 		return row
 	}
@@ -227,7 +238,7 @@ func (o *options) runForms(ctx context.Context, keepAlive bool) (row formRow) {
 		row.Err = err
 		return row
 	}
-	logf("forms (%s, %d workers): log_ingest %.0f req/s %s CPU/req, respond %.0f req/s %s CPU/req; %d records verified",
-		row.Mode, o.formConc, row.Ingest.rate(), row.Ingest.cpuPer(), row.Respond.rate(), row.Respond.cpuPer(), v.Present)
+	logf("forms (flush %s, %s, %d workers): log_ingest %.0f req/s %s CPU/req, respond %.0f req/s %s CPU/req; %d records verified",
+		row.Flush, row.Mode, o.formConc, row.Ingest.rate(), row.Ingest.cpuPer(), row.Respond.rate(), row.Respond.cpuPer(), v.Present)
 	return row
 }

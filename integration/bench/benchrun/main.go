@@ -50,6 +50,7 @@ type options struct {
 	syslogSize, syslogRounds     int
 	caddyOutputs                 []string
 	httpFlush                    string
+	formFlushes                  []string
 	daemonFormats                []string
 	ndjsonRecords, ndjsonBatch   int
 	ndjsonConc                   int
@@ -67,7 +68,7 @@ type options struct {
 
 func main() {
 	o := &options{}
-	var parts, outputs, modes, formats string
+	var parts, outputs, modes, formats, formFlushes string
 	var quick bool
 	flag.StringVar(&o.caddy, "caddy", "", "the Caddy binary, built from this repository (required)")
 	flag.StringVar(&o.compareCaddy, "compare-caddy", "", "another Caddy build to A/B against in the syslog part (rows \"caddy-applog B\")")
@@ -83,7 +84,8 @@ func main() {
 	flag.IntVar(&o.syslogRounds, "syslog-rounds", 5, "rounds of the syslog part; each row is the median")
 	flag.StringVar(&outputs, "caddy-outputs", "file,rotate,rotate-batch", "Caddy writers in the syslog part: file, rotate, rotate-batch (rotate with flush batch, which writes what has gathered in one write, as rsyslog's omfile and syslog-ng's file() do), rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
 	flag.StringVar(&formats, "daemon-formats", "default,json,entry", "output formats of rsyslog and syslog-ng in the syslog part: default (their own line formats), json (a JSON object per line with the header fields and the message), entry (the JSON entry caddy-applog writes, with every one of its fields)")
-	flag.StringVar(&o.httpFlush, "http-flush", "batch", "flush mode of the rotate writer in the HTTP parts: batch, always, or an interval (100ms)")
+	flag.StringVar(&o.httpFlush, "http-flush", "batch", "flush mode of the rotate writer in the NDJSON part: batch, always, or an interval (100ms)")
+	flag.StringVar(&formFlushes, "form-flush", "batch,1s", "flush modes of the rotate writer to run the single-record posts with, each in its own rows: batch (every record written within microseconds), always, or an interval (1s: the writes amortized, so the rows measure log_ingest itself)")
 	flag.IntVar(&o.ndjsonRecords, "ndjson-records", 1_000_000, "NDJSON records to post")
 	flag.IntVar(&o.ndjsonBatch, "ndjson-batch", 100, "records per NDJSON batch")
 	flag.IntVar(&o.ndjsonConc, "ndjson-conc", 4, "concurrent NDJSON posters")
@@ -132,8 +134,11 @@ func main() {
 			fatalf("-caddy-outputs: unknown writer %q", w)
 		}
 	}
-	if _, err := time.ParseDuration(o.httpFlush); err != nil && o.httpFlush != "batch" && o.httpFlush != "always" {
-		fatalf("-http-flush: want batch, always or an interval such as 100ms, got %q", o.httpFlush)
+	o.formFlushes = strings.Split(formFlushes, ",")
+	for _, f := range append([]string{o.httpFlush}, o.formFlushes...) {
+		if _, err := time.ParseDuration(f); err != nil && f != "batch" && f != "always" {
+			fatalf("-http-flush, -form-flush: want batch, always or an interval such as 100ms, got %q", f)
+		}
 	}
 
 	ctx, cancel := context.WithTimeout(context.Background(), o.timeout)
@@ -214,11 +219,13 @@ func (o *options) run(ctx context.Context) int {
 		rep.ndjson = &row
 	}
 	if o.parts["forms"] {
-		for _, m := range o.formModes {
-			if ctx.Err() != nil {
-				break
+		for _, flush := range o.formFlushes {
+			for _, m := range o.formModes {
+				if ctx.Err() != nil {
+					break
+				}
+				rep.forms = append(rep.forms, o.runForms(ctx, flush, m == "keepalive"))
 			}
-			rep.forms = append(rep.forms, o.runForms(ctx, m == "keepalive"))
 		}
 	}
 	if o.parts["gobench"] && ctx.Err() == nil {
