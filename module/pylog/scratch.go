@@ -21,15 +21,16 @@ type Scratch struct {
 	attrs  []intake.Attr
 }
 
-// maxScratch bounds the fields, attributes and args a released Scratch
-// keeps room for (a Python record has about 20 fields), and, in bytes,
-// the text it keeps.
+// maxScratchItems bounds the fields, args and attributes a released
+// Scratch keeps room for (a Python record has about 20 fields), and
+// maxScratchText the bytes of text.
 const (
 	maxScratchItems = 256
 	maxScratchText  = 64 << 10
 )
 
-// ParseForm is ParseForm with the fields and decoded text stored in s.
+// ParseForm is the function ParseForm with the fields and decoded text
+// stored in s.
 func (s *Scratch) ParseForm(raw string, maxFields int) ([]Field, error) {
 	d := decoder{slab: s.slab[:0]}
 	fields, err := parseForm(raw, maxFields, s.fields, &d)
@@ -42,8 +43,9 @@ func (s *Scratch) ParseForm(raw string, maxFields int) ([]Field, error) {
 	return fields, err
 }
 
-// FromForm is FromForm with the args, message and attributes stored in
-// s. fields may be what s.ParseForm returned, or a part of it.
+// FromForm is the function FromForm with the args, message and
+// attributes stored in s. fields may be what s.ParseForm returned, or a
+// part of it.
 func (s *Scratch) FromForm(fields []Field, now time.Time) (intake.Record, error) {
 	return fromRecordDict(formDict(fields), now, s)
 }
