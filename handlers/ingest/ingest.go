@@ -214,7 +214,7 @@ func (h *Ingest) decode(r *http.Request, req *request, peer string) (*intake.Bat
 			return nil, intake.Errorf(http.StatusBadRequest, "GET needs a log record in the query string")
 		}
 		payload = []byte(raw)
-		recs, err = decodeForm(raw, now, req)
+		recs, err = decodeForm(raw, "query string", now, req)
 	case http.MethodPost, http.MethodPut:
 		if err := readBody(r, req, h.MaxBodySize); err != nil {
 			return nil, err
@@ -257,7 +257,8 @@ func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]
 		// ServeHTTP has submitted the record, and Submit copies what it
 		// keeps; a copy of every post cost as much memory as the rest of
 		// the handler together.
-		recs, err = decodeForm(unsafe.String(unsafe.SliceData(body), len(body)), now, req)
+		// decodeForm's errors are whole.
+		return decodeForm(unsafe.String(unsafe.SliceData(body), len(body)), mediaType+" body", now, req)
 	case "application/json", "application/x-ndjson", "application/ndjson",
 		"application/jsonl", "application/x-jsonlines", "application/jsonlines":
 		recs, err = jsonlog.Decode(body, h.limits, now)
@@ -277,11 +278,11 @@ func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]
 }
 
 // decodeForm decodes one Python LogRecord into req's storage, taking the
-// routing keys out.
-func decodeForm(raw string, now time.Time, req *request) ([]intake.Record, error) {
+// routing keys out; what names raw in errors.
+func decodeForm(raw, what string, now time.Time, req *request) ([]intake.Record, error) {
 	fields, err := req.scratch.ParseForm(raw, maxFormFields)
 	if err != nil {
-		return nil, intake.Errorf(http.StatusBadRequest, "malformed form: %v", err)
+		return nil, intake.Errorf(http.StatusBadRequest, "malformed %s: %v", what, err)
 	}
 	var app, facility string
 	kept := fields[:0]
@@ -297,7 +298,8 @@ func decodeForm(raw string, now time.Time, req *request) ([]intake.Record, error
 	}
 	rec, err := req.scratch.FromForm(kept, now)
 	if err != nil {
-		return nil, intake.Errorf(http.StatusBadRequest, "not a Python log record: %v", err)
+		// "not a Python log record: no msg, message or name field"
+		return nil, intake.Errorf(http.StatusBadRequest, "%v", err)
 	}
 	rec.App, rec.Facility = app, facility
 	req.one[0] = rec

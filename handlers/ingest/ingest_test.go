@@ -225,3 +225,28 @@ func TestBodyLimitWithoutLength(t *testing.T) {
 		}
 	}
 }
+
+// TestFormErrorLines: a form that cannot be read, or is no log record,
+// gets one line saying so once, naming the part of the request at fault.
+func TestFormErrorLines(t *testing.T) {
+	h := newBenchHandler(t)
+	for _, tc := range []struct{ method, target, body, want string }{
+		{"POST", "/_applog", "msg=%zz", `malformed application/x-www-form-urlencoded body: form field 1: value of "msg": invalid escape "%zz"`},
+		{"POST", "/_applog", "msg=ok&a%ZZ=1", `malformed application/x-www-form-urlencoded body: form field 2: key "a%ZZ": invalid escape "%ZZ"`},
+		{"GET", "/_applog?msg=%zz", "", `malformed query string: form field 1: value of "msg": invalid escape "%zz"`},
+		{"POST", "/_applog", "foo=bar", "not a Python log record: no msg, message or name field"},
+		{"GET", "/_applog?foo=bar", "", "not a Python log record: no msg, message or name field"},
+	} {
+		req := httptest.NewRequest(tc.method, tc.target, strings.NewReader(tc.body))
+		if tc.method == "POST" {
+			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		}
+		rec := httptest.NewRecorder()
+		if err := h.ServeHTTP(rec, req, nil); err != nil {
+			t.Fatal(err)
+		}
+		if rec.Code != http.StatusBadRequest || rec.Body.String() != tc.want+"\n" {
+			t.Errorf("%s %s %q: %d %q, want 400 %q", tc.method, tc.target, tc.body, rec.Code, rec.Body, tc.want)
+		}
+	}
+}
