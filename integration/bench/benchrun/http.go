@@ -13,8 +13,8 @@ import (
 )
 
 // httpCaddyfile serves log_ingest (records to a rotate file, with the
-// flush mode of -http-flush) and a plain respond, each in a handle block
-// so that routing costs the same.
+// flush mode of -http-flush or of one of -form-flush's) and a plain
+// respond, each in a handle block so that routing costs the same.
 const httpCaddyfile = `{
 	admin 127.0.0.1:%d
 	log ingest {
