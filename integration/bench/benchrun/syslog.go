@@ -271,16 +271,13 @@ func firstSeqLine(path string) ([]byte, error) {
 	defer f.Close()
 	head := make([]byte, 4<<20)
 	n, _ := io.ReadFull(f, head)
-	head = head[:n]
-	needle := []byte("seq=" + strings.Repeat("0", load.SeqDigits) + " ")
-	i := bytes.Index(head, needle)
-	if i < 0 {
-		return nil, fmt.Errorf("%s: no line for message 0 in its first %d bytes", path, n)
+	for line := range bytes.Lines(head[:n]) {
+		if seq, ok := load.FindSeq(line); ok && seq == 0 {
+			if line, ok = bytes.CutSuffix(line, []byte("\n")); !ok {
+				return nil, fmt.Errorf("%s: the line for message 0 is not whole in its first %d bytes", path, n)
+			}
+			return line, nil
+		}
 	}
-	start := bytes.LastIndexByte(head[:i], '\n') + 1
-	end := bytes.IndexByte(head[i:], '\n')
-	if end < 0 {
-		return nil, fmt.Errorf("%s: the line for message 0 is not whole in its first %d bytes", path, n)
-	}
-	return head[start : i+end], nil
+	return nil, fmt.Errorf("%s: no line for message 0 in its first %d bytes", path, n)
 }

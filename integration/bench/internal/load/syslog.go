@@ -32,9 +32,9 @@ type SyslogResult struct {
 	Elapsed time.Duration // until the last connection was closed
 }
 
-// SeqDigits is the width of the zero-padded sequence number in syslog
+// seqDigits is the width of the zero-padded sequence number in syslog
 // messages, so every message of a run has the same size.
-const SeqDigits = 10
+const seqDigits = 10
 
 // syslogHeader is an RFC 5424 header as an application's syslog library
 // writes it: facility local0, severity info, APP-NAME "benchapp" (the
@@ -56,11 +56,11 @@ func SyslogMessage(seq, size int) []byte {
 }
 
 // MinSyslogSize is the smallest message size SyslogMessage can honour.
-var MinSyslogSize = len(syslogHeader) + len("bench seq= payload ") + SeqDigits
+var MinSyslogSize = len(syslogHeader) + len("bench seq= payload ") + seqDigits
 
 func appendSeq(b []byte, seq int) []byte {
 	s := strconv.Itoa(seq)
-	for range SeqDigits - len(s) {
+	for range seqDigits - len(s) {
 		b = append(b, '0')
 	}
 	return append(b, s...)

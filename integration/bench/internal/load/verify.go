@@ -34,7 +34,7 @@ var seqMark = []byte("seq=")
 // Line records one line (without its newline).
 func (v *Verifier) Line(line []byte) {
 	v.Lines++
-	seq, ok := findSeq(line)
+	seq, ok := FindSeq(line)
 	switch {
 	case !ok || seq >= v.Want:
 		v.Foreign++
@@ -49,8 +49,8 @@ func (v *Verifier) Line(line []byte) {
 	}
 }
 
-// findSeq returns the number after the first "seq=".
-func findSeq(line []byte) (int, bool) {
+// FindSeq returns the number after the first "seq=" in line.
+func FindSeq(line []byte) (int, bool) {
 	i := bytes.Index(line, seqMark)
 	if i < 0 {
 		return 0, false
