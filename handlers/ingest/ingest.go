@@ -256,8 +256,8 @@ func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]
 		// In place: body is req's pooled buffer, reused only after
 		// ServeHTTP has submitted the record, and Submit copies what it
 		// keeps; a copy of every post cost as much memory as the rest of
-		// the handler together.
-		// decodeForm's errors are whole.
+		// the handler together. Its errors already name the body, so
+		// they are not wrapped below.
 		return decodeForm(unsafe.String(unsafe.SliceData(body), len(body)), mediaType+" body", now, req)
 	case "application/json", "application/x-ndjson", "application/ndjson",
 		"application/jsonl", "application/x-jsonlines", "application/jsonlines":

@@ -95,7 +95,7 @@ func FuzzParseForm(f *testing.F) {
 		now := time.Unix(1763712345, 0)
 		fields, err := ParseForm(raw, 50)
 		sfields, serr := scratch.ParseForm(raw, 50)
-		if fmt.Sprint(err) != fmt.Sprint(serr) || !sameFields(fields, sfields) {
+		if fmt.Sprint(err) != fmt.Sprint(serr) || !slices.Equal(fields, sfields) {
 			t.Fatalf("with a Scratch: %q, %v; fresh: %q, %v", sfields, serr, fields, err)
 		}
 		if err != nil {

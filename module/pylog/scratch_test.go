@@ -22,10 +22,8 @@ func decodeFresh(raw string, now time.Time) (fields []Field, rec intake.Record, 
 	return fields, rec, err
 }
 
-// sameFields and sameRecord compare decodings, an empty slice equal to
-// none.
-func sameFields(a, b []Field) bool { return slices.Equal(a, b) }
-
+// sameRecord compares decoded records, empty attributes equal to none
+// (as slices.Equal has it for the fields).
 func sameRecord(a, b intake.Record) bool {
 	if len(a.Attrs) == 0 && len(b.Attrs) == 0 {
 		a.Attrs, b.Attrs = nil, nil
@@ -90,7 +88,7 @@ func TestScratchReuse(t *testing.T) {
 			if fmt.Sprint(err) != fmt.Sprint(wantErr) {
 				t.Errorf("round %d, form %d: error %v, want %v", round, i, err, wantErr)
 			}
-			if err == nil && (!sameFields(fields, wantFields) || !sameRecord(rec, wantRec)) {
+			if err == nil && (!slices.Equal(fields, wantFields) || !sameRecord(rec, wantRec)) {
 				t.Errorf("round %d, form %d %.60q:\n got %+v\nwant %+v", round, i, raw, rec, wantRec)
 			}
 			s.Release()
