@@ -49,7 +49,19 @@ type Record struct {
 
 	// Attrs are the remaining attributes, in the order they arrived.
 	Attrs []Attr
+
+	// Wire is how many bytes the record arrived in: its frame, datagram,
+	// line or share of a request body. The app bounds what the record
+	// may encode to by it (see MaxAmplification), so no input can be
+	// expanded into a larger entry. Zero means unknown: only the
+	// facility's max_record_size applies.
+	Wire int
 }
+
+// MaxAmplification bounds how many bytes of sender-supplied content
+// (message, logger and level names, facility, attribute keys and values,
+// as JSON-escaped) a record may encode to, per byte it arrived in.
+const MaxAmplification = 3
 
 // Attr is one named attribute of a record.
 type Attr struct {

@@ -1,0 +1,4 @@
+package integration
+
+// receiverAttacks are the attacks on the network receivers' connections.
+var receiverAttacks = []attack{}
