@@ -3,6 +3,7 @@ package syslogmsg
 import (
 	"bufio"
 	"bytes"
+	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -28,28 +29,84 @@ func (e *FrameTooLargeError) Error() string {
 	return fmt.Sprintf("delimited syslog frame longer than the limit of %d bytes", e.Limit)
 }
 
-// SplitFrames returns a bufio.SplitFunc that cuts a syslog stream (TCP,
-// TLS) into messages, telling the framing of each from its first byte:
+// Framing is how a stream transport (TCP, TLS, a Unix stream socket)
+// separates syslog messages.
+type Framing string
+
+// The framings NewSplitter knows.
+const (
+	// FramingAuto decides once per connection, from its first bytes:
+	// see NewSplitter.
+	FramingAuto Framing = "auto"
+	// FramingOctet is RFC 6587's octet counting, which RFC 5425 (syslog
+	// over TLS) requires: every frame is "LEN SP MSG", and message text
+	// is never looked at. syslog-ng's syslog() driver and rsyslog's
+	// omfwd with TCP_Framing="octet-counted" send it.
+	FramingOctet Framing = "octet"
+	// FramingLF is RFC 6587's non-transparent framing: a frame ends at
+	// LF (a CR before it is dropped). rsyslog's omfwd and syslog-ng's
+	// network() driver send it, escaping line breaks inside messages.
+	FramingLF Framing = "lf"
+	// FramingNUL ends a frame at a NUL byte: what Python's
+	// logging.handlers.SysLogHandler (and so gunicorn) sends over TCP,
+	// whose messages keep their line breaks.
+	FramingNUL Framing = "nul"
+)
+
+// ParseFraming reads a framing name; "" is FramingAuto.
+func ParseFraming(s string) (Framing, error) {
+	switch f := Framing(s); f {
+	case "":
+		return FramingAuto, nil
+	case FramingAuto, FramingOctet, FramingLF, FramingNUL:
+		return f, nil
+	}
+	return "", fmt.Errorf("framing %q: want octet, lf, nul or auto", s)
+}
+
+// ErrNoOctetCount is a frame of an octet-counted stream that does not
+// start with "LEN SP": the stream is out of step, and where the next
+// frame starts cannot be known.
+var ErrNoOctetCount = errors.New("octet-counted syslog stream: frame does not start with an octet count")
+
+// SplitFrames returns a bufio.SplitFunc that cuts a syslog stream into
+// messages with FramingAuto: NewSplitter(FramingAuto, maxSize).
+func SplitFrames(maxSize int) bufio.SplitFunc { return NewSplitter(FramingAuto, maxSize) }
+
+// NewSplitter returns a bufio.SplitFunc that cuts a syslog stream (TCP,
+// TLS) into messages framed as f says ("" is FramingAuto). Text inside
+// a message can never end it early, start another or change the
+// framing: a connection's framing is fixed before its first message is
+// returned, and frames are then cut by that framing alone.
 //
-//   - A digit starts an octet-counted frame (RFC 6587 3.4.1, RFC 5425):
-//     "LEN SP MSG". If the digits are not followed by a space, the frame
-//     is read as a delimited one instead (some senders start messages
-//     without a PRI), as rsyslog does.
-//   - Anything else, normally '<', starts a delimited frame (RFC 6587
-//     3.4.2), ended by LF, CRLF or NUL. Python's SysLogHandler ends each
-//     message with a NUL and no LF, and its messages hold line breaks
-//     (tracebacks), so on each stream the splitter learns which
-//     delimiter is in use: once a frame has ended at a NUL, LF is text;
-//     once a frame has ended at an LF followed by the start of a frame,
-//     LF ends frames. Until then, an LF ends a frame only if what
-//     follows it starts a frame ('<', a digit, or another delimiter), so
-//     a frame ending at an LF waits for the next byte, or the end of
-//     the stream, before it is returned.
+// With FramingAuto the framing is decided once per connection, from its
+// first frame, whose start the sender's software writes:
+//
+//   - If the stream starts with an octet count ("LEN SP", the first
+//     digit not 0), the whole connection is octet-counted.
+//   - Otherwise it is delimited. If the first frame holds a NUL before
+//     any LF, frames end at NUL and LF is text. If an LF comes first,
+//     the header after the first frame's <PRI> decides: an RFC 5424
+//     header or an RFC 3164 timestamp is what syslog daemons write, and
+//     they end frames at LF; a message without one ("<PRI>ident: text")
+//     is what Python's SysLogHandler writes, ending frames at NUL, so the
+//     LF is a line break inside it (a traceback) and the frame goes on
+//     to the NUL.
+//
+// What auto cannot tell is a first message with a line break whose
+// sender puts the message's own text right after <PRI>: Python's
+// SysLogHandler with its default empty ident and a format starting with
+// the message. If that text looks like a syslog header ("1 - host app
+// ...", "Dec  4 20:24:01 ..."), the connection is read as LF-framed. An
+// explicit framing takes the choice away from the stream: nul for
+// SysLogHandler and gunicorn, lf or octet for rsyslog and syslog-ng,
+// lf for a plain-text client (nc) sending lines without a header.
 //
 // LF, CR and NUL bytes between frames are skipped. A trailing CR is
-// removed from a frame ended by CRLF. A final frame without a delimiter
-// is returned at the end of the stream, not lost; a final octet-counted
-// frame cut short is an error wrapping io.ErrUnexpectedEOF.
+// removed from a frame ended by CRLF. A final delimited frame without a
+// delimiter is returned at the end of the stream, not lost; a final
+// octet-counted frame cut short is an error wrapping io.ErrUnexpectedEOF.
+// In an octet-counted stream a frame without a count is ErrNoOctetCount.
 //
 // A frame longer than maxSize (DefaultMaxFrame when <= 0) is a
 // *FrameTooLargeError, reported as soon as it is known: for an
@@ -63,11 +120,14 @@ func (e *FrameTooLargeError) Error() string {
 // The returned function keeps the state of one stream: use one per
 // connection. Its scanner's buffer must hold maxSize+32 bytes, as
 // NewScanner's does.
-func SplitFrames(maxSize int) bufio.SplitFunc {
+func NewSplitter(f Framing, maxSize int) bufio.SplitFunc {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxFrame
 	}
-	s := &splitter{max: maxSize}
+	if f == "" {
+		f = FramingAuto
+	}
+	s := &splitter{max: maxSize, framing: f}
 	return s.split
 }
 
@@ -76,12 +136,17 @@ func SplitFrames(maxSize int) bufio.SplitFunc {
 // bytes (DefaultMaxFrame when <= 0). Tokens are valid until the next
 // Scan.
 func NewScanner(r io.Reader, maxSize int) *bufio.Scanner {
+	return NewFramedScanner(r, FramingAuto, maxSize)
+}
+
+// NewFramedScanner is NewScanner with framing f.
+func NewFramedScanner(r io.Reader, f Framing, maxSize int) *bufio.Scanner {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxFrame
 	}
 	sc := bufio.NewScanner(r)
 	sc.Buffer(make([]byte, 0, min(maxSize+frameSlack, 16<<10)), maxSize+frameSlack)
-	sc.Split(SplitFrames(maxSize))
+	sc.Split(NewSplitter(f, maxSize))
 	return sc
 }
 
@@ -93,16 +158,9 @@ const frameSlack = 32
 // than any limit.
 const maxCountDigits = 10
 
-// Delimiters a stream has been seen to use.
-const (
-	delimUnknown uint8 = iota
-	delimLF
-	delimNUL
-)
-
 type splitter struct {
-	max   int
-	delim uint8
+	max     int
+	framing Framing // FramingAuto until the first frame decides
 }
 
 func (s *splitter) split(data []byte, atEOF bool) (int, []byte, error) {
@@ -114,19 +172,65 @@ func (s *splitter) split(data []byte, atEOF bool) (int, []byte, error) {
 	if len(d) == 0 {
 		return skip, nil, nil
 	}
-	if isDigit(d[0]) {
-		if n, tok, err, ok := s.octetCounted(d, atEOF); ok {
-			return skip + n, tok, err
+	if s.framing == FramingAuto {
+		f, ok := decide(d, atEOF)
+		if !ok {
+			// Room for CR LF after a frame at the limit, or for an
+			// octet count that may go on.
+			if len(d) > max(s.max+2, maxCountDigits) {
+				return 0, nil, &FrameTooLargeError{Limit: s.max}
+			}
+			return skip, nil, nil // wait for more of the first frame
 		}
+		s.framing = f
 	}
-	n, tok, err := s.delimited(d, atEOF)
-	if n == 0 && err == nil {
+	var (
+		n   int
+		tok []byte
+		err error
+	)
+	switch s.framing {
+	case FramingOctet:
+		var ok bool
+		if n, tok, err, ok = s.octetCounted(d, atEOF); !ok {
+			return 0, nil, ErrNoOctetCount
+		}
+	case FramingNUL:
+		n, tok, err = s.delimited(d, atEOF, 0)
+	default:
+		n, tok, err = s.delimited(d, atEOF, '\n')
+	}
+	if n == 0 && tok == nil && err == nil {
 		return skip, nil, nil
 	}
 	return skip + n, tok, err
 }
 
 func isDelim(c byte) bool { return c == '\n' || c == '\r' || c == 0 }
+
+// decide returns the framing of a connection whose first frame starts
+// d (see NewSplitter), or false if more bytes are needed to tell. At
+// the end of the stream it always decides.
+func decide(d []byte, atEOF bool) (Framing, bool) {
+	i := 0
+	for i < len(d) && i <= maxCountDigits && isDigit(d[i]) {
+		i++
+	}
+	switch {
+	case i > 0 && i == len(d) && !atEOF && i <= maxCountDigits:
+		return "", false // the count may go on
+	case i > maxCountDigits, i > 0 && d[0] != '0' && i < len(d) && d[i] == ' ':
+		return FramingOctet, true // (a count too long is octetCounted's error)
+	}
+	end := bytes.IndexAny(d, "\n\x00")
+	switch {
+	case end < 0 && !atEOF:
+		return "", false
+	case end >= 0 && d[end] == '\n' && hasHeader(d[:end]):
+		return FramingLF, true
+	}
+	return FramingNUL, true
+}
 
 // octetCounted reads "LEN SP MSG". ok is false when d does not start
 // with an octet count after all.
@@ -171,9 +275,9 @@ func bigCount(digits []byte) int64 {
 	return n
 }
 
-// delimited reads a frame up to its delimiter; see SplitFrames.
-func (s *splitter) delimited(d []byte, atEOF bool) (int, []byte, error) {
-	end, n := s.delimiter(d, atEOF), 0
+// delimited reads a frame up to its delimiter, delim.
+func (s *splitter) delimited(d []byte, atEOF bool, delim byte) (int, []byte, error) {
+	end, n := bytes.IndexByte(d, delim), 0
 	switch {
 	case end >= 0:
 		n = end + 1
@@ -191,44 +295,36 @@ func (s *splitter) delimited(d []byte, atEOF bool) (int, []byte, error) {
 	return n, tok, nil
 }
 
-// delimiter returns the offset of the delimiter that ends the frame at
-// the start of d, or -1 if it has not come yet, learning which
-// delimiter the stream uses.
-func (s *splitter) delimiter(d []byte, atEOF bool) int {
-	switch s.delim {
-	case delimNUL:
-		return bytes.IndexByte(d, 0)
-	case delimLF:
-		return bytes.IndexAny(d, "\n\x00")
-	}
-	for i := 0; i < len(d); {
-		j := bytes.IndexAny(d[i:], "\n\x00")
-		if j < 0 {
-			return -1
-		}
-		j += i
-		if d[j] == 0 {
-			s.delim = delimNUL
-			return j
-		}
-		if j+1 == len(d) {
-			if atEOF {
-				return j
-			}
-			return -1 // wait for the byte after the LF
-		}
-		if next := d[j+1]; next == '<' || isDigit(next) || isDelim(next) {
-			s.delim = delimLF
-			return j
-		}
-		i = j + 1 // a line break inside the message
-	}
-	return -1
-}
-
 func trimCR(b []byte) []byte {
 	if len(b) > 0 && b[len(b)-1] == '\r' {
 		return b[:len(b)-1]
 	}
 	return b
 }
+
+// DatagramMessage returns the message a datagram carries: the datagram
+// without its trailing NUL, CR and LF bytes, and without an octet count
+// ("LEN SP MSG", as syslog-ng's loggen sends in RFC 5424 mode) when it
+// starts with one. The count must equal the length of the rest of the
+// datagram, with or without its trailing line break; a datagram that
+// starts with a count that does not is an error, since no syslog
+// message starts with a digit.
+func DatagramMessage(p []byte) ([]byte, error) {
+	i := 0
+	for i < len(p) && i <= maxCountDigits && isDigit(p[i]) {
+		i++
+	}
+	if i > 0 && p[0] != '0' && i < len(p) && p[i] == ' ' && i <= maxCountDigits {
+		size, _ := strconv.Atoi(string(p[:i]))
+		rest := p[i+1:]
+		trimmed := bytes.TrimRight(rest, "\x00\r\n")
+		if size != len(rest) && size != len(trimmed) {
+			return nil, fmt.Errorf("%w: octet count %d, but %d bytes follow it", ErrDatagramCount, size, len(rest))
+		}
+		return trimmed, nil
+	}
+	return bytes.TrimRight(p, "\x00\r\n"), nil
+}
+
+// ErrDatagramCount is a datagram whose octet count is not its length.
+var ErrDatagramCount = errors.New("octet-counted syslog datagram of the wrong length")

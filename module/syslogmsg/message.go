@@ -96,10 +96,11 @@ func errAt(offset int, format string, args ...any) error {
 //
 // The format is told from the header: "<PRI>1 " followed by a timestamp
 // or "-" is RFC 5424, and its header must then be well-formed; a BSD or
-// RFC 3339 timestamp after the PRI is RFC 3164; anything else is a bare
-// message. RFC 3164's hostname is optional: the first word after the
-// timestamp is the tag when it ends with ':' or holds '[', the hostname
-// otherwise. A bare message has a program only when it starts with a
+// RFC 3339 timestamp after the PRI is RFC 3164 (an RFC 3339 timestamp
+// without an offset is in loc); anything else is a bare message. RFC
+// 3164's hostname is optional: the first word after the timestamp is the
+// tag when it ends with ':' or holds '[', the hostname otherwise, and
+// the word after a hostname is the tag, colon or not. A bare message has a program only when it starts with a
 // name of printable ASCII, an optional [pid], a colon and a space or
 // the end ("myapp: ", "gunicorn.web.access: ", "worker[12]: "); so
 // "WARNING:root:msg" has none. A message that merely starts with a word
@@ -136,7 +137,7 @@ func parse(b []byte, now time.Time, loc *time.Location, inPlace bool) (Message, 
 		return Message{}, err
 	}
 	m := Message{Facility: pri / 8, Severity: pri % 8}
-	p := parser{b: b, pos: n}
+	p := parser{b: b, pos: n, loc: loc}
 	if utf8.Valid(b) {
 		// One string for the whole message, of which every field is a
 		// substring: fields end at ASCII bytes, so each is valid too.
@@ -156,13 +157,42 @@ func parse(b []byte, now time.Time, loc *time.Location, inPlace bool) (Message, 
 		p.rfc3164(&m)
 	default:
 		m.Format = Bare
-		p.tag(&m, true)
+		p.tag(&m, tagStrict)
 		m.Message = p.str(p.pos, len(p.b))
 	}
 	if err != nil {
 		return Message{}, err
 	}
 	return m, nil
+}
+
+// Raw is the format of a message Salvage kept whole.
+const Raw Format = "raw"
+
+// Salvage keeps a message that Parse refused whole rather than lose
+// it: the PRI when it has a valid one, else user.notice (13), as RFC
+// 3164 section 4.3.3 has a relay do; the rest, after trailing NUL, CR
+// and LF bytes are dropped, is the text, with no program, hostname or
+// timestamp. It reports false for a message with no text at all. With
+// inPlace, the text points into b as with ParseInPlace.
+func Salvage(b []byte, inPlace bool) (Message, bool) {
+	b = bytes.TrimRight(b, "\x00\r\n")
+	m := Message{Facility: 1, Severity: 5, Format: Raw}
+	if len(b) > 0 {
+		if pri, n, err := parsePRI(b); err == nil {
+			m.Facility, m.Severity = pri/8, pri%8
+			b = b[n:]
+		}
+	}
+	if len(b) == 0 {
+		return Message{}, false
+	}
+	if inPlace && utf8.Valid(b) {
+		m.Message = unsafe.String(unsafe.SliceData(b), len(b))
+	} else {
+		m.Message = text(b)
+	}
+	return m, true
 }
 
 // parsePRI reads "<PRI>" and returns its value and length.
@@ -189,8 +219,9 @@ func parsePRI(b []byte) (int, int, error) {
 type parser struct {
 	b     []byte
 	pos   int
-	s     string // b as a string, when valid is set
-	valid bool   // b is valid UTF-8
+	loc   *time.Location // the zone of timestamps without one
+	s     string         // b as a string, when valid is set
+	valid bool           // b is valid UTF-8
 }
 
 func (p *parser) rest() []byte { return p.b[p.pos:] }
@@ -244,23 +275,41 @@ func (p *parser) space(after string) error {
 	return nil
 }
 
+// How strictly tag reads a program name.
+type tagMode uint8
+
+const (
+	// tagStrict is a bare message's program: the colon is required.
+	tagStrict tagMode = iota
+	// tagMarked is the first word after an RFC 3164 timestamp, which
+	// is a tag rather than a hostname only when it ends with a colon
+	// or a [pid].
+	tagMarked
+	// tagLoose is the word after an RFC 3164 hostname: the colon is
+	// optional, as in rsyslog's and syslog-ng's parsers.
+	tagLoose
+)
+
 // tag reads an RFC 3164 tag or a bare message's program, with an
-// optional "[pid]", and the ':' and space after them. Without a [pid],
-// the colon must end the message or be followed by a space, so that
-// "ERROR:root:boom", "http://..." or an IPv6 address is not taken for a
-// program. An RFC 3164 tag (not strict) may leave out the colon after
-// its [pid]. It reports whether there was a tag; if not, nothing is
-// consumed.
-func (p *parser) tag(m *Message, strict bool) bool {
+// optional "[pid]", and the ':' and space after them. The name is
+// printable ASCII up to a space, '[' or ':' (as rsyslog and syslog-ng
+// read it; RFC 3164's "alphanumeric" is stricter than what programs
+// send), at most maxTag bytes. Without a [pid], the colon must end the
+// message or be followed by a space, so that "ERROR:root:boom",
+// "http://..." or an IPv6 address is not taken for a program. A
+// tagMarked tag may leave out the colon after its [pid], a tagLoose one
+// may leave it out altogether ("webapp text"). It reports whether there
+// was a tag; if not, nothing is consumed.
+func (p *parser) tag(m *Message, mode tagMode) bool {
 	b, i := p.b, p.pos
 	for i < len(b) && i-p.pos < maxTag && isTagByte(b[i]) {
 		i++
 	}
-	if i == p.pos || i == len(b) {
+	if i == p.pos || i == len(b) && mode != tagLoose {
 		return false
 	}
 	nameEnd, pidStart, pidEnd := i, 0, 0 // no pid while pidEnd == 0
-	if b[i] == '[' {
+	if i < len(b) && b[i] == '[' {
 		end := bytes.IndexByte(b[i:min(len(b), i+maxTag+2)], ']')
 		if end < 2 || bytes.ContainsAny(b[i+1:i+end], " [") {
 			return false
@@ -274,7 +323,9 @@ func (p *parser) tag(m *Message, strict bool) bool {
 		if pidEnd == 0 && i < len(b) && b[i] != ' ' {
 			return false
 		}
-	case pidEnd == 0 || strict || i < len(b) && b[i] != ' ':
+	case i < len(b) && b[i] != ' ':
+		return false
+	case mode == tagStrict, mode == tagMarked && pidEnd == 0:
 		return false
 	}
 	if i < len(b) && b[i] == ' ' {

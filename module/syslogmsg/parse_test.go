@@ -129,10 +129,56 @@ var parseCases = []parseCase{
 		ts: "2026-10-11T22:14:15Z",
 	},
 	{
+		// RFC 3164's example has no tag, but rsyslog and syslog-ng
+		// read the word after the hostname as one all the same.
 		name: "RFC 3164 example without tag",
 		in:   "<13>Feb  5 17:32:18 10.0.0.99 Use the BFG!",
-		want: Message{Facility: 1, Severity: 5, Hostname: "10.0.0.99", Message: "Use the BFG!", Format: RFC3164},
+		want: Message{Facility: 1, Severity: 5, Hostname: "10.0.0.99", AppName: "Use", Message: "the BFG!", Format: RFC3164},
 		ts:   "2026-02-05T17:32:18Z",
+	},
+	{
+		name: "rsyslog RSYSLOG_TraditionalForwardFormat of RFC 5424 input without PROCID",
+		in:   "<13>Dec  4 20:24:01 vm webapp via rsyslog traditional",
+		want: Message{Facility: 1, Severity: 5, Hostname: "vm", AppName: "webapp", Message: "via rsyslog traditional", Format: RFC3164},
+		ts:   "2026-12-04T20:24:01Z",
+	},
+	{
+		name: "rsyslog RSYSLOG_ForwardFormat of RFC 5424 input without PROCID",
+		in:   "<13>2026-12-04T20:24:01.123456+00:00 vm webapp via rsyslog forward",
+		want: Message{Facility: 1, Severity: 5, Hostname: "vm", AppName: "webapp", Message: "via rsyslog forward", Format: RFC3164},
+		ts:   "2026-12-04T20:24:01.123456Z",
+	},
+	{
+		name: "tag without colon, with pid",
+		in:   "<13>Dec  4 20:24:01 vm postfix/smtpd[42] connect from x",
+		want: Message{Facility: 1, Severity: 5, Hostname: "vm", AppName: "postfix/smtpd", ProcID: "42", Message: "connect from x", Format: RFC3164},
+		ts:   "2026-12-04T20:24:01Z",
+	},
+	{
+		name: "tag alone after the hostname",
+		in:   "<13>Dec  4 20:24:01 vm webapp",
+		want: Message{Facility: 1, Severity: 5, Hostname: "vm", AppName: "webapp", Format: RFC3164},
+		ts:   "2026-12-04T20:24:01Z",
+	},
+	{
+		name: "word after the hostname too long for a tag",
+		in:   "<13>Dec  4 20:24:01 vm " + strings.Repeat("w", 200) + " x",
+		want: Message{Facility: 1, Severity: 5, Hostname: "vm", Message: strings.Repeat("w", 200) + " x", Format: RFC3164},
+		ts:   "2026-12-04T20:24:01Z",
+	},
+	{
+		name: "loggen legacy: ISO timestamp without a zone, in loc",
+		in:   "<38>2026-12-04T20:22:39 localhost prg00000[1234]: seq: 0000000000, thread: 0000, runid: 1796416568, stamp: 2026-12-04T20:22:39 PADDPADD\n",
+		want: Message{Facility: 4, Severity: 6, Hostname: "localhost", AppName: "prg00000", ProcID: "1234",
+			Message: "seq: 0000000000, thread: 0000, runid: 1796416568, stamp: 2026-12-04T20:22:39 PADDPADD", Format: RFC3164},
+		ts:  "2026-12-04T20:22:39+01:00",
+		loc: berlin,
+	},
+	{
+		name: "ISO timestamp without a zone, fractional",
+		in:   "<38>2026-12-04T20:22:39.5 h a: x",
+		want: Message{Facility: 4, Severity: 6, Hostname: "h", AppName: "a", Message: "x", Format: RFC3164},
+		ts:   "2026-12-04T20:22:39.5Z",
 	},
 	{
 		name: "December message in January",
@@ -289,7 +335,7 @@ var parseCases = []parseCase{
 	{name: "PRI alone", in: "<13", wantErr: "PRI not closed"},
 	{name: "bad month", in: "<13>1 2003-13-11T22:14:15Z h a - - - m", wantErr: "offset 6: invalid TIMESTAMP"},
 	{name: "February 30th", in: "<13>1 2003-02-30T22:14:15Z h a - - - m", wantErr: "invalid TIMESTAMP"},
-	{name: "no offset", in: "<13>1 2003-10-11T22:14:15 h a - - - m", wantErr: "invalid TIMESTAMP"},
+	{name: "truncated timestamp", in: "<13>1 2003-10-11T22:14 h a - - - m", wantErr: "invalid TIMESTAMP"},
 	{name: "missing SD", in: "<13>1 2003-10-11T22:14:15Z h a - -", wantErr: "message ends after MSGID"},
 	{name: "empty hostname", in: "<13>1 -  app - - - x", wantErr: "offset 8: HOSTNAME is empty"},
 	{name: "long app name", in: "<13>1 - h " + strings.Repeat("a", 256) + " - - - x", wantErr: "APP-NAME longer than 255 bytes"},

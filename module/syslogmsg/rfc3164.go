@@ -10,7 +10,8 @@ import (
 // with a space or a zero, or not at all; optionally with fractional
 // seconds, or with a year before the time as some network devices
 // write), or an RFC 3339 timestamp as rsyslog's RSYSLOG_ForwardFormat
-// writes it. It reports false, consuming nothing, when there is none.
+// writes it (without an offset, as syslog-ng's loggen writes it, it is
+// in loc). It reports false, consuming nothing, when there is none.
 func (p *parser) rfc3164Timestamp(m *Message, now time.Time, loc *time.Location) bool {
 	b := p.b[p.pos:]
 	end := 0
@@ -21,7 +22,7 @@ func (p *parser) rfc3164Timestamp(m *Message, now time.Time, loc *time.Location)
 		if end < 0 {
 			end = len(b)
 		}
-		t, ok = parseRFC3339(b[:end])
+		t, ok = parseRFC3339(b[:end], loc)
 	} else {
 		t, end, ok = parseBSD(b, now, loc)
 	}
@@ -37,18 +38,41 @@ func (p *parser) rfc3164Timestamp(m *Message, now time.Time, loc *time.Location)
 }
 
 // rfc3164 reads what follows the timestamp: an optional hostname, an
-// optional tag, the message.
+// optional tag, the message. The first word is the tag when it ends
+// with a colon or a [pid] ("sshd[12]:", "app:", "app[3]"), the hostname
+// otherwise; the word after a hostname is the tag, with or without a
+// colon, as rsyslog and syslog-ng read it: rsyslog forwards a message
+// that came without a PROCID as "<13>Dec  4 20:24:01 vm webapp text".
 func (p *parser) rfc3164(m *Message) {
-	if !p.tag(m, false) {
+	if !p.tag(m, tagMarked) {
 		// Not a tag, so a hostname; then perhaps a tag.
 		end := bytes.IndexByte(p.b[p.pos:], ' ')
 		if end > 0 && end <= maxField {
 			m.Hostname = p.str(p.pos, p.pos+end)
 			p.pos += end + 1
-			p.tag(m, false)
+			p.tag(m, tagLoose)
 		}
 	}
 	m.Message = p.str(p.pos, len(p.b))
+}
+
+// hasHeader reports whether b starts with <PRI> and a header that syslog
+// daemons write: RFC 5424's, or an RFC 3164 timestamp. Python's
+// SysLogHandler writes none.
+func hasHeader(b []byte) bool {
+	if len(b) == 0 {
+		return false
+	}
+	_, n, err := parsePRI(b)
+	if err != nil {
+		return false
+	}
+	p := parser{b: b, pos: n}
+	if p.isRFC5424() {
+		return true
+	}
+	var m Message
+	return p.rfc3164Timestamp(&m, time.Now(), time.UTC)
 }
 
 // parseBSD reads "Mmm dd hh:mm:ss" at the start of b and returns the

@@ -70,7 +70,7 @@ func (p *parser) timestamp5424(m *Message) error {
 	if end < 0 {
 		end = len(p.b) - p.pos
 	}
-	t, ok := parseRFC3339(p.b[p.pos : p.pos+end])
+	t, ok := parseRFC3339(p.b[p.pos:p.pos+end], p.loc)
 	if !ok {
 		return errAt(p.pos, "invalid TIMESTAMP %s", quote(p.b[p.pos:p.pos+min(end, 40)]))
 	}
@@ -180,9 +180,11 @@ func sdValue(b []byte, i int) (int, error) {
 
 // parseRFC3339 reads FULL-DATE "T" FULL-TIME: "2003-10-11T22:14:15Z",
 // with up to 9 digits of fractional seconds and a "Z" or "±hh:mm"
-// offset. 't' and 'z' are accepted too, as RFC 3339 allows.
-func parseRFC3339(b []byte) (time.Time, bool) {
-	if len(b) < 20 || b[4] != '-' || b[7] != '-' || b[10] != 'T' && b[10] != 't' || b[13] != ':' || b[16] != ':' {
+// offset. 't' and 'z' are accepted too, as RFC 3339 allows. A time
+// without an offset ("2026-12-04T20:22:39", as syslog-ng's loggen
+// writes in its legacy format) is in loc, time.Local when nil.
+func parseRFC3339(b []byte, loc *time.Location) (time.Time, bool) {
+	if len(b) < 19 || b[4] != '-' || b[7] != '-' || b[10] != 'T' && b[10] != 't' || b[13] != ':' || b[16] != ':' {
 		return time.Time{}, false
 	}
 	year, ok1 := digits(b[0:4])
@@ -195,7 +197,7 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 		return time.Time{}, false
 	}
 	i, nsec := 19, 0
-	if b[i] == '.' {
+	if i < len(b) && b[i] == '.' {
 		i++
 		start := i
 		for i < len(b) && isDigit(b[i]) {
@@ -211,11 +213,17 @@ func parseRFC3339(b []byte) (time.Time, bool) {
 			nsec *= 10
 		}
 	}
-	loc, ok := parseOffset(b[i:])
+	if i == len(b) {
+		if loc == nil {
+			loc = time.Local
+		}
+		return validDate(year, month, day, hour, minute, sec, nsec, loc)
+	}
+	zone, ok := parseOffset(b[i:])
 	if !ok {
 		return time.Time{}, false
 	}
-	return validDate(year, month, day, hour, minute, sec, nsec, loc)
+	return validDate(year, month, day, hour, minute, sec, nsec, zone)
 }
 
 // parseOffset reads "Z" or "±hh:mm", the whole of b.
