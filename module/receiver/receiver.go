@@ -60,7 +60,9 @@ type Server struct {
 
 	// Accept the PROXY protocol (v1 and v2) from these peers on stream
 	// transports, so that a record's host is the real sender behind a
-	// load balancer. Other peers' headers are not trusted.
+	// load balancer. Other peers' headers are not trusted. A v1 header
+	// may end in LF alone (as syslog-ng's loggen sends it) as well as in
+	// the CRLF the spec asks for, within its 107 bytes.
 	ProxyProtocol *ProxyProtocol `json:"proxy_protocol,omitempty"`
 
 	// TLS settings for `tls/` addresses.
@@ -271,7 +273,7 @@ func (s *Server) Start(in intake.Intake) error {
 		case net.Listener:
 			s.listeners = append(s.listeners, l)
 			if s.ppPolicy != nil {
-				l = &proxyproto.Listener{Listener: l, ConnPolicy: s.ppPolicy, ReadHeaderTimeout: time.Duration(s.ProxyProtocol.Timeout)}
+				l = &proxyproto.Listener{Listener: lfProxyListener{l}, ConnPolicy: s.ppPolicy, ReadHeaderTimeout: time.Duration(s.ProxyProtocol.Timeout)}
 			}
 			if network == "tls" {
 				l = tls.NewListener(l, s.tlsConfig)

@@ -1,0 +1,81 @@
+package receiver
+
+import (
+	"bufio"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	proxyproto "github.com/pires/go-proxyproto"
+)
+
+// TestLFProxyHeader checks what the PROXY parser makes of a connection's
+// start once lfProxyConn has read it, written in one piece or a byte at
+// a time.
+func TestLFProxyHeader(t *testing.T) {
+	long := "PROXY TCP4 " + strings.Repeat("1", 120) + "\n<13>x\n"
+	for _, tc := range []struct {
+		name, in string
+		source   string // the client the parser reports; "" for none
+		rest     string // what is read after the header
+		wantErr  bool
+	}{
+		{name: "loggen: LF alone", in: "PROXY TCP4 192.168.1.64 192.168.1.3 7471 514\n<38>x\n",
+			source: "192.168.1.64:7471", rest: "<38>x\n"},
+		{name: "CRLF", in: "PROXY TCP4 192.168.1.64 192.168.1.3 7471 514\r\n120 <38>x",
+			source: "192.168.1.64:7471", rest: "120 <38>x"},
+		{name: "TCP6 with LF", in: "PROXY TCP6 2001:db8::1 2001:db8::2 1000 514\n<38>y",
+			source: "[2001:db8::1]:1000", rest: "<38>y"},
+		{name: "no header", in: "<13>PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n", rest: "<13>PROXY TCP4 1.2.3.4 5.6.7.8 1 2\n"},
+		{name: "header too long", in: long, wantErr: true},
+	} {
+		for _, oneByte := range []bool{false, true} {
+			client, server := net.Pipe()
+			go func() {
+				defer client.Close()
+				if oneByte {
+					for i := range len(tc.in) {
+						if _, err := client.Write([]byte{tc.in[i]}); err != nil {
+							return
+						}
+					}
+					return
+				}
+				_, _ = client.Write([]byte(tc.in))
+			}()
+			lc := &lfProxyConn{Conn: server}
+			if oneByte {
+				// The parser wants the header in one read; lfProxyConn
+				// gathers it, so a byte at a time works too.
+				_ = lc.SetReadDeadline(time.Now().Add(5 * time.Second))
+			}
+			br := bufio.NewReader(readAll{lc})
+			h, err := proxyproto.Read(br)
+			switch {
+			case tc.wantErr:
+				if err == nil {
+					t.Errorf("%s: no error", tc.name)
+				}
+			case tc.source == "":
+				if err != proxyproto.ErrNoProxyProtocol {
+					t.Errorf("%s: %v, %v", tc.name, h, err)
+				}
+			case err != nil || h.SourceAddr.String() != tc.source:
+				t.Errorf("%s (one byte %v): %v, %v", tc.name, oneByte, h, err)
+			}
+			if !tc.wantErr {
+				if rest, _ := io.ReadAll(br); string(rest) != tc.rest {
+					t.Errorf("%s (one byte %v): read %q after the header, want %q", tc.name, oneByte, rest, tc.rest)
+				}
+			}
+			server.Close()
+		}
+	}
+}
+
+// readAll is a reader that hands out what lfProxyConn returns.
+type readAll struct{ r io.Reader }
+
+func (r readAll) Read(p []byte) (int, error) { return r.r.Read(p) }
