@@ -235,7 +235,7 @@ func decide(d []byte, atEOF bool) (Framing, bool) {
 // octetCounted reads "LEN SP MSG". ok is false when d does not start
 // with an octet count after all.
 func (s *splitter) octetCounted(d []byte, atEOF bool) (n int, tok []byte, err error, ok bool) {
-	if d[0] == '0' { // MSG-LEN has no leading zero
+	if !isDigit(d[0]) || d[0] == '0' { // MSG-LEN has no leading zero
 		return 0, nil, nil, false
 	}
 	i := 0
