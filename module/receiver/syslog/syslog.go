@@ -69,8 +69,9 @@ type Syslog struct {
 	// their line breaks), or `auto`, which decides once per connection
 	// from its first message: a leading octet count means `octet`; else
 	// a NUL before the first line break means `nul`; else a first
-	// message with an RFC 5424 header or an RFC 3164 timestamp means
-	// `lf`, one without (SysLogHandler's `<PRI>ident: text`) `nul`. The
+	// message with an RFC 5424 header or an RFC 3164 timestamp, or not
+	// starting with `<`, means `lf`, and one without a header
+	// (SysLogHandler's `<PRI>ident: text`) `nul`. The
 	// one case `auto` gets wrong is a first message that has a line
 	// break and whose own text follows `<PRI>` and looks like a syslog
 	// header, which only a SysLogHandler with an empty ident can send;
