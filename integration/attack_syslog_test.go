@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -82,6 +83,9 @@ const syslogAttackCaddyfile = `{
 
 http://127.0.0.1:{{.HTTPPort}} {
 	bind 127.0.0.1
+	handle /status {
+		log_status
+	}
 	respond "ok"
 }
 `
@@ -226,6 +230,32 @@ func attackUnparsableKept(t *testing.T) {
 			t.Errorf("no syslog_error attribute: %v", r)
 		}
 	}
+	// Counted, as the fallback app's records, on the status page.
+	resp, err := http.Get(s.URL("/status?format=json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var doc struct {
+		Stats struct {
+			Facilities []struct {
+				Name     string
+				Accepted int64
+			}
+		}
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range doc.Stats.Facilities {
+		if f.Name == "unparsed" {
+			if f.Accepted != 3 {
+				t.Errorf("facility unparsed counted %d accepted records, want 3", f.Accepted)
+			}
+			return
+		}
+	}
+	t.Errorf("no counters of the fallback app on the status page: %+v", doc.Stats.Facilities)
 }
 
 func attackLoggenLegacy(t *testing.T) {
