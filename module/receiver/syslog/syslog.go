@@ -80,6 +80,7 @@ func (pr protocol) Decode(msg []byte, now time.Time, attrs []intake.Attr) (intak
 		return intake.Record{}, err
 	}
 	rec := syslogmsg.ToRecordReusing(m, now, attrs)
+	rec.Wire = len(msg) + 1 // with its terminator or length prefix (a datagram may have none: one byte over)
 	if pr.app != "" {
 		rec.App, rec.Facility = pr.app, intake.FacilityFromLogger(m.AppName)
 	}
