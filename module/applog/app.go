@@ -262,24 +262,34 @@ func (f *Facility) resolve(name string, parent *rules) (*rules, error) {
 // is weaker than its operator thinks. To use a secret with braces, put
 // it in a file or a variable.
 func secretValue(s string) (string, error) {
+	key, err := secretPlaceholder(s)
+	if err != nil || key == "" {
+		return s, err
+	}
+	v, _ := caddy.NewReplacer().GetString(key)
+	if v == "" {
+		return "", fmt.Errorf("secret is empty: %s is unset, or names a missing or empty file", s)
+	}
+	return v, nil
+}
+
+// secretPlaceholder returns the placeholder s is ("env.X", "file.X"), or
+// "" for a literal secret, or why s is neither.
+func secretPlaceholder(s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("secret is empty")
+	}
 	if inner, ok := strings.CutPrefix(s, "{"); ok && strings.HasSuffix(inner, "}") && !strings.ContainsAny(inner[:len(inner)-1], "{}") {
 		key := inner[:len(inner)-1]
 		if strings.HasPrefix(key, "env.") && len(key) > len("env.") || strings.HasPrefix(key, "file.") && len(key) > len("file.") {
-			v, _ := caddy.NewReplacer().GetString(key)
-			if v == "" {
-				return "", fmt.Errorf("secret is empty: %s is unset, or names a missing or empty file", s)
-			}
-			return v, nil
+			return key, nil
 		}
 	}
 	if i := strings.IndexByte(s, '{'); i >= 0 && strings.IndexByte(s[i:], '}') > 0 {
 		// The value is not quoted: it may be the secret itself.
 		return "", fmt.Errorf("a secret has braces like a placeholder: only a whole-value {env.NAME} or {file.PATH} is replaced, and other braces are refused rather than taken literally; put a secret with braces in a file or an environment variable")
 	}
-	if s == "" {
-		return "", fmt.Errorf("secret is empty")
-	}
-	return s, nil
+	return "", nil
 }
 
 // Start starts the app. The ring of recent records is sized here, after
@@ -669,6 +679,11 @@ func (f *Facility) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			f.Secrets = d.RemainingArgs()
 			if len(f.Secrets) == 0 {
 				return d.ArgErr()
+			}
+			for _, s := range f.Secrets {
+				if _, err := secretPlaceholder(s); err != nil {
+					return d.Err(err.Error())
+				}
 			}
 			continue
 		case "max_message_size", "max_record_size":
