@@ -186,6 +186,12 @@ func floatLen(f float64) int {
 func escLen(s string) int {
 	n := len(s)
 	for i := 0; i < len(s); {
+		// Eight plain bytes at a time: the common case.
+		if i+8 <= len(s) && plain8(uint64(s[i])|uint64(s[i+1])<<8|uint64(s[i+2])<<16|uint64(s[i+3])<<24|
+			uint64(s[i+4])<<32|uint64(s[i+5])<<40|uint64(s[i+6])<<48|uint64(s[i+7])<<56) {
+			i += 8
+			continue
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			n += int(escExtra[c])
@@ -199,6 +205,18 @@ func escLen(s string) int {
 		i += size
 	}
 	return n
+}
+
+// plain8 reports whether the eight bytes of x are all printable ASCII
+// other than '"' and '\\', which JSON writes as they are.
+func plain8(x uint64) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	control := (x - 0x20*ones) &^ x & highs // a byte below 0x20
+	q := x ^ '"'*ones
+	quote := (q - ones) &^ q & highs
+	b := x ^ '\\'*ones
+	backslash := (b - ones) &^ b & highs
+	return (control | quote | backslash | x&highs) == 0
 }
 
 // cutEscaped returns the longest prefix of s, cut at a character

@@ -212,3 +212,27 @@ func FuzzBound(f *testing.F) {
 		}
 	})
 }
+
+// BenchmarkBound: what bounding costs a typical record that fits (one
+// pass over its strings) and one that does not.
+func BenchmarkBound(b *testing.B) {
+	b.Run("fits", func(b *testing.B) {
+		rec := sample()
+		limit := rec.Size()
+		b.ReportAllocs()
+		for b.Loop() {
+			rec.Bound(limit)
+		}
+	})
+	b.Run("cut", func(b *testing.B) {
+		orig := sample()
+		orig.Message = strings.Repeat("m", 10000)
+		attrs := orig.Attrs
+		b.ReportAllocs()
+		for b.Loop() {
+			rec := orig
+			rec.Attrs = append(attrs[:0:0], attrs...)
+			rec.Bound(300)
+		}
+	})
+}
