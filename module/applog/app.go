@@ -70,6 +70,9 @@ func init() {
 // boot id) is not trusted, and signatures made before Caddy started are
 // refused for one replay window. A journal that cannot be written
 // refuses the signed request (503) rather than accepting it unrecorded.
+// The journal belongs to one running Caddy: two servers sharing a data
+// directory would each see only their own signatures. Replays are
+// refused with 409 Conflict.
 type App struct {
 	// Rules per facility, keyed by `<app>` or `<app>:<sub.module>`.
 	Facilities map[string]*Facility `json:"facilities,omitempty"`

@@ -25,8 +25,11 @@ type Facility struct {
 
 	// Shared secrets for HMAC-SHA256 request signatures. When set, every
 	// record of this facility must arrive signed with one of them (more
-	// than one allows rotating secrets without downtime). Placeholders
-	// such as `{env.APPLOG_SECRET}` are replaced when the config loads.
+	// than one allows rotating secrets without downtime). A secret that
+	// is a whole `{env.NAME}` or `{file.PATH}` placeholder is replaced
+	// when the config loads (a file's final newline dropped); any other
+	// value with `{...}` in it is a config error, never taken literally
+	// nor half replaced, and so is a secret that is or becomes empty.
 	Secrets []string `json:"secrets,omitempty"`
 
 	// Messages longer than this many bytes are cut at a UTF-8 boundary
