@@ -420,7 +420,7 @@ func TestSignatures(t *testing.T) {
 		{"stale", sign("s3cret", stale, body), 403, "outside the 5m0s replay window"},
 		{"tampered timestamp", strings.Replace(sign("s3cret", now, body), "t="+now, "t="+stale, 1), 403, "outside the 5m0s replay window"},
 		{"valid", sign("s3cret", now, body), 200, `{"accepted":1`},
-		{"replayed", sign("s3cret", now, body), 403, "replayed request"},
+		{"replayed", sign("s3cret", now, body), 409, "replayed request"},
 	} {
 		h := http.Header{}
 		if tc.header != "" {
@@ -434,7 +434,7 @@ func TestSignatures(t *testing.T) {
 	// A reload through the admin API does not forget used signatures.
 	s.reload(ingestCaddyfile)
 	h := http.Header{"X-Applog-Signature": {sign("s3cret", now, body)}}
-	if st, resp := post(t, url, "application/json", body, h); st != 403 || !strings.Contains(resp, "replayed request") {
+	if st, resp := post(t, url, "application/json", body, h); st != 409 || !strings.Contains(resp, "replayed request") {
 		t.Fatalf("replay after reload: got %d %q", st, resp)
 	}
 	if lines := readLines(t, logPath); len(lines) != 2 {

@@ -115,8 +115,8 @@ func (h *Ingest) Provision(ctx caddy.Context) error {
 
 // Validate checks the handler's configuration.
 func (h *Ingest) Validate() error {
-	if h.App != "" && !intake.ValidApp(h.App) {
-		return fmt.Errorf("app %q: must be letters, digits, '_' or '-'", h.App)
+	if err := intake.CheckApp(h.App); h.App != "" && err != nil {
+		return fmt.Errorf("app %q: %w", h.App, err)
 	}
 	if h.Facility != intake.FacilityFromLogger(h.Facility) {
 		return fmt.Errorf("facility %q: must be dot-separated names of letters, digits, '_' or '-'", h.Facility)
@@ -301,7 +301,7 @@ func decodeForm(raw, what string, now time.Time, req *request) ([]intake.Record,
 		// "not a Python log record: no msg, message or name field"
 		return nil, intake.Errorf(http.StatusBadRequest, "%v", err)
 	}
-	rec.App, rec.Facility = app, facility
+	rec.App, rec.Facility, rec.Wire = app, facility, len(raw)
 	req.one[0] = rec
 	return req.one[:], nil
 }

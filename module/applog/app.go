@@ -11,8 +11,10 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"path/filepath"
 	"sort"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -44,10 +46,33 @@ func init() {
 // fields: `app`, `facility`, `host`
 // (the sender's address as Caddy sees it, after trusted_proxies),
 // `logger_name`, `level_name` and `level_no` (as the source sent them),
-// and `attrs` (every other attribute of the record).
+// and `attrs` (every other attribute of the record). An entry whose
+// message or record was cut to max_message_size or max_record_size has
+// `truncated: true`. A record whose own time is further than
+// max_clock_skew from when it arrived keeps its time as `ts` and gets a
+// `received` field with the arrival time, in the encoder's time format.
 //
 // Records of apps that no facility names, and that no handler names, are
-// refused unless `accept_unknown` is set.
+// refused unless `accept_unknown` is set. The app name `receivers` is
+// reserved: the receivers log their own diagnostics as
+// `applog.receivers.<receiver>`.
+//
+// A signed request is accepted at most once: the MACs of every accepted
+// signature are remembered until its timestamp leaves replay_window, in
+// memory and in a journal, `applog/replay.journal` under Caddy's data
+// directory, so a reload, a restart or a crash does not reopen the
+// window. Each accepted signature is appended to the journal with one
+// write(2) before its records are emitted, so once Caddy has emitted a
+// record, the kernel has its signature: a crash of the process (kill -9)
+// loses nothing. The journal is synced to disk when Caddy stops; after
+// a crash of the machine, entries written since may be lost, so a
+// journal that was not closed cleanly under an earlier boot (Linux's
+// boot id) is not trusted, and signatures made before Caddy started are
+// refused for one replay window. A journal that cannot be written
+// refuses the signed request (503) rather than accepting it unrecorded.
+// The journal belongs to one running Caddy: two servers sharing a data
+// directory would each see only their own signatures. Replays are
+// refused with 409 Conflict.
 type App struct {
 	// Rules per facility, keyed by `<app>` or `<app>:<sub.module>`.
 	Facilities map[string]*Facility `json:"facilities,omitempty"`
@@ -60,6 +85,10 @@ type App struct {
 	// and how long a used signature is remembered to refuse replays.
 	// Default: 5m.
 	ReplayWindow caddy.Duration `json:"replay_window,omitempty"`
+
+	// How far a record's own time may be from its arrival before the
+	// entry gets a `received` field with the arrival time. Default: 5m.
+	MaxClockSkew caddy.Duration `json:"max_clock_skew,omitempty"`
 
 	// Network receivers: syslog (UDP, TCP, TLS) and Python's
 	// SocketHandler and DatagramHandler, feeding the same rules.
@@ -103,6 +132,9 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if a.ReplayWindow <= 0 {
 		a.ReplayWindow = caddy.Duration(5 * time.Minute)
 	}
+	if a.MaxClockSkew <= 0 {
+		a.MaxClockSkew = caddy.Duration(5 * time.Minute)
+	}
 	if a.RecentRecords < 0 {
 		return fmt.Errorf("recent_records must not be negative")
 	}
@@ -113,7 +145,6 @@ func (a *App) Provision(ctx caddy.Context) error {
 	if err := ctx.GetMetricsRegistry().Register(status.Collector{}); err != nil {
 		return fmt.Errorf("registering metrics: %w", err)
 	}
-	repl := caddy.NewReplacer()
 	apps := make(map[string]*appRules)
 	// Parents before children, so that children inherit resolved rules.
 	names := make([]string, 0, len(a.Facilities))
@@ -135,7 +166,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 		if facility == "" {
 			parent = ar.root
 		}
-		r, err := a.Facilities[name].resolve(name, parent, repl)
+		r, err := a.Facilities[name].resolve(name, parent)
 		if err != nil {
 			return err
 		}
@@ -151,7 +182,7 @@ func (a *App) Provision(ctx caddy.Context) error {
 	}
 
 	val, _, err := replayPool.LoadOrNew(replayKey, func() (caddy.Destructor, error) {
-		return newReplayCache(), nil
+		return newReplayCache(filepath.Join(caddy.AppDataDir(), intake.AppName)), nil
 	})
 	if err != nil {
 		return fmt.Errorf("replay cache: %w", err)
@@ -175,18 +206,19 @@ func (a *App) Provision(ctx caddy.Context) error {
 }
 
 func defaultRules(name string) *rules {
-	return &rules{name: name, maxMsg: DefaultMaxMessageSize, counters: status.Facility(name)}
+	return &rules{name: name, maxMsg: DefaultMaxMessageSize, maxRecord: DefaultMaxRecordSize, counters: status.Facility(name)}
 }
 
 // resolve returns f's effective rules, inheriting unset options from parent.
-func (f *Facility) resolve(name string, parent *rules, repl *caddy.Replacer) (*rules, error) {
+func (f *Facility) resolve(name string, parent *rules) (*rules, error) {
 	r := &rules{
-		name:     name,
-		minLevel: parent.minLevel,
-		hasLevel: parent.hasLevel,
-		secrets:  parent.secrets,
-		maxMsg:   parent.maxMsg,
-		counters: status.Facility(name),
+		name:      name,
+		minLevel:  parent.minLevel,
+		hasLevel:  parent.hasLevel,
+		secrets:   parent.secrets,
+		maxMsg:    parent.maxMsg,
+		maxRecord: parent.maxRecord,
+		counters:  status.Facility(name),
 	}
 	if f == nil {
 		return r, nil
@@ -201,11 +233,11 @@ func (f *Facility) resolve(name string, parent *rules, repl *caddy.Replacer) (*r
 	if len(f.Secrets) > 0 {
 		r.secrets = nil
 		for _, s := range f.Secrets {
-			s = repl.ReplaceAll(s, "")
-			if s == "" {
-				return nil, fmt.Errorf("facility %s: secret is empty (unset environment variable?)", name)
+			secret, err := secretValue(s)
+			if err != nil {
+				return nil, fmt.Errorf("facility %s: %w", name, err)
 			}
-			r.secrets = append(r.secrets, []byte(s))
+			r.secrets = append(r.secrets, []byte(secret))
 		}
 	}
 	if f.MaxMessageSize < 0 {
@@ -214,7 +246,53 @@ func (f *Facility) resolve(name string, parent *rules, repl *caddy.Replacer) (*r
 	if f.MaxMessageSize > 0 {
 		r.maxMsg = f.MaxMessageSize
 	}
+	if f.MaxRecordSize < 0 {
+		return nil, fmt.Errorf("facility %s: max_record_size must not be negative", name)
+	}
+	if f.MaxRecordSize > 0 {
+		r.maxRecord = f.MaxRecordSize
+	}
 	return r, nil
+}
+
+// secretValue returns the secret a configured value stands for. Only a
+// whole-value placeholder is replaced: `{env.NAME}` by the environment
+// variable, `{file.PATH}` by the file's contents (without a final
+// newline), as Caddy's replacer does. Any other value with braces is an
+// error rather than a literal: a secret half made of a placeholder
+// (`key-{env.X}`) or a placeholder the replacer would quietly expand to
+// a public value (`{system.hostname}`) or drop (`abc{def}` became `abc`)
+// is weaker than its operator thinks. To use a secret with braces, put
+// it in a file or a variable.
+func secretValue(s string) (string, error) {
+	key, err := secretPlaceholder(s)
+	if err != nil || key == "" {
+		return s, err
+	}
+	v, _ := caddy.NewReplacer().GetString(key)
+	if v == "" {
+		return "", fmt.Errorf("secret is empty: %s is unset, or names a missing or empty file", s)
+	}
+	return v, nil
+}
+
+// secretPlaceholder returns the placeholder s is ("env.X", "file.X"), or
+// "" for a literal secret, or why s is neither.
+func secretPlaceholder(s string) (string, error) {
+	if s == "" {
+		return "", fmt.Errorf("secret is empty")
+	}
+	if inner, ok := strings.CutPrefix(s, "{"); ok && strings.HasSuffix(inner, "}") && !strings.ContainsAny(inner[:len(inner)-1], "{}") {
+		key := inner[:len(inner)-1]
+		if strings.HasPrefix(key, "env.") && len(key) > len("env.") || strings.HasPrefix(key, "file.") && len(key) > len("file.") {
+			return key, nil
+		}
+	}
+	if i := strings.IndexByte(s, '{'); i >= 0 && strings.IndexByte(s[i:], '}') > 0 {
+		// The value is not quoted: it may be the secret itself.
+		return "", fmt.Errorf("a secret has braces like a placeholder: only a whole-value {env.NAME} or {file.PATH} is replaced, and other braces are refused rather than taken literally; put a secret with braces in a file or an environment variable")
+	}
+	return "", nil
 }
 
 // Start starts the app. The ring of recent records is sized here, after
@@ -226,6 +304,15 @@ func (a *App) Start() error {
 		size = a.RecentRecords
 	}
 	status.SetRecentSize(size)
+	if a.signed() {
+		// Now rather than at the first signed request, so that a
+		// journal that cannot be opened stops the config from loading.
+		// Not in Provision: `caddy validate` provisions too, and must
+		// not rewrite the journal of a running server.
+		if err := a.replay.openNow(); err != nil {
+			return err
+		}
+	}
 	for i, r := range a.receivers {
 		if err := r.Start(a); err != nil {
 			for _, started := range a.receivers[:i] {
@@ -235,6 +322,21 @@ func (a *App) Start() error {
 		}
 	}
 	return nil
+}
+
+// signed reports whether any facility requires signatures.
+func (a *App) signed() bool {
+	for _, ar := range *a.apps.Load() {
+		if len(ar.root.secrets) > 0 {
+			return true
+		}
+		for _, r := range ar.subs {
+			if len(r.secrets) > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // KeepRecent asks the app to keep its most recent records for the
@@ -293,12 +395,13 @@ func (a *App) Submit(_ context.Context, b *intake.Batch) (intake.Result, error) 
 		now = time.Now()
 	}
 	src := status.Source(b.Source)
+	skew := time.Duration(a.MaxClockSkew)
 	apps := *a.apps.Load()
 	plan := make([]*rules, len(b.Records))
 	var needed []*rules
 	for i := range b.Records {
 		rec := &b.Records[i]
-		ar, err := a.appFor(apps, rec.App, i, len(b.Records))
+		ar, err := a.appFor(apps, rec.App, b.Source, i, len(b.Records))
 		if err != nil {
 			src.Rejected.Add(int64(len(b.Records)))
 			return res, err
@@ -331,11 +434,18 @@ func (a *App) Submit(_ context.Context, b *intake.Batch) (intake.Result, error) 
 			continue
 		}
 		truncated := truncate(&rec.Message, r.maxMsg)
+		if rec.Bound(rec.Limit(r.maxRecord)) {
+			truncated = true
+		}
 		if truncated {
 			r.counters.Truncated.Add(1)
 			res.Truncated++
 		}
-		level := a.emit(rec, r, truncated)
+		var received time.Time
+		if d := rec.Time.Sub(now); d > skew || d < -skew {
+			received = now
+		}
+		level := a.emit(rec, r, truncated, received)
 		r.counters.Accept(now, 1)
 		res.Accepted++
 		if recent != nil {
@@ -360,25 +470,40 @@ func (a *App) Submit(_ context.Context, b *intake.Batch) (intake.Result, error) 
 	return res, nil
 }
 
-// appFor returns the rules of app, or an error fit for the sender.
-func (a *App) appFor(apps map[string]*appRules, app string, i, n int) (*appRules, error) {
+// appFor returns the rules of app, or an error fit for the sender of a
+// batch that came in by source.
+func (a *App) appFor(apps map[string]*appRules, app, source string, i, n int) (*appRules, error) {
+	if ar, ok := apps[app]; ok {
+		return ar, nil
+	}
 	where := ""
 	if n > 1 {
 		where = fmt.Sprintf("record %d: ", i+1)
 	}
 	if app == "" {
-		return nil, intake.Errorf(http.StatusBadRequest, "%snames no app (set it in the handler, the `app` query parameter or an `app` field)", where)
+		return nil, intake.Errorf(http.StatusBadRequest, "%snames no app (%s)", where, howToNameApp(source))
 	}
-	if ar, ok := apps[app]; ok {
-		return ar, nil
-	}
-	if !intake.ValidApp(app) {
-		return nil, intake.Errorf(http.StatusBadRequest, "%sinvalid app name %q", where, app)
+	if err := intake.CheckApp(app); err != nil {
+		return nil, intake.Errorf(http.StatusBadRequest, "%sinvalid app name %q: %v", where, app, err)
 	}
 	if a.AcceptUnknown {
 		return a.unknown, nil
 	}
 	return nil, intake.Errorf(http.StatusForbidden, "%sunknown app %q: configure `facility %s` in the applog app, or set accept_unknown", where, app, app)
+}
+
+// howToNameApp says how a sender names its app on the door source names.
+func howToNameApp(source string) string {
+	door, _, _ := strings.Cut(source, "/")
+	switch door {
+	case "log_ingest":
+		return "set it in the handler (`log_ingest <app>`), the `app` query parameter or an `app` field"
+	case "syslog":
+		return "the message has no APP-NAME or TAG: set one in the sender (Python's SysLogHandler: `handler.ident = \"myapp: \"`), or set `app` in the syslog receiver"
+	case "python_socket":
+		return "set `app` in the python_socket receiver, or send an `app` attribute (`extra={\"app\": \"myapp\"}`, or a logging.Filter that sets record.app)"
+	}
+	return "set `app` in the " + door + " configuration"
 }
 
 func containsRules(list []*rules, r *rules) bool {
@@ -407,7 +532,7 @@ func truncate(s *string, max int) bool {
 // emit writes rec straight to the logging core with its own time and
 // logger name: going around zap.Logger avoids its Panic/Fatal hooks and a
 // Named() logger per facility.
-func (a *App) emit(rec *intake.Record, r *rules, truncated bool) zapcore.Level {
+func (a *App) emit(rec *intake.Record, r *rules, truncated bool, received time.Time) zapcore.Level {
 	ent := zapcore.Entry{
 		LoggerName: r.loggerName(rec.App, rec.Facility),
 		Time:       rec.Time,
@@ -434,6 +559,9 @@ func (a *App) emit(rec *intake.Record, r *rules, truncated bool) zapcore.Level {
 	if truncated {
 		fields = append(fields, zap.Bool("truncated", true))
 	}
+	if !received.IsZero() {
+		fields = append(fields, zap.Time("received", received))
+	}
 	if len(rec.Attrs) > 0 {
 		// A pointer into the batch: boxing the slice itself would
 		// allocate for every record.
@@ -451,6 +579,7 @@ func (a *App) emit(rec *intake.Record, r *rules, truncated bool) zapcore.Level {
 //	applog {
 //		accept_unknown
 //		replay_window <duration>
+//		max_clock_skew <duration>
 //		recent_records <n>
 //		syslog        <address...> { ... }
 //		python_socket <address...> { ... }
@@ -458,6 +587,7 @@ func (a *App) emit(rec *intake.Record, r *rules, truncated bool) zapcore.Level {
 //			level <level>
 //			secret <secret...>
 //			max_message_size <size>
+//			max_record_size <size>
 //		}
 //	}
 func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
@@ -472,15 +602,20 @@ func (a *App) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.ArgErr()
 			}
 			a.AcceptUnknown = true
-		case "replay_window":
+		case "replay_window", "max_clock_skew":
+			opt := d.Val()
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
 			dur, err := caddy.ParseDuration(d.Val())
-			if err != nil {
-				return d.Errf("replay_window: %v", err)
+			if err != nil || dur <= 0 {
+				return d.Errf("%s: want a positive duration, got %q", opt, d.Val())
 			}
-			a.ReplayWindow = caddy.Duration(dur)
+			if opt == "replay_window" {
+				a.ReplayWindow = caddy.Duration(dur)
+			} else {
+				a.MaxClockSkew = caddy.Duration(dur)
+			}
 			if d.NextArg() {
 				return d.ArgErr()
 			}
@@ -548,16 +683,26 @@ func (f *Facility) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if len(f.Secrets) == 0 {
 				return d.ArgErr()
 			}
+			for _, s := range f.Secrets {
+				if _, err := secretPlaceholder(s); err != nil {
+					return d.Err(err.Error())
+				}
+			}
 			continue
-		case "max_message_size":
+		case "max_message_size", "max_record_size":
+			opt := d.Val()
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
 			n, err := parseSize(d.Val())
 			if err != nil {
-				return d.Errf("max_message_size: %v", err)
+				return d.Errf("%s: %v", opt, err)
 			}
-			f.MaxMessageSize = n
+			if opt == "max_message_size" {
+				f.MaxMessageSize = n
+			} else {
+				f.MaxRecordSize = n
+			}
 		default:
 			return d.Errf("unrecognized facility option '%s'", d.Val())
 		}

@@ -3,9 +3,11 @@ package applog
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"errors"
 	"net/http"
-	"sync"
 	"time"
+
+	"go.uber.org/zap"
 
 	"github.com/caddy-applog/caddy-applog/module/intake"
 )
@@ -35,8 +37,17 @@ func (a *App) verify(b *intake.Batch, needed []*rules, now time.Time) error {
 		}
 		used = append(used, mac)
 	}
-	if !a.replay.remember(used, time.Unix(sig.Timestamp, 0).Add(window), now) {
-		return intake.Errorf(http.StatusForbidden, "replayed request: this signature was already used")
+	if err := a.replay.remember(used, sig.Timestamp, time.Unix(sig.Timestamp, 0).Add(window), now); err != nil {
+		switch {
+		case errors.Is(err, errReplayed):
+			return intake.Errorf(http.StatusConflict, "replayed request: this signature was already used")
+		case errors.Is(err, errUnproven):
+			return intake.Errorf(http.StatusUnauthorized, "signature made before the server restarted after a crash, when used signatures may have been lost: sign the request again")
+		case errors.Is(err, errReplayFull):
+			return intake.Errorf(http.StatusServiceUnavailable, "too many signatures in the replay window: try again later")
+		}
+		a.logger.Error("recording a used signature failed; refusing signed requests", zap.Error(err))
+		return intake.Errorf(http.StatusServiceUnavailable, "cannot record the signature's use: try again later")
 	}
 	return nil
 }
@@ -54,54 +65,4 @@ func matchingMAC(secrets [][]byte, sig *intake.Signature) []byte {
 		}
 	}
 	return nil
-}
-
-// replayCache remembers signatures until their timestamp leaves the
-// replay window. It is shared across config reloads (see App.Provision),
-// so a reload does not reopen the window for replays.
-type replayCache struct {
-	mu   sync.Mutex
-	seen map[[sha256.Size]byte]time.Time // MAC → expiry
-	next time.Time                       // when to sweep expired entries
-}
-
-// maxReplayEntries bounds the cache's memory (~100 bytes an entry).
-const maxReplayEntries = 1 << 20
-
-func newReplayCache() *replayCache {
-	return &replayCache{seen: make(map[[sha256.Size]byte]time.Time)}
-}
-
-// Destruct implements caddy.Destructor for the usage pool.
-func (*replayCache) Destruct() error { return nil }
-
-// remember records macs, reporting false if any was seen before (or the
-// cache is full of live entries, in which case it fails closed).
-func (c *replayCache) remember(macs [][]byte, expiry, now time.Time) bool {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if now.After(c.next) || len(c.seen) >= maxReplayEntries {
-		for k, exp := range c.seen {
-			if now.After(exp) {
-				delete(c.seen, k)
-			}
-		}
-		c.next = now.Add(10 * time.Second)
-	}
-	var keys [][sha256.Size]byte
-	for _, mac := range macs {
-		var k [sha256.Size]byte
-		copy(k[:], mac)
-		if _, dup := c.seen[k]; dup {
-			return false
-		}
-		keys = append(keys, k)
-	}
-	if len(c.seen)+len(keys) > maxReplayEntries {
-		return false
-	}
-	for _, k := range keys {
-		c.seen[k] = expiry
-	}
-	return true
 }

@@ -2,6 +2,7 @@ package intake
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"strings"
@@ -82,7 +83,7 @@ type Signature struct {
 type Result struct {
 	Accepted  int `json:"accepted"`
 	Filtered  int `json:"filtered"`  // below the facility's level
-	Truncated int `json:"truncated"` // messages cut to max_message_size
+	Truncated int `json:"truncated"` // records cut to max_message_size or max_record_size
 }
 
 // Error is a rejection with the HTTP status that describes it best and a
@@ -111,8 +112,7 @@ func StatusOf(err error) int {
 // MaxNameLen bounds app and facility names; longer ones are rejected.
 const MaxNameLen = 200
 
-// ValidApp reports whether s can be an app name: letters, digits, '_'
-// and '-', so that "applog.<app>" is a single logger-name segment.
+// ValidApp reports whether s can be an app name (see CheckApp).
 func ValidApp(s string) bool {
 	if s == "" || len(s) > MaxNameLen {
 		return false
@@ -122,7 +122,43 @@ func ValidApp(s string) bool {
 			return false
 		}
 	}
-	return true
+	return !reserved(s)
+}
+
+func reserved(s string) bool {
+	for _, r := range reservedApps {
+		if strings.EqualFold(s, r) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrReservedApp is the error CheckApp wraps for a reserved app name.
+var ErrReservedApp = errors.New("reserved app name")
+
+// reservedApps are names the plugin's own loggers use under applog.: the
+// receivers log their diagnostics as applog.receivers.<receiver>, so the
+// records of an app named "receivers" could pass for them.
+var reservedApps = [...]string{"receivers"}
+
+// CheckApp returns why s cannot be an app name, or nil: an app name is 1
+// to MaxNameLen letters, digits, '_' and '-', so that "applog.<app>" is a
+// single logger-name segment, and none of the reserved names (compared
+// without case).
+func CheckApp(s string) error {
+	if s == "" || len(s) > MaxNameLen {
+		return fmt.Errorf("app name must be letters, digits, '_' or '-' (1 to %d of them)", MaxNameLen)
+	}
+	for i := 0; i < len(s); i++ {
+		if !nameByte(s[i]) {
+			return fmt.Errorf("app name must be letters, digits, '_' or '-'")
+		}
+	}
+	if reserved(s) {
+		return fmt.Errorf("%w %q: the plugin logs its own diagnostics as %s.%s", ErrReservedApp, s, AppName, strings.ToLower(s))
+	}
+	return nil
 }
 
 func nameByte(c byte) bool {

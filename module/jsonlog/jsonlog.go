@@ -133,6 +133,7 @@ func DecodeText(body []byte, lim Limits, now time.Time) ([]intake.Record, error)
 			LevelNo:   intake.LevelInfo,
 			LevelName: "INFO",
 			Message:   validString(line),
+			Wire:      len(line) + 1,
 		})
 	}
 	if len(recs) == 0 {
@@ -161,10 +162,12 @@ func (s *scanner) appendRecord(recs []intake.Record, now time.Time) ([]intake.Re
 	if len(recs) >= s.lim.MaxRecords {
 		return recs, s.errf("more than %d records in one body", s.lim.MaxRecords)
 	}
+	start := s.pos
 	rec, err := s.record(now)
 	if err != nil {
 		return recs, err
 	}
+	rec.Wire = s.pos - start + 1 // with the newline or comma after it
 	return append(recs, rec), nil
 }
 

@@ -157,8 +157,8 @@ func (s *Server) Provision(ctx caddy.Context, name string, proto Protocol) error
 	if s.MaxMessageSize < 0 || s.MaxMessageSize > 16<<20 || s.MaxConnections < 0 || s.ReadTimeout < 0 || s.IdleTimeout < 0 {
 		return fmt.Errorf("%s: max_message_size must be 1B to 16MiB; limits and timeouts must not be negative", name)
 	}
-	if s.App != "" && !intake.ValidApp(s.App) {
-		return fmt.Errorf("%s: app %q: must be letters, digits, '_' or '-'", name, s.App)
+	if err := intake.CheckApp(s.App); s.App != "" && err != nil {
+		return fmt.Errorf("%s: app %q: %w", name, s.App, err)
 	}
 	needTLS := false
 	for _, addr := range s.Listen {

@@ -83,6 +83,7 @@ func (protocol) Decode(msg []byte, now time.Time, _ []intake.Attr) (intake.Recor
 		}
 	}
 	rec.Attrs = kept
+	rec.Wire = len(msg) + 4 // the frame or datagram, with its length prefix
 	return rec, nil
 }
 

@@ -157,6 +157,7 @@ func (pr protocol) Decode(msg []byte, now time.Time, attrs []intake.Attr) (intak
 		}
 	}
 	rec := syslogmsg.ToRecordReusing(m, now, attrs)
+	rec.Wire = len(msg) + 1 // with its terminator or length prefix (a datagram may have none: one byte over)
 	if err != nil {
 		rec.Attrs = append(rec.Attrs, intake.Attr{Key: "syslog_error", Value: intake.String(err.Error())})
 	}
