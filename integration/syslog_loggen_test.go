@@ -18,8 +18,9 @@ import (
 
 // sentReceivedCaddyfile is the one Caddy every cell of
 // TestSyslogSentReceived sends to: a syslog receiver on UDP, TCP and TLS
-// with its default settings, and one that takes the PROXY protocol from
-// loopback, on TCP and TLS. accept_unknown keeps the record of any app,
+// with its default settings (framing auto), one that takes the PROXY
+// protocol from loopback, on TCP and TLS, and one on TCP for each
+// framing set explicitly, octet and lf. accept_unknown keeps the record of any app,
 // so a message filed under the wrong app is seen, not refused.
 const sentReceivedCaddyfile = `{
 	admin 127.0.0.1:{{.AdminPort}}
@@ -37,6 +38,12 @@ const sentReceivedCaddyfile = `{
 			tls {
 				certificate SERVERCERT SERVERKEY
 			}
+		}
+		syslog tcp/127.0.0.1:OCTETPORT {
+			framing octet
+		}
+		syslog tcp/127.0.0.1:LFPORT {
+			framing lf
 		}
 	}
 	log apps {
@@ -61,6 +68,7 @@ const sentReceivedTZ = "Asia/Kolkata"
 // receiverPorts are the listening ports of sentReceivedCaddyfile.
 type receiverPorts struct {
 	udp, tcp, tls, proxy, proxyTLS int
+	octet, lf                      int // TCP with framing octet, lf
 }
 
 // sentReceived is the shared Caddy and what it wrote so far.
@@ -82,14 +90,16 @@ func TestSyslogSentReceived(t *testing.T) {
 	}
 	t.Setenv("TZ", sentReceivedTZ) // for Caddy and every daemon started below
 	pki := tlsNewPKI(t)
-	p := receiverPorts{udp: freeUDPPort(t), tcp: freePort(t), tls: freePort(t), proxy: freePort(t), proxyTLS: freePort(t)}
+	p := receiverPorts{udp: freeUDPPort(t), tcp: freePort(t), tls: freePort(t), proxy: freePort(t), proxyTLS: freePort(t),
+		octet: freePort(t), lf: freePort(t)}
 	cfg := strings.NewReplacer(
 		"UDPPORT", fmt.Sprint(p.udp), "TCPPORT", fmt.Sprint(p.tcp), "TLSPORT", fmt.Sprint(p.tls),
 		"PROXYPORT", fmt.Sprint(p.proxy), "PROXYTLSPORT", fmt.Sprint(p.proxyTLS),
+		"OCTETPORT", fmt.Sprint(p.octet), "LFPORT", fmt.Sprint(p.lf),
 		"SERVERCERT", pki.ServerCert, "SERVERKEY", pki.ServerKey,
 	).Replace(sentReceivedCaddyfile)
 	s := startCaddy(t, cfg)
-	for _, port := range []int{p.tcp, p.tls, p.proxy, p.proxyTLS} {
+	for _, port := range []int{p.tcp, p.tls, p.proxy, p.proxyTLS, p.octet, p.lf} {
 		if !tlsWaitFor(10*time.Second, func() bool { return tcpUp(port) }) {
 			t.Fatalf("receiver did not listen on %d:\n%s", port, s.Output())
 		}
@@ -136,6 +146,10 @@ var loggenModes = []loggenMode{
 	// loggen puts the octet count into each datagram as well.
 	{name: "tcp-rfc5424-framed", args: []string{"--inet", "--stream", "--syslog-proto"}, port: func(p receiverPorts) int { return p.tcp }},
 	{name: "tcp-rfc5424-unframed", args: []string{"--inet", "--stream", "--syslog-proto", "--no-framing"}, port: func(p receiverPorts) int { return p.tcp }},
+	// The same on receivers whose framing is set rather than detected.
+	{name: "tcp-legacy-framing-lf", args: []string{"--inet", "--stream"}, port: func(p receiverPorts) int { return p.lf }},
+	{name: "tcp-rfc5424-framed-framing-octet", args: []string{"--inet", "--stream", "--syslog-proto"}, port: func(p receiverPorts) int { return p.octet }},
+	{name: "tcp-rfc5424-unframed-framing-lf", args: []string{"--inet", "--stream", "--syslog-proto", "--no-framing"}, port: func(p receiverPorts) int { return p.lf }},
 	{name: "udp-rfc5424-framed", args: []string{"--inet", "--dgram", "--syslog-proto"}, port: func(p receiverPorts) int { return p.udp }},
 	{name: "udp-rfc5424-unframed", args: []string{"--inet", "--dgram", "--syslog-proto", "--no-framing"}, port: func(p receiverPorts) int { return p.udp }},
 	{name: "tcp-proxy-legacy", args: []string{"--inet", "--stream", "--proxied", "--proxy-src-ip=" + loggenProxySrc}, port: func(p receiverPorts) int { return p.proxy }, host: loggenProxySrc},
