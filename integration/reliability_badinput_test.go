@@ -25,11 +25,13 @@ const relBadCaddyfile = `{
 	}
 	applog {
 		syslog tcp/127.0.0.1:STCP {
+			fallback_app bad
 			max_message_size 256KiB
 			max_connections 8
 			read_timeout 1s
 		}
 		syslog udp/127.0.0.1:SUDP {
+			fallback_app bad
 			max_message_size 8KiB
 		}
 		python_socket tcp/127.0.0.1:PTCP {
@@ -383,18 +385,19 @@ func relBadCases(httpURL string) []relBadCase {
 		stream("oversize_delimited", "syslog/tcp", append([]byte("<12>1 "), bytes.Repeat([]byte("x"), 300000)...), "closing connection"),
 		accepted(stream("invalid_utf8", "syslog/tcp", octet(relSyslog("bad.x", "utf8 \xff\xfe MARK-S1")), ""), "MARK-S1", hasReplacement),
 		accepted(stream("deep_nesting", "syslog/tcp", octet(relSyslog("bad.x", "MARK-S2 "+strings.Repeat("[", 100000))), ""), "MARK-S2", nil),
-		stream("huge_numbers", "syslog/tcp", []byte("<"+digits400+">1 2026-11-21T10:00:00Z h bad.x - - - huge\n"), "rejected message"),
+		// A message that does not parse is kept whole under fallback_app.
+		accepted(stream("huge_numbers", "syslog/tcp", []byte("<"+digits400+">1 2026-11-21T10:00:00Z h bad.x - - - huge MARK-S4\n"), ""), "MARK-S4", nil),
 		stream("huge_octet_count", "syslog/tcp", []byte(digits400+" <12>1 2026-11-21T10:00:00Z h bad.x - - - huge\n"), "closing connection"),
 		accepted(stream("many_fields", "syslog/tcp", octet("<12>1 2026-11-21T10:00:00Z h bad.x - - "+sd(10000)+" MARK-S3"), ""), "MARK-S3", nil),
 		slow("slowloris", "syslog/tcp", octet(relSyslog("bad.x", "slow"))),
 		flood("flood", "syslog/tcp"),
 
 		// syslog over UDP: no connections, so no slowloris or flood.
-		datagram("truncated", "syslog/udp", []byte("<1"), "rejected message"),
+		accepted(datagram("truncated", "syslog/udp", []byte("<1 MARK-U4"), ""), "MARK-U4", nil),
 		datagram("oversize", "syslog/udp", append([]byte("<12>1 "), bytes.Repeat([]byte("x"), 9000)...), "dropping datagram"),
 		accepted(datagram("invalid_utf8", "syslog/udp", []byte(relSyslog("bad.x", "utf8 \xff\xfe MARK-U1")), ""), "MARK-U1", hasReplacement),
 		accepted(datagram("deep_nesting", "syslog/udp", []byte(relSyslog("bad.x", "MARK-U2 "+strings.Repeat("[", 8000))), ""), "MARK-U2", nil),
-		datagram("huge_numbers", "syslog/udp", []byte("<"+digits400+">1 2026-11-21T10:00:00Z h bad.x - - - huge"), "rejected message"),
+		accepted(datagram("huge_numbers", "syslog/udp", []byte("<"+digits400+">1 2026-11-21T10:00:00Z h bad.x - - - huge MARK-U5"), ""), "MARK-U5", nil),
 		accepted(datagram("many_fields", "syslog/udp", []byte("<12>1 2026-11-21T10:00:00Z h bad.x - - "+sd(800)+" MARK-U3"), ""), "MARK-U3", nil),
 
 		// python_socket over TCP.

@@ -79,3 +79,41 @@ func TestLFProxyHeader(t *testing.T) {
 type readAll struct{ r io.Reader }
 
 func (r readAll) Read(p []byte) (int, error) { return r.r.Read(p) }
+
+// FuzzLFProxyHeader checks that lfProxyConn changes nothing but a bare
+// LF ending a PROXY v1 header within its 107 bytes, whatever comes and
+// however it is cut into writes.
+func FuzzLFProxyHeader(f *testing.F) {
+	f.Add([]byte("PROXY TCP4 192.168.1.64 192.168.1.3 7471 514\n<38>x\n"), uint8(0))
+	f.Add([]byte("PROXY TCP4 1.2.3.4 5.6.7.8 1 2\r\nrest"), uint8(3))
+	f.Add([]byte("PROX"), uint8(1))
+	f.Add([]byte("<13>x\n"), uint8(2))
+	f.Fuzz(func(t *testing.T, in []byte, chunk uint8) {
+		size := int(chunk%16) + 1
+		client, server := net.Pipe()
+		go func() {
+			defer client.Close()
+			for i := 0; i < len(in); i += size {
+				if _, err := client.Write(in[i:min(len(in), i+size)]); err != nil {
+					return
+				}
+			}
+		}()
+		lc := &lfProxyConn{Conn: server}
+		_ = lc.SetReadDeadline(time.Now().Add(5 * time.Second))
+		got, err := io.ReadAll(lc)
+		server.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := in
+		if strings.HasPrefix(string(in), "PROXY ") {
+			if i := strings.IndexByte(string(in[:min(len(in), maxProxyV1)]), '\n'); i >= 0 && in[i-1] != '\r' {
+				want = append(append(append([]byte{}, in[:i]...), '\r'), in[i:]...)
+			}
+		}
+		if string(got) != string(want) {
+			t.Fatalf("read %q, want %q", got, want)
+		}
+	})
+}

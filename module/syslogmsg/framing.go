@@ -91,7 +91,9 @@ func SplitFrames(maxSize int) bufio.SplitFunc { return NewSplitter(FramingAuto, 
 //     they end frames at LF; a message without one ("<PRI>ident: text")
 //     is what Python's SysLogHandler writes, ending frames at NUL, so the
 //     LF is a line break inside it (a traceback) and the frame goes on
-//     to the NUL.
+//     to the NUL. A first line that does not start with '<' (plain
+//     text, a PROXY header the receiver was not told to expect) is not
+//     SysLogHandler's, which always starts with <PRI>: LF ends frames.
 //
 // What auto cannot tell is a first message with a line break whose
 // sender puts the message's own text right after <PRI>: Python's
@@ -100,7 +102,7 @@ func SplitFrames(maxSize int) bufio.SplitFunc { return NewSplitter(FramingAuto, 
 // ...", "Dec  4 20:24:01 ..."), the connection is read as LF-framed. An
 // explicit framing takes the choice away from the stream: nul for
 // SysLogHandler and gunicorn, lf or octet for rsyslog and syslog-ng,
-// lf for a plain-text client (nc) sending lines without a header.
+// lf for a client sending "<PRI>text" lines without a header.
 //
 // LF, CR and NUL bytes between frames are skipped. A trailing CR is
 // removed from a frame ended by CRLF. A final delimited frame without a
@@ -226,7 +228,7 @@ func decide(d []byte, atEOF bool) (Framing, bool) {
 	switch {
 	case end < 0 && !atEOF:
 		return "", false
-	case end >= 0 && d[end] == '\n' && hasHeader(d[:end]):
+	case end >= 0 && d[end] == '\n' && (d[0] != '<' || hasHeader(d[:end])):
 		return FramingLF, true
 	}
 	return FramingNUL, true
@@ -235,7 +237,7 @@ func decide(d []byte, atEOF bool) (Framing, bool) {
 // octetCounted reads "LEN SP MSG". ok is false when d does not start
 // with an octet count after all.
 func (s *splitter) octetCounted(d []byte, atEOF bool) (n int, tok []byte, err error, ok bool) {
-	if d[0] == '0' { // MSG-LEN has no leading zero
+	if !isDigit(d[0]) || d[0] == '0' { // MSG-LEN has no leading zero
 		return 0, nil, nil, false
 	}
 	i := 0

@@ -172,12 +172,22 @@ var framingCases = []struct {
 	{
 		name: "digits without a space are a delimited frame",
 		in:   "2026-11-22 no PRI\n<13>x\n",
-		want: []string{"2026-11-22 no PRI\n<13>x\n"},
+		want: []string{"2026-11-22 no PRI", "<13>x"},
 	},
 	{
 		name: "leading zero is not a count",
 		in:   "0 x\n",
-		want: []string{"0 x\n"},
+		want: []string{"0 x"},
+	},
+	{
+		name: "a first line without <PRI> is not SysLogHandler's",
+		in:   "PROXY TCP4 192.168.1.64 192.168.1.3 7471 514\n" + hISO + "seq: 1\n" + hISO + "seq: 2\n",
+		want: []string{"PROXY TCP4 192.168.1.64 192.168.1.3 7471 514", hISO + "seq: 1", hISO + "seq: 2"},
+	},
+	{
+		name: "plain text lines",
+		in:   "hello\nworld\n",
+		want: []string{"hello", "world"},
 	},
 	{
 		name: "final frame without delimiter",

@@ -50,7 +50,8 @@ func init() {
 // so its records are accepted and counted in that app's facility
 // counters); an unparsable one gets a `syslog_error` attribute saying
 // why, and the PRI it had (user.notice without one). Only an empty
-// message is refused.
+// message is refused, besides what the transport refuses: a message over
+// max_message_size, a datagram whose octet count is not its length.
 //
 // The severity gives the level (notice is 25 on Python's scale), the
 // message's timestamp the time (the arrival time when it has none), and
@@ -69,12 +70,16 @@ type Syslog struct {
 	// their line breaks), or `auto`, which decides once per connection
 	// from its first message: a leading octet count means `octet`; else
 	// a NUL before the first line break means `nul`; else a first
-	// message with an RFC 5424 header or an RFC 3164 timestamp means
-	// `lf`, one without (SysLogHandler's `<PRI>ident: text`) `nul`. The
-	// one case `auto` gets wrong is a first message that has a line
-	// break and whose own text follows `<PRI>` and looks like a syslog
-	// header, which only a SysLogHandler with an empty ident can send;
-	// set the framing when you know the senders. Default: auto.
+	// message with an RFC 5424 header or an RFC 3164 timestamp, or not
+	// starting with `<`, means `lf`, and one without a header
+	// (SysLogHandler's `<PRI>ident: text`) `nul`. What `auto` cannot
+	// tell apart is a first message that has a line break and whose
+	// own text, written right after `<PRI>` (SysLogHandler with its
+	// default empty ident), looks like a syslog header: that connection
+	// is read as `lf`. Set the framing when you know the senders: `nul`
+	// for SysLogHandler and gunicorn, `lf` or `octet` for rsyslog and
+	// syslog-ng, `lf` for `<PRI>text` lines without a header (which
+	// `auto` reads as `nul`). Default: auto.
 	Framing string `json:"framing,omitempty"`
 
 	// The app of messages that name none, when `app` is not set: a
