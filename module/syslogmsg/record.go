@@ -89,7 +89,9 @@ func ToRecordReusing(m Message, now time.Time, attrs []intake.Attr) intake.Recor
 // message that happens to start with a word and a colon.
 func AppFacility(program string) (app, facility string) {
 	first, rest, _ := strings.Cut(program, ".")
-	if first == "" {
+	// "-" is RFC 5424's nil APP-NAME; rsyslog's legacy forwarding
+	// templates copy it into the RFC 3164 TAG: the message names no app.
+	if first == "" || first == "-" {
 		return "", ""
 	}
 	return appName(first), intake.FacilityFromLogger(rest)

@@ -38,6 +38,8 @@ func TestAppFacility(t *testing.T) {
 		{"%SYS-5-CONFIG_I", "_SYS-5-CONFIG_I", ""},
 		{"app.we b..x.", "app", "we_b.x"},
 		{"", "", ""},
+		{"-", "", ""}, // RFC 5424 nil APP-NAME in an rsyslog legacy template
+		{"-.x", "", ""},
 		{".hidden", "", ""},
 		{"café.ü", "caf__", "__"},
 	} {
