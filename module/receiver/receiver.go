@@ -234,7 +234,15 @@ func (t *TLS) build() (*tls.Config, error) {
 	if err != nil {
 		return nil, fmt.Errorf("tls certificate: %w", err)
 	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{cert}}
+	cfg := &tls.Config{
+		MinVersion:   tls.VersionTLS12,
+		Certificates: []tls.Certificate{cert},
+		// TLS 1.3 session tickets are sent after the handshake; a log
+		// sender only writes, never reads them, so its kernel answers
+		// its own close with a reset that discards what it had sent
+		// but we had not yet read (loggen lost up to half its messages).
+		SessionTicketsDisabled: true,
+	}
 	if t.ClientCA != "" {
 		pem, err := os.ReadFile(t.ClientCA)
 		if err != nil {
