@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddy-applog/caddy-applog/module/intake"
 )
@@ -177,15 +178,21 @@ func TestDecodeText(t *testing.T) {
 // FuzzDecode checks that no input panics the decoder and that nested
 // documents it keeps are valid, single-line JSON.
 func FuzzDecode(f *testing.F) {
-	for _, s := range []string{`{"msg":"a","n":[1,{"b":null}]}`, "{\"a\":\n[1,\n2]}", `[{"level":"INFO+2"}]`, `{"time":1e400}`, `{"x":"\ud800"}`} {
+	for _, s := range append(fuzzSeeds, `{"msg":"a","n":[1,{"b":null}]}`, "{\"a\":\n[1,\n2]}", `[{"level":"INFO+2"}]`, `{"time":1e400}`, `{"x":"\ud800"}`) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		recs, err := Decode(body, Limits{MaxDepth: 16}, now)
 		if err != nil {
+			if n := errLine(t, err); n > bytes.Count(body, []byte{'\n'})+1 {
+				t.Fatalf("error %q names a line past the body's last", err)
+			}
 			return
 		}
 		for _, r := range recs {
+			if !utf8.ValidString(r.Message) || r.LevelName == "" {
+				t.Fatalf("record %+v", r)
+			}
 			for _, a := range r.Attrs {
 				if a.Value.Kind == intake.KindJSON {
 					if !json.Valid([]byte(a.Value.Str)) || strings.ContainsAny(a.Value.Str, "\n\r") {
