@@ -91,8 +91,15 @@ func cutUTF8(s string, n int) string {
 	if len(s) <= n {
 		return s
 	}
-	for n > 0 && !utf8.RuneStart(s[n]) {
-		n--
+	// The last character that starts before n, if it does not end by
+	// n, goes; stray continuation bytes are cut as they come.
+	for i := n - 1; i >= 0 && i >= n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			if _, size := utf8.DecodeRuneInString(s[i:]); i+size > n {
+				return s[:i]
+			}
+			break
+		}
 	}
 	return s[:n]
 }
@@ -103,8 +110,12 @@ type textBuf []byte
 func (b *textBuf) add(s string)   { *b = append(*b, s...) }
 func (b *textBuf) addByte(c byte) { *b = append(*b, c) }
 
-// add writes s into the message, up to the limit.
+// add writes s into the message, up to the limit; once the message has
+// been cut, nothing more.
 func (f *formatter) add(s string) {
+	if f.cut {
+		return
+	}
 	if room := f.limit - len(f.out); len(s) > room {
 		s, f.cut = cutUTF8(s, room), true
 	}
@@ -113,6 +124,9 @@ func (f *formatter) add(s string) {
 
 // pad writes n bytes c into the message, up to the limit.
 func (f *formatter) pad(c byte, n int) {
+	if f.cut {
+		return
+	}
 	if room := f.limit - len(f.out); n > room {
 		n, f.cut = room, true
 	}
@@ -196,7 +210,9 @@ func (f *formatter) run(msg string) error {
 			f.add(msg[i:])
 			break
 		}
-		f.add(msg[i : i+j])
+		if f.add(msg[i : i+j]); f.cut {
+			return nil
+		}
 		i += j + 1
 		if i < len(msg) && msg[i] == '%' {
 			f.add("%")

@@ -115,6 +115,9 @@ func TestFormatLimit(t *testing.T) {
 		{"%s %s", "('a', 1, 2)", 100, "", false},   // not all arguments converted
 		{"no args at all, just text", "()", 6, "no arg", true},
 		{"%(a)s%(a)s%(a)s", "{'a': 'xyz'}", 7, "xyzxyzx", true},
+		{"00\xab%a", "('',)", 2, "00", true}, // found by FuzzFormatLimit: nothing after the cut
+		{"é%s", "('日本',)", 4, "é", true},
+		{"\xab\xab\xab\xab\xab%s", "('x',)", 3, "\xab\xab\xab", true},
 	} {
 		args, err := ParseLiteral(tc.args)
 		if err != nil {
