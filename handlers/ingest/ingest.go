@@ -465,15 +465,14 @@ func (h *Ingest) readBody(w http.ResponseWriter, r *http.Request, req *request) 
 		buf.Grow(int(min(r.ContentLength, initialGrow)))
 	}
 	start := time.Now()
+	var rc *http.ResponseController
 	if h.ReadBodyTimeout > 0 {
-		rc := http.NewResponseController(w)
-		if err := rc.SetReadDeadline(start.Add(time.Duration(h.ReadBodyTimeout))); err == nil {
-			// Lift it once the body is in: the server reads on in the
-			// background, and a deadline passing then would cancel the
-			// request while it is being submitted.
-			defer func() { _ = rc.SetReadDeadline(time.Time{}) }()
-		} else if !warnedDeadline.Swap(true) {
-			h.logger.Warn("read_body_timeout cannot be enforced: the response writer cannot set read deadlines", zap.Error(err))
+		rc = http.NewResponseController(w)
+		if err := rc.SetReadDeadline(start.Add(time.Duration(h.ReadBodyTimeout))); err != nil {
+			rc = nil
+			if !warnedDeadline.Swap(true) {
+				h.logger.Warn("read_body_timeout cannot be enforced: the response writer cannot set read deadlines", zap.Error(err))
+			}
 		}
 	}
 	// One byte more than max tells a body that is too large; the reader
@@ -481,6 +480,13 @@ func (h *Ingest) readBody(w http.ResponseWriter, r *http.Request, req *request) 
 	req.limit = io.LimitedReader{R: r.Body, N: max + 1}
 	_, err := buf.ReadFrom(&req.limit)
 	req.limit.R = nil
+	if rc != nil && err == nil {
+		// Lift it once the body is in: the server reads on in the
+		// background, and a deadline passing then would cancel the
+		// request while it is being submitted. After an error it stays,
+		// so that the server cannot wait on the rest of a slow body.
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError // Caddy's request_body max_size
 		switch {
