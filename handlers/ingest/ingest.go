@@ -69,15 +69,17 @@ func init() {
 //
 // The body is read as it arrives, never reserved at the size the client
 // announces, and must arrive within `read_body_timeout`. The message
-// HTTPHandler's `msg % args` renders is bounded by MaxAmplification
-// times the form's size; the app cuts and marks what is over its bound.
+// that HTTPHandler's `msg % args` renders stops at three times the
+// form's size (intake.MaxAmplification), whatever widths it asks for;
+// the app cuts what is over its bound and marks the entry truncated.
 //
 // A request is all-or-nothing: either every record is accepted, or the
 // response is an error with a one-line reason and nothing was emitted.
 // 400 malformed body, 401 missing signature, 403 unknown app or bad,
 // stale or replayed signature, 405 method, 408 body slower than
-// read_body_timeout, 413 body too large, 415 unsupported Content-Type. Success is 200 with a JSON summary
-// `{"accepted":N,"filtered":N,"truncated":N}`.
+// read_body_timeout (the connection is closed), 413 body too large,
+// 415 unsupported or mislabelled Content-Type. Success is 200 with a
+// JSON summary `{"accepted":N,"filtered":N,"truncated":N}`.
 type Ingest struct {
 	// The app every record posted here belongs to. Naming it here makes
 	// it known to the applog app even without a `facility` for it.
@@ -335,11 +337,10 @@ func decodeForm(raw, what string, now time.Time, req *request) ([]intake.Record,
 	if err != nil {
 		return nil, intake.Errorf(http.StatusBadRequest, "malformed %s: %v", what, err)
 	}
-	var app, facility string
-	var levelName *string
-	hasLevelNo := false
+	var app, facility, levelName string
+	hasLevelName, hasLevelNo := false, false
 	kept := fields[:0]
-	for i, f := range fields {
+	for _, f := range fields {
 		switch {
 		case f.Key == "app" && app == "":
 			app = f.Value
@@ -347,19 +348,19 @@ func decodeForm(raw, what string, now time.Time, req *request) ([]intake.Record,
 			facility = intake.FacilityFromLogger(f.Value)
 		default:
 			switch {
-			case f.Key == "levelname" && levelName == nil:
-				levelName = &fields[i].Value
+			case f.Key == "levelname" && !hasLevelName:
+				levelName, hasLevelName = f.Value, true
 			case f.Key == "levelno":
 				hasLevelNo = true
 			}
 			kept = append(kept, f)
 		}
 	}
-	if levelName != nil && !hasLevelNo && *levelName != "" {
+	if levelName != "" && !hasLevelNo {
 		// HTTPHandler always sends levelno, which decides; a hand-made
 		// form with a level name we do not know is a mistake, not INFO.
-		if _, ok := intake.ParseLevel(*levelName); !ok {
-			return nil, intake.Errorf(http.StatusBadRequest, "unknown levelname %q and no levelno: %s", brief(*levelName), jsonlog.LevelHint)
+		if _, ok := intake.ParseLevel(levelName); !ok {
+			return nil, intake.Errorf(http.StatusBadRequest, "unknown levelname %q and no levelno: %s", brief(levelName), jsonlog.LevelHint)
 		}
 	}
 	// msg % args may ask for any width, any number of times: the
