@@ -306,7 +306,7 @@ func TestBadInput(t *testing.T) {
 		status                          int
 		reason                          string
 	}{
-		{"batch with a bad line", "POST", "/_applog/shop", "application/x-ndjson", "{\"msg\":\"ok\"}\n{\"msg\":\"broken\n", 400, "malformed application/x-ndjson body: line 2: control character in string"},
+		{"batch with a bad line", "POST", "/_applog/shop", "application/x-ndjson", "{\"msg\":\"ok\"}\n{\"msg\":\"broken\n", 400, "malformed application/x-ndjson body: line 2: unterminated string"},
 		{"not JSON", "POST", "/_applog/shop", "application/json", "hello", 400, "line 1: expected a JSON object or array"},
 		{"unknown type", "POST", "/_applog/shop", "application/xml", "<x/>", 415, `unsupported Content-Type "application/xml"`},
 		{"no type", "POST", "/_applog/shop", "", "x", 415, "missing Content-Type"},

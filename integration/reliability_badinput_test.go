@@ -330,7 +330,7 @@ func relBadCases(httpURL string) []relBadCase {
 		accepted(httpCase("huge_numbers", "application/x-ndjson", []byte(`{"msg":"MARK-H2","n":1e400,"m":`+digits400+`,"created":1e400}`+"\n"), 200), "MARK-H2", keptExact("n", "1e400", "m", digits400)),
 		httpCase("many_fields", "application/x-ndjson", fields10k.Bytes(), 400),
 		httpCase("many_fields_form", "application/x-www-form-urlencoded", []byte(form10k.String()), 400),
-		{name: "slowloris", door: "http", status: 400, send: func(t *testing.T, addr string) (int, string) {
+		{name: "slowloris", door: "http", status: 408, send: func(t *testing.T, addr string) (int, string) {
 			c := relDial(t, "tcp", addr)
 			defer c.Close()
 			fmt.Fprintf(c, "POST /_applog/bad HTTP/1.1\r\nHost: %s\r\nContent-Type: application/x-ndjson\r\nContent-Length: 100\r\n\r\n", addr)

@@ -12,10 +12,13 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"os"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
+	"unicode/utf8"
 	"unsafe"
 
 	"github.com/caddyserver/caddy/v2"
@@ -41,23 +44,42 @@ func init() {
 //     the query string) or POST (`application/x-www-form-urlencoded`),
 //     unchanged: the message is rendered from `msg` and `args` exactly as
 //     `record.getMessage()` would.
-//   - JSON: one object, an array of objects, or NDJSON
-//     (`application/json`, `application/x-ndjson`, `application/jsonl`),
-//     with the key names of log/slog, zap, logrus and python-json-logger.
+//   - JSON (`application/json`): one object, an array of objects, or
+//     several of either separated by white space, with the key names of
+//     log/slog, zap, logrus and python-json-logger.
+//   - NDJSON (`application/x-ndjson`, `application/jsonl`): one object
+//     (or array of objects) per line; errors name the line.
 //   - `text/plain`: one INFO record per line (`?level=` to change it).
 //
-// A record's app is the handler's `app` when set (records naming another
-// app are refused), else the record's `app` field, else the `app` query
-// parameter. Its facility is the record's `facility` field, else the
-// `facility` query parameter, else the handler's `facility`, else the
-// record's logger name.
+// A record's app is the handler's `app` when set (records or an `app`
+// query parameter naming another app are refused with 403), else the
+// record's `app` field, else the `app` query parameter. Its facility is
+// the record's `facility` field, else the `facility` query parameter,
+// else the handler's `facility`, else the record's logger name.
+//
+// A signature covers the body only, so a signed POST must not carry the
+// query parameters that route records (`app`, `facility`, `level`): such
+// a request is refused with 400, and the values belong in the signed
+// body. A signed GET (Python's HTTPHandler) signs its query string,
+// which is the record.
+//
+// A level name that is not known is an error, not INFO; a message that
+// is not a string is kept as its JSON text. A JSON body sent as a form
+// (curl -d's default Content-Type) is refused with 415 saying so.
+//
+// The body is read as it arrives, never reserved at the size the client
+// announces, and must arrive within `read_body_timeout`. The message
+// that HTTPHandler's `msg % args` renders stops at three times the
+// form's size (intake.MaxAmplification), whatever widths it asks for;
+// the app cuts what is over its bound and marks the entry truncated.
 //
 // A request is all-or-nothing: either every record is accepted, or the
 // response is an error with a one-line reason and nothing was emitted.
 // 400 malformed body, 401 missing signature, 403 unknown app or bad,
-// stale or replayed signature, 405 method, 413 body too large, 415
-// unsupported Content-Type. Success is 200 with a JSON summary
-// `{"accepted":N,"filtered":N,"truncated":N}`.
+// stale or replayed signature, 405 method, 408 body slower than
+// read_body_timeout (the connection is closed), 413 body too large,
+// 415 unsupported or mislabelled Content-Type. Success is 200 with a
+// JSON summary `{"accepted":N,"filtered":N,"truncated":N}`.
 type Ingest struct {
 	// The app every record posted here belongs to. Naming it here makes
 	// it known to the applog app even without a `facility` for it.
@@ -73,16 +95,31 @@ type Ingest struct {
 	// The most records one request may carry. Default: 10000.
 	MaxRecords int `json:"max_records,omitempty"`
 
+	// How long the whole body of a POST may take to arrive, counted
+	// from when the handler starts reading it. A slower body is cut
+	// with 408 and its connection closed, so that clients trickling
+	// bytes cannot hold connections and memory. Raise it for large
+	// batches over slow links. It can shorten the server's own
+	// `timeouts` (read_body, read_idle), not lengthen them. Default: 10s.
+	ReadBodyTimeout caddy.Duration `json:"read_body_timeout,omitempty"`
+
 	intake intake.Intake
 	logger *zap.Logger
 	limits jsonlog.Limits
 }
+
+// warnedDeadline is set once a response writer could not set a read
+// deadline, so that the warning is logged once per process.
+var warnedDeadline atomic.Bool
 
 // source names this door in counters.
 const source = "log_ingest"
 
 // DefaultMaxBodySize is the default max_body_size.
 const DefaultMaxBodySize = 10 << 20
+
+// DefaultReadBodyTimeout is the default read_body_timeout.
+const DefaultReadBodyTimeout = 10 * time.Second
 
 // maxFormFields bounds the fields of one Python record.
 const maxFormFields = 1000
@@ -109,6 +146,9 @@ func (h *Ingest) Provision(ctx caddy.Context) error {
 	if h.MaxBodySize == 0 {
 		h.MaxBodySize = DefaultMaxBodySize
 	}
+	if h.ReadBodyTimeout == 0 {
+		h.ReadBodyTimeout = caddy.Duration(DefaultReadBodyTimeout)
+	}
 	h.limits = jsonlog.Limits{MaxRecords: h.MaxRecords}
 	return nil
 }
@@ -121,8 +161,8 @@ func (h *Ingest) Validate() error {
 	if h.Facility != intake.FacilityFromLogger(h.Facility) {
 		return fmt.Errorf("facility %q: must be dot-separated names of letters, digits, '_' or '-'", h.Facility)
 	}
-	if h.MaxBodySize < 0 || h.MaxRecords < 0 {
-		return fmt.Errorf("max_body_size and max_records must not be negative")
+	if h.MaxBodySize < 0 || h.MaxRecords < 0 || h.ReadBodyTimeout < 0 {
+		return fmt.Errorf("max_body_size, max_records and read_body_timeout must not be negative")
 	}
 	return nil
 }
@@ -156,7 +196,7 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 		}
 	}()
 
-	batch, err := h.decode(r, req, peer)
+	batch, err := h.decode(w, r, req, peer)
 	var res intake.Result
 	if err == nil {
 		res, err = h.intake.Submit(r.Context(), batch)
@@ -194,7 +234,7 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 }
 
 // decode turns the request into a batch ready to submit.
-func (h *Ingest) decode(r *http.Request, req *request, peer string) (*intake.Batch, error) {
+func (h *Ingest) decode(w http.ResponseWriter, r *http.Request, req *request, peer string) (*intake.Batch, error) {
 	now := time.Now()
 	var query url.Values // most posts have none: no map to make
 	if r.URL.RawQuery != "" {
@@ -216,10 +256,15 @@ func (h *Ingest) decode(r *http.Request, req *request, peer string) (*intake.Bat
 		payload = []byte(raw)
 		recs, err = decodeForm(raw, "query string", now, req)
 	case http.MethodPost, http.MethodPut:
-		if err := readBody(r, req, h.MaxBodySize); err != nil {
+		if err := h.readBody(w, r, req); err != nil {
 			return nil, err
 		}
 		payload = req.buf.Bytes()
+		if r.Header.Get(intake.SignatureHeader) != "" {
+			if err := checkSignedQuery(query); err != nil {
+				return nil, err
+			}
+		}
 		recs, err = h.decodeBody(r.Header.Get("Content-Type"), payload, query, now, req)
 	default:
 		return nil, intake.Errorf(http.StatusMethodNotAllowed, "method %s not allowed; use POST (or GET for Python's HTTPHandler)", r.Method)
@@ -253,15 +298,23 @@ func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]
 	var recs []intake.Record
 	switch mediaType {
 	case "application/x-www-form-urlencoded":
+		if c := firstByte(body); c == '{' || c == '[' {
+			// curl -d's default type on a JSON body. No form HTTPHandler
+			// sends starts so: urlencode escapes both.
+			return nil, intake.Errorf(http.StatusUnsupportedMediaType,
+				"the body looks like JSON (it starts with %q) but was sent as %s (curl -d's default): send it with Content-Type: application/json, or application/x-ndjson for one record per line", c, mediaType)
+		}
 		// In place: body is req's pooled buffer, reused only after
 		// ServeHTTP has submitted the record, and Submit copies what it
 		// keeps; a copy of every post cost as much memory as the rest of
 		// the handler together. Its errors already name the body, so
 		// they are not wrapped below.
 		return decodeForm(unsafe.String(unsafe.SliceData(body), len(body)), mediaType+" body", now, req)
-	case "application/json", "application/x-ndjson", "application/ndjson",
-		"application/jsonl", "application/x-jsonlines", "application/jsonlines":
+	case "application/json":
 		recs, err = jsonlog.Decode(body, h.limits, now)
+	case "application/x-ndjson", "application/ndjson",
+		"application/jsonl", "application/x-jsonlines", "application/jsonlines":
+		recs, err = jsonlog.DecodeLines(body, h.limits, now)
 	case "text/plain":
 		recs, err = jsonlog.DecodeText(body, h.limits, now)
 		if err == nil {
@@ -284,7 +337,8 @@ func decodeForm(raw, what string, now time.Time, req *request) ([]intake.Record,
 	if err != nil {
 		return nil, intake.Errorf(http.StatusBadRequest, "malformed %s: %v", what, err)
 	}
-	var app, facility string
+	var app, facility, levelName string
+	hasLevelName, hasLevelNo := false, false
 	kept := fields[:0]
 	for _, f := range fields {
 		switch {
@@ -293,9 +347,27 @@ func decodeForm(raw, what string, now time.Time, req *request) ([]intake.Record,
 		case f.Key == "facility" && facility == "":
 			facility = intake.FacilityFromLogger(f.Value)
 		default:
+			switch {
+			case f.Key == "levelname" && !hasLevelName:
+				levelName, hasLevelName = f.Value, true
+			case f.Key == "levelno":
+				hasLevelNo = true
+			}
 			kept = append(kept, f)
 		}
 	}
+	if levelName != "" && !hasLevelNo {
+		// HTTPHandler always sends levelno, which decides; a hand-made
+		// form with a level name we do not know is a mistake, not INFO.
+		if _, ok := intake.ParseLevel(levelName); !ok {
+			return nil, intake.Errorf(http.StatusBadRequest, "unknown levelname %q and no levelno: %s", brief(levelName), jsonlog.LevelHint)
+		}
+	}
+	// msg % args may ask for any width, any number of times: the
+	// formatter stops at what the app's bound would keep of a record
+	// this size (MaxAmplification per byte received), and the app cuts
+	// what is over its bound and marks the entry truncated.
+	req.scratch.MaxMessage = intake.MaxAmplification * len(raw)
 	rec, err := req.scratch.FromForm(kept, now)
 	if err != nil {
 		// "not a Python log record: no msg, message or name field"
@@ -316,7 +388,7 @@ func applyTextLevel(recs []intake.Record, query map[string][]string) error {
 	}
 	n, ok := intake.ParseLevel(name)
 	if !ok {
-		return fmt.Errorf("unknown level %q", name)
+		return fmt.Errorf("unknown level %q: %s", brief(name), jsonlog.LevelHint)
 	}
 	for i := range recs {
 		recs[i].LevelNo, recs[i].LevelName = n, name
@@ -324,8 +396,31 @@ func applyTextLevel(recs []intake.Record, query map[string][]string) error {
 	return nil
 }
 
-// route sets each record's app, facility and host.
+// routingParams are the query parameters that decide where a record
+// goes: its app, its facility, and (text/plain) its level, which the
+// facility's level filters on.
+var routingParams = [...]string{"app", "facility", "level"}
+
+// checkSignedQuery refuses a signed body whose query string routes it:
+// the signature covers the body only, so whoever relays the request
+// could change the query and file a signed record elsewhere.
+func checkSignedQuery(query url.Values) error {
+	for _, k := range routingParams {
+		if _, ok := query[k]; ok {
+			return intake.Errorf(http.StatusBadRequest,
+				"the %s query parameter is not covered by the %s signature, which signs the body only: put %s in the signed body (a form field or JSON key) instead",
+				k, intake.SignatureHeader, k)
+		}
+	}
+	return nil
+}
+
+// route sets each record's app, facility and host. An app the route
+// fixes cannot be changed by the query any more than by the body.
 func (h *Ingest) route(recs []intake.Record, qApp, qFacility, peer string) error {
+	if h.App != "" && qApp != "" && qApp != h.App {
+		return intake.Errorf(http.StatusForbidden, "the app query parameter names app %q, but this endpoint accepts only app %q", qApp, h.App)
+	}
 	qFacility = intake.FacilityFromLogger(qFacility)
 	for i := range recs {
 		rec := &recs[i]
@@ -349,9 +444,15 @@ func (h *Ingest) route(recs []intake.Record, qApp, qFacility, peer string) error
 	return nil
 }
 
-// readBody reads the request body into buf, up to max bytes.
-func readBody(r *http.Request, req *request, max int64) error {
-	buf := &req.buf
+// initialGrow bounds the room made for a body before any of it has
+// arrived: the buffer grows from there as bytes come in, never to what
+// the client merely announced.
+const initialGrow = 16 << 10
+
+// readBody reads the request body into buf, up to max bytes, within the
+// handler's read_body_timeout.
+func (h *Ingest) readBody(w http.ResponseWriter, r *http.Request, req *request) error {
+	buf, max := &req.buf, h.MaxBodySize
 	tooLarge := func() error {
 		return intake.Errorf(http.StatusRequestEntityTooLarge, "body larger than max_body_size (%s)", humanize.IBytes(uint64(max)))
 	}
@@ -359,17 +460,49 @@ func readBody(r *http.Request, req *request, max int64) error {
 		return tooLarge()
 	}
 	if r.ContentLength > 0 {
-		buf.Grow(int(r.ContentLength))
+		// Room for a small body at once; a large one grows by doubling
+		// from what has actually been read, so a client that announces
+		// 10 MiB and trickles costs what it has sent.
+		buf.Grow(int(min(r.ContentLength, initialGrow)))
+	}
+	start := time.Now()
+	var rc *http.ResponseController
+	if h.ReadBodyTimeout > 0 {
+		rc = http.NewResponseController(w)
+		if err := rc.SetReadDeadline(start.Add(time.Duration(h.ReadBodyTimeout))); err != nil {
+			rc = nil
+			if !warnedDeadline.Swap(true) {
+				h.logger.Warn("read_body_timeout cannot be enforced: the response writer cannot set read deadlines", zap.Error(err))
+			}
+		}
 	}
 	// One byte more than max tells a body that is too large; the reader
 	// lives in req, so reading costs no allocation.
 	req.limit = io.LimitedReader{R: r.Body, N: max + 1}
 	_, err := buf.ReadFrom(&req.limit)
 	req.limit.R = nil
+	if rc != nil && err == nil {
+		// Lift it once the body is in: the server reads on in the
+		// background, and a deadline passing then would cancel the
+		// request while it is being submitted. After an error it stays,
+		// so that the server cannot wait on the rest of a slow body.
+		_ = rc.SetReadDeadline(time.Time{})
+	}
 	if err != nil {
 		var mbe *http.MaxBytesError // Caddy's request_body max_size
-		if errors.As(err, &mbe) {
+		switch {
+		case errors.As(err, &mbe):
 			return tooLarge()
+		case errors.Is(err, os.ErrDeadlineExceeded):
+			// A slow body holds a connection and its buffer: cut it, and
+			// close the connection rather than read the rest.
+			w.Header().Set("Connection", "close")
+			if took := time.Since(start); took < time.Duration(h.ReadBodyTimeout) {
+				// The server's own timeouts (read_body) came first: a
+				// handler can shorten them, never lengthen them.
+				return intake.Errorf(http.StatusRequestTimeout, "request body arrived too slowly (cut after %s by the server's timeouts)", took.Round(100*time.Millisecond))
+			}
+			return intake.Errorf(http.StatusRequestTimeout, "request body arrived too slowly (read_body_timeout %s)", time.Duration(h.ReadBodyTimeout))
 		}
 		return intake.Errorf(http.StatusBadRequest, "reading body: %v", err)
 	}
@@ -433,6 +566,28 @@ func peerOf(r *http.Request) string {
 	return host
 }
 
+// firstByte is the first byte of body that is not white space, or 0.
+func firstByte(body []byte) byte {
+	for _, c := range body {
+		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
+			return c
+		}
+	}
+	return 0
+}
+
+// brief shortens text quoted in an error.
+func brief(s string) string {
+	if len(s) <= 60 {
+		return s
+	}
+	cut := 60
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
+}
+
 // oneLine keeps an error reason on a single line of the response.
 func oneLine(s string) string {
 	return strings.Map(func(r rune) rune {
@@ -450,6 +605,7 @@ func oneLine(s string) string {
 //		facility <facility>
 //		max_body_size <size>
 //		max_records <n>
+//		read_body_timeout <duration>
 //	}
 func (h *Ingest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	d.Next() // consume directive name
@@ -481,6 +637,12 @@ func (h *Ingest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("max_records: want a positive integer, got %q", d.Val())
 			}
 			h.MaxRecords = n
+		case "read_body_timeout":
+			dur, err := caddy.ParseDuration(d.Val())
+			if err != nil || dur <= 0 {
+				return d.Errf("read_body_timeout: want a positive duration, got %q", d.Val())
+			}
+			h.ReadBodyTimeout = caddy.Duration(dur)
 		default:
 			return d.Errf("unrecognized log_ingest option '%s'", opt)
 		}

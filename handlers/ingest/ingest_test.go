@@ -57,15 +57,31 @@ func TestInProcess(t *testing.T) {
 		path, ctype, body string
 		status            int
 		resp              string
+		sig               string // X-Applog-Signature, if any
 	}{
-		{"/ingest", "application/x-ndjson", "{\"msg\":\"a\",\"level\":\"debug\"}\n{\"msg\":\"b\"}", 200, `{"accepted":1,"filtered":1,"truncated":0}`},
-		{"/ingest", "application/x-www-form-urlencoded", "name=shop.views&msg=hi+%25s&args=%28%27there%27%2C%29&levelname=INFO&levelno=20&created=1763726400.5", 200, `{"accepted":1,"filtered":0,"truncated":0}`},
-		{"/any?app=shop", "text/plain", "one\ntwo\n", 200, `{"accepted":2,"filtered":0,"truncated":0}`},
-		{"/any?app=other", "text/plain", "x", 403, `unknown app "other"`},
-		{"/ingest", "application/json", `{"msg":`, 400, "line 1: unexpected end of body"},
+		{"/ingest", "application/x-ndjson", "{\"msg\":\"a\",\"level\":\"debug\"}\n{\"msg\":\"b\"}", 200, `{"accepted":1,"filtered":1,"truncated":0}`, ""},
+		{"/ingest", "application/x-www-form-urlencoded", "name=shop.views&msg=hi+%25s&args=%28%27there%27%2C%29&levelname=INFO&levelno=20&created=1763726400.5", 200, `{"accepted":1,"filtered":0,"truncated":0}`, ""},
+		{"/any?app=shop", "text/plain", "one\ntwo\n", 200, `{"accepted":2,"filtered":0,"truncated":0}`, ""},
+		{"/any?app=other", "text/plain", "x", 403, `unknown app "other"`, ""},
+		{"/ingest", "application/json", `{"msg":`, 400, "line 1: unexpected end of body", ""},
+		{"/ingest?app=other", "application/json", `{"msg":"x"}`, 403, `the app query parameter names app "other", but this endpoint accepts only app "shop"`, ""},
+		{"/ingest?app=shop", "application/json", `{"msg":"x"}`, 200, `{"accepted":1`, ""},
+		{"/ingest", "application/json", `{"msg":"x","app":"other"}`, 403, `record 1 names app "other", but this endpoint accepts only app "shop"`, ""},
+		{"/ingest", "application/x-www-form-urlencoded", ` {"msg":"x"}`, 415, "the body looks like JSON (it starts with '{')", ""},
+		{"/ingest", "application/x-www-form-urlencoded", `[{"msg":"x"}]`, 415, "Content-Type: application/json", ""},
+		{"/ingest", "application/x-www-form-urlencoded", "msg=x&levelname=loud", 400, `unknown levelname "loud" and no levelno`, ""},
+		{"/ingest", "application/x-www-form-urlencoded", "msg=x&levelname=loud&levelno=25", 200, `{"accepted":1`, ""},
+		{"/ingest", "application/json", `{"msg":"x","level":"loud"}`, 400, `line 1: unknown level "loud"`, ""},
+		{"/ingest", "application/x-ndjson", "{\"msg\":\"a\"}\n\n{\"msg\":\"b\"\n{\"msg\":\"c\"}\n", 400, "line 3: unexpected end of line", ""},
+		{"/any?app=shop", "application/json", `{"msg":"x"}`, 400, "the app query parameter is not covered by the X-Applog-Signature signature", "t=1,v1=00"},
+		{"/ingest?facility=x", "application/json", `{"msg":"x"}`, 400, "the facility query parameter is not covered", "t=1,v1=00"},
+		{"/ingest?level=error", "text/plain", "x", 400, "the level query parameter is not covered", "t=1,v1=00"},
 	} {
 		req, _ := http.NewRequest(http.MethodPost, "http://localhost:9080"+tc.path, strings.NewReader(tc.body))
 		req.Header.Set("Content-Type", tc.ctype)
+		if tc.sig != "" {
+			req.Header.Set("X-Applog-Signature", tc.sig)
+		}
 		resp := tester.AssertResponseCode(req, tc.status)
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()

@@ -12,7 +12,9 @@
 //	facility "facility"   (routing key: which sub-module; default: the logger)
 //
 // Every other key is kept as an attribute, in arrival order, with nested
-// objects and arrays copied verbatim (compacted to one line).
+// objects and arrays copied verbatim (compacted to one line). A message
+// that is not a string is kept as its JSON text; a level name that is
+// not known (and no number beside it) is an error, not INFO.
 package jsonlog
 
 import (
@@ -55,18 +57,56 @@ func (l Limits) withDefaults() Limits {
 // Decode parses body as a stream of JSON values separated by white space:
 // a single object, an array of objects, or NDJSON (one object per line)
 // all decode the same way. Records without a time get now. Errors name
-// the line they were found on.
+// the line they were found on; a missing token is blamed on the line of
+// the token before it.
 func Decode(body []byte, lim Limits, now time.Time) ([]intake.Record, error) {
-	lim = lim.withDefaults()
+	s := newScanner(body, lim)
+	recs, err := s.values(make([]intake.Record, 0, bytes.Count(body, []byte{'\n'})+1), now)
+	if err != nil {
+		return nil, err
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("no records in body")
+	}
+	return recs, nil
+}
+
+// DecodeLines parses body as NDJSON (JSON Lines): each line, ended by LF
+// or CRLF, holds one object or an array of objects, and blank lines are
+// skipped. A record cannot span lines, so an error always names the line
+// that is wrong, counting every line of the body from 1.
+func DecodeLines(body []byte, lim Limits, now time.Time) ([]intake.Record, error) {
+	s := newScanner(body, lim)
+	s.unit = "line"
+	whole := s.buf
+	recs := make([]intake.Record, 0, bytes.Count(body, []byte{'\n'})+1)
+	var err error
+	for n := 1; whole != ""; n++ {
+		s.buf, whole, _ = strings.Cut(whole, "\n")
+		s.pos, s.firstLine = 0, n
+		if recs, err = s.values(recs, now); err != nil {
+			return nil, err
+		}
+	}
+	if len(recs) == 0 {
+		return nil, fmt.Errorf("no records in body")
+	}
+	return recs, nil
+}
+
+func newScanner(body []byte, lim Limits) *scanner {
 	// One copy of the body: every string without escapes is then a free
 	// substring of it, and repeated keys are interned across records.
-	s := scanner{buf: string(body), lim: lim, keys: make(map[string]string)}
-	recs := make([]intake.Record, 0, bytes.Count(body, []byte{'\n'})+1)
+	return &scanner{buf: string(body), lim: lim.withDefaults(), keys: make(map[string]string), firstLine: 1, unit: "body"}
+}
+
+// values decodes the objects and arrays of objects in s.buf onto recs.
+func (s *scanner) values(recs []intake.Record, now time.Time) ([]intake.Record, error) {
 	var err error
 	for {
 		s.skipWS()
 		if s.pos >= len(s.buf) {
-			break
+			return recs, nil
 		}
 		switch s.buf[s.pos] {
 		case '{':
@@ -83,6 +123,9 @@ func Decode(body []byte, lim Limits, now time.Time) ([]intake.Record, error) {
 			for {
 				s.skipWS()
 				if s.peek() != '{' {
+					if s.pos >= len(s.buf) {
+						return nil, s.errAfter("expected an object in array")
+					}
 					return nil, s.errf("array elements must be objects")
 				}
 				if recs, err = s.appendRecord(recs, now); err != nil {
@@ -97,16 +140,12 @@ func Decode(body []byte, lim Limits, now time.Time) ([]intake.Record, error) {
 					s.pos++
 					break
 				}
-				return nil, s.errf("expected ',' or ']' in array")
+				return nil, s.errAfter("expected ',' or ']' in array")
 			}
 		default:
 			return nil, s.errf("expected a JSON object or array")
 		}
 	}
-	if len(recs) == 0 {
-		return nil, fmt.Errorf("no records in body")
-	}
-	return recs, nil
 }
 
 // DecodeText makes one INFO record per non-empty line of body (LF or
@@ -178,7 +217,9 @@ func (s *scanner) record(now time.Time) (intake.Record, error) {
 		msg, message               string
 		hasMsg, hasMessage         bool
 		levelSet, timeOK, consumed bool
+		badLevel                   string // a level name we do not know
 		attrs                      = make([]intake.Attr, 0, 8)
+		start                      = s.pos
 	)
 	s.pos++ // '{'
 	s.skipWS()
@@ -197,10 +238,11 @@ func (s *scanner) record(now time.Time) (intake.Record, error) {
 		}
 		s.skipWS()
 		if s.peek() != ':' {
-			return rec, s.errf("expected ':' after key %q", key)
+			return rec, s.errAfter("expected ':' after key %q", key)
 		}
 		s.pos++
 		s.skipWS()
+		valStart := s.pos
 		val, err := s.value(1)
 		if err != nil {
 			return rec, err
@@ -208,17 +250,20 @@ func (s *scanner) record(now time.Time) (intake.Record, error) {
 		consumed = false
 		switch key {
 		case "message":
-			if val.Kind == intake.KindString && !hasMessage {
-				message, hasMessage, consumed = val.Str, true, true
+			if text, ok := s.messageText(val, valStart); ok && !hasMessage {
+				message, hasMessage, consumed = text, true, true
 			}
 		case "msg":
-			if val.Kind == intake.KindString && !hasMsg {
-				msg, hasMsg, consumed = val.Str, true, true
+			if text, ok := s.messageText(val, valStart); ok && !hasMsg {
+				msg, hasMsg, consumed = text, true, true
 			}
 		case "level", "levelname", "severity", "levelno":
 			if !levelSet {
 				consumed = setLevel(&rec, key, val)
 				levelSet = consumed
+				if !consumed && val.Kind == intake.KindString && badLevel == "" {
+					badLevel = val.Str
+				}
 			}
 		case "time", "timestamp", "ts", "created", "@timestamp":
 			if !timeOK {
@@ -250,7 +295,7 @@ func (s *scanner) record(now time.Time) (intake.Record, error) {
 		case '}':
 			s.pos++
 		default:
-			return rec, s.errf("expected ',' or '}' after value of %q", key)
+			return rec, s.errAfter("expected ',' or '}' after value of %q", key)
 		}
 		break
 	}
@@ -264,10 +309,44 @@ func (s *scanner) record(now time.Time) (intake.Record, error) {
 		rec.Message = msg
 	}
 	if !levelSet {
+		if badLevel != "" {
+			// Taking it as INFO would hide an error as routine.
+			return rec, s.errAt(start, "unknown level %q: %s", brief(badLevel), LevelHint)
+		}
 		rec.LevelNo, rec.LevelName = intake.LevelInfo, "INFO"
 	}
 	rec.Attrs = attrs
 	return rec, nil
+}
+
+// LevelHint says which level names a record may give.
+const LevelHint = "use a number on Python's scale (10 DEBUG ... 50 CRITICAL) or one of " +
+	"debug, info, warning, error, critical (also trace, notice, warn, err, crit, fatal, alert, emerg, " +
+	"\"Level 25\" and slog's INFO+2), in any case"
+
+// messageText is the text of a message value: a string as it is, any
+// other value but null as its JSON text (so {"a":1} is not lost), which
+// for a number or literal is what the body holds from start on.
+func (s *scanner) messageText(v intake.Value, start int) (string, bool) {
+	switch v.Kind {
+	case intake.KindString, intake.KindJSON:
+		return v.Str, true
+	case intake.KindNull:
+		return "", false
+	}
+	return s.buf[start:s.pos], true
+}
+
+// brief shortens text quoted in an error.
+func brief(s string) string {
+	if len(s) <= 60 {
+		return s
+	}
+	cut := 60
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // setLevel reads a level attribute; it reports false (keep the key as an
@@ -332,6 +411,9 @@ type scanner struct {
 	pos  int
 	lim  Limits
 	keys map[string]string // interned keys
+
+	firstLine int    // the line number of buf[0] in the body
+	unit      string // what buf is, for errors: "body" or "line"
 }
 
 // maxInternedKeys bounds the key cache of one body.
@@ -370,11 +452,31 @@ func (s *scanner) skipWS() {
 	}
 }
 
-// errf reports a syntax error with the line it was found on.
+// errf reports a syntax error at s.pos, with the line it is on.
 func (s *scanner) errf(format string, args ...any) error {
-	line := 1 + strings.Count(s.buf[:min(s.pos, len(s.buf))], "\n")
+	return s.errAt(s.pos, format, args...)
+}
+
+// errAfter reports that something is missing after the last token: the
+// error is on that token's line, not on the line of whatever follows
+// the white space (a broken line 2 of NDJSON is line 2, not 3).
+func (s *scanner) errAfter(format string, args ...any) error {
+	p := min(s.pos, len(s.buf))
+	for p > 0 && isSpace(s.buf[p-1]) {
+		p--
+	}
+	if s.pos >= len(s.buf) {
+		format = "unexpected end of " + s.unit + ", " + format
+	}
+	return s.errAt(p, format, args...)
+}
+
+func (s *scanner) errAt(pos int, format string, args ...any) error {
+	line := s.firstLine + strings.Count(s.buf[:min(pos, len(s.buf))], "\n")
 	return fmt.Errorf("line %d: %s", line, fmt.Sprintf(format, args...))
 }
+
+func isSpace(c byte) bool { return c == ' ' || c == '\t' || c == '\n' || c == '\r' }
 
 // value decodes the value at s.pos. depth counts enclosing containers.
 func (s *scanner) value(depth int) (intake.Value, error) {
@@ -405,7 +507,7 @@ func (s *scanner) value(depth int) (intake.Value, error) {
 	case c == 'n':
 		return intake.Null(), s.literal("null")
 	case c == 0 && s.pos >= len(s.buf):
-		return intake.Value{}, s.errf("unexpected end of body")
+		return intake.Value{}, s.errAfter("expected a value")
 	default:
 		return intake.Value{}, s.errf("unexpected character %q", c)
 	}
@@ -481,7 +583,7 @@ func isDigit(c byte) bool { return c >= '0' && c <= '9' }
 // become U+FFFD, as encoding/json does.
 func (s *scanner) str() (string, error) {
 	if s.peek() != '"' {
-		return "", s.errf("expected a string")
+		return "", s.errAfter("expected a string")
 	}
 	s.pos++
 	start := s.pos
@@ -612,7 +714,7 @@ func (s *scanner) skipContainer(depth int) error {
 			}
 			s.skipWS()
 			if s.peek() != ':' {
-				return s.errf("expected ':' in object")
+				return s.errAfter("expected ':' in object")
 			}
 			s.pos++
 			s.skipWS()
@@ -634,7 +736,7 @@ func (s *scanner) skipContainer(depth int) error {
 			s.pos++
 			return nil
 		default:
-			return s.errf("expected ',' or '%c'", closing)
+			return s.errAfter("expected ',' or '%c'", closing)
 		}
 	}
 }

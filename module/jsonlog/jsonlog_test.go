@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/caddy-applog/caddy-applog/module/intake"
 )
@@ -177,15 +178,21 @@ func TestDecodeText(t *testing.T) {
 // FuzzDecode checks that no input panics the decoder and that nested
 // documents it keeps are valid, single-line JSON.
 func FuzzDecode(f *testing.F) {
-	for _, s := range []string{`{"msg":"a","n":[1,{"b":null}]}`, "{\"a\":\n[1,\n2]}", `[{"level":"INFO+2"}]`, `{"time":1e400}`, `{"x":"\ud800"}`} {
+	for _, s := range append(fuzzSeeds, `{"msg":"a","n":[1,{"b":null}]}`, "{\"a\":\n[1,\n2]}", `[{"level":"INFO+2"}]`, `{"time":1e400}`, `{"x":"\ud800"}`) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, body []byte) {
 		recs, err := Decode(body, Limits{MaxDepth: 16}, now)
 		if err != nil {
+			if n := errLine(t, err); n > bytes.Count(body, []byte{'\n'})+1 {
+				t.Fatalf("error %q names a line past the body's last", err)
+			}
 			return
 		}
 		for _, r := range recs {
+			if !utf8.ValidString(r.Message) || r.LevelName == "" {
+				t.Fatalf("record %+v", r)
+			}
 			for _, a := range r.Attrs {
 				if a.Value.Kind == intake.KindJSON {
 					if !json.Valid([]byte(a.Value.Str)) || strings.ContainsAny(a.Value.Str, "\n\r") {
@@ -208,4 +215,88 @@ func BenchmarkDecodeNDJSON(b *testing.B) {
 		}
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/record")
+}
+
+func TestErrorLines(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		lines      bool // DecodeLines rather than Decode
+		want       string
+	}{
+		{"ndjson: unclosed object on line 2", "{\"msg\":\"a\"}\n{\"msg\":\"b\"\n{\"msg\":\"c\"}\n", true, "line 2: unexpected end of line"},
+		{"ndjson: after blank lines", "{\"msg\":\"a\"}\n\n\n{\"msg\":\"b\",}\n", true, "line 4: expected a string"},
+		{"ndjson: CRLF", "{\"msg\":\"a\"}\r\n{\"msg\":\"b\"}\r\n{\"msg\" \"c\"}\r\n", true, "line 3: expected ':' after key \"msg\""},
+		{"ndjson: broken string", "{\"msg\":\"a\"}\n{\"msg\":\"b}\n{\"msg\":\"c\"}\n", true, "line 2: unterminated string"},
+		{"ndjson: a batch per line", "[{\"msg\":\"a\"},{\"msg\":\"b\"}]\n[{\"msg\":\"c\"} {\"msg\":\"d\"}]\n", true, "line 2: expected ',' or ']' in array"},
+		{"ndjson: garbage line", "{\"msg\":\"a\"}\n\nhello\n", true, "line 3: expected a JSON object or array"},
+		{"stream: missing brace blamed on its line", "{\"msg\":\"a\"}\n{\"msg\":\"b\"\n\n\n{\"msg\":\"c\"}\n", false, "line 2: expected ',' or '}' after value of \"msg\""},
+		{"stream: trailing comma", "{\"msg\":\"a\",\n\n}\n", false, "line 1: expected a string"},
+		{"stream: missing comma in array", "[{\"msg\":\"a\"}\r\n\r\n{\"msg\":\"b\"}]", false, "line 1: expected ',' or ']' in array"},
+		{"stream: unexpected character", "{\"msg\":\"a\"}\n\n{\"msg\":x}", false, "line 3: unexpected character 'x'"},
+		{"stream: cut short", "{\"msg\":\"a\",\n\"b\":", false, "line 2: unexpected end of body"},
+	} {
+		decode := Decode
+		if tc.lines {
+			decode = DecodeLines
+		}
+		_, err := decode([]byte(tc.body), Limits{}, now)
+		if err == nil || !strings.HasPrefix(err.Error(), tc.want) {
+			t.Errorf("%s: got %v, want %q", tc.name, err, tc.want)
+		}
+	}
+}
+
+func TestDecodeLines(t *testing.T) {
+	body := "{\"msg\":\"a\"}\r\n\n  \n[{\"msg\":\"b\"},{\"msg\":\"c\"}]\n{\"msg\":\"d\"} {\"msg\":\"e\"}"
+	recs, err := DecodeLines([]byte(body), Limits{}, now)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, r := range recs {
+		got = append(got, r.Message)
+	}
+	if strings.Join(got, ",") != "a,b,c,d,e" {
+		t.Fatalf("got %v", got)
+	}
+	if _, err := DecodeLines([]byte("\n \r\n"), Limits{}, now); err == nil || err.Error() != "no records in body" {
+		t.Fatalf("blank body: %v", err)
+	}
+}
+
+func TestUnknownLevel(t *testing.T) {
+	_, err := Decode([]byte("{\"msg\":\"a\"}\n{\"msg\":\"b\",\"level\":\"loud\"}"), Limits{}, now)
+	if err == nil || !strings.HasPrefix(err.Error(), `line 2: unknown level "loud": use a number`) || !strings.Contains(err.Error(), "warning") {
+		t.Fatalf("got %v", err)
+	}
+	// A number beside an unknown name decides, and the name is kept.
+	recs, err := Decode([]byte(`{"msg":"a","levelname":"TRACE5","levelno":5}`), Limits{}, now)
+	if err != nil || recs[0].LevelNo != 5 || len(recs[0].Attrs) != 1 || recs[0].Attrs[0].Value.Str != "TRACE5" {
+		t.Fatalf("custom level with a number: %+v, %v", recs, err)
+	}
+	for _, name := range []string{"WARNING", "warn", "Notice", "INFO+2", "Level 25", "35"} {
+		if _, err := Decode([]byte(`{"msg":"a","level":"`+name+`"}`), Limits{}, now); err != nil {
+			t.Errorf("level %q: %v", name, err)
+		}
+	}
+}
+
+func TestNonStringMessage(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"msg":{"a": [1, 2]}}`:              `{"a":[1,2]}`,
+		`{"msg":[1,"x"]}`:                    `[1,"x"]`,
+		`{"msg":12.50}`:                      `12.50`,
+		`{"msg":-3}`:                         `-3`,
+		`{"msg":true}`:                       `true`,
+		`{"message":{"k":"v"},"msg":"tmpl"}`: `{"k":"v"}`,
+	} {
+		recs, err := Decode([]byte(body), Limits{}, now)
+		if err != nil || recs[0].Message != want {
+			t.Errorf("%s: got %+v, %v; want message %q", body, recs, err, want)
+		}
+	}
+	recs, err := Decode([]byte(`{"msg":null,"logger":"x"}`), Limits{}, now)
+	if err != nil || recs[0].Message != "" || len(recs[0].Attrs) != 1 || recs[0].Attrs[0].Key != "msg" {
+		t.Fatalf("null message: %+v, %v", recs, err)
+	}
 }

@@ -16,8 +16,8 @@ import (
 const maxWidth = 1 << 16
 
 // maxGrowth bounds how much longer than msg and args together a rendered
-// message may be: "%(a)s" repeated would otherwise copy a large value
-// once per occurrence.
+// message may be when the caller gives no limit: "%(a)s" repeated would
+// otherwise copy a large value once per occurrence.
 const maxGrowth = 1 << 20
 
 // Format renders msg with args the way LogRecord.getMessage() does:
@@ -35,17 +35,36 @@ const maxGrowth = 1 << 20
 // what cannot be known from a repr() (str() of an object whose class may
 // define __str__, a number held by an opaque object). The caller should
 // then keep msg and args as they came.
+//
+// The message is cut at 1 MiB more than msg and args together; see
+// FormatLimit.
 func Format(msg string, args Value) (string, error) {
-	s, _, err := format(msg, args, nil)
+	s, _, _, err := format(msg, args, nil, 0)
 	return s, err
 }
 
-// format is Format with the message written into buf's backing array
-// when it has room; it returns the array it wrote into, for the next
-// message. The string points into that array.
-func format(msg string, args Value, buf []byte) (string, []byte, error) {
+// FormatLimit is Format with the rendered message cut at limit bytes (on
+// a character boundary), reporting whether it was cut. The formatter
+// stops at the limit: it never holds more, whatever widths and repeated
+// %(key)s ask for, and what the rest of msg would have raised is not
+// known. limit <= 0 means 1 MiB more than msg and args together.
+func FormatLimit(msg string, args Value, limit int) (s string, cut bool, err error) {
+	s, _, cut, err = format(msg, args, nil, limit)
+	return s, cut, err
+}
+
+// format is FormatLimit with the message written into buf's backing
+// array when it has room; it returns the array it wrote into, for the
+// next message. The string points into that array.
+func format(msg string, args Value, buf []byte, limit int) (string, []byte, bool, error) {
 	if !args.Truthy() {
-		return msg, buf, nil
+		if limit > 0 && len(msg) > limit {
+			return cutUTF8(msg, limit), buf, true, nil
+		}
+		return msg, buf, false, nil
+	}
+	if limit <= 0 {
+		limit = len(msg) + len(args.Raw) + maxGrowth
 	}
 	f := formatter{
 		out:     textBuf(buf[:0]),
@@ -54,16 +73,35 @@ func format(msg string, args Value, buf []byte) (string, []byte, error) {
 		argIdx:  -2,
 		dict:    args,
 		mapping: mappingOf(args),
-		limit:   len(msg) + len(args.Raw) + maxGrowth,
+		limit:   limit,
 	}
 	if args.Kind == KindTuple {
 		f.argLen, f.argIdx = len(args.Items), 0
 	}
-	f.out.grow(len(msg) + len(args.Raw))
+	f.out.grow(min(len(msg)+len(args.Raw), limit))
 	if err := f.run(msg); err != nil {
-		return "", f.out, err
+		return "", f.out, false, err
 	}
-	return f.out.string(), f.out, nil
+	return f.out.string(), f.out, f.cut, nil
+}
+
+// cutUTF8 returns the longest prefix of s of at most n bytes that does
+// not end inside a UTF-8 sequence.
+func cutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	// The last character that starts before n, if it does not end by
+	// n, goes; stray continuation bytes are cut as they come.
+	for i := n - 1; i >= 0 && i >= n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			if _, size := utf8.DecodeRuneInString(s[i:]); i+size > n {
+				return s[:i]
+			}
+			break
+		}
+	}
+	return s[:n]
 }
 
 // textBuf is the message being formatted.
@@ -71,6 +109,29 @@ type textBuf []byte
 
 func (b *textBuf) add(s string)   { *b = append(*b, s...) }
 func (b *textBuf) addByte(c byte) { *b = append(*b, c) }
+
+// add writes s into the message, up to the limit; once the message has
+// been cut, nothing more.
+func (f *formatter) add(s string) {
+	if f.cut {
+		return
+	}
+	if room := f.limit - len(f.out); len(s) > room {
+		s, f.cut = cutUTF8(s, room), true
+	}
+	f.out.add(s)
+}
+
+// pad writes n bytes c into the message, up to the limit.
+func (f *formatter) pad(c byte, n int) {
+	if f.cut {
+		return
+	}
+	if room := f.limit - len(f.out); n > room {
+		n, f.cut = room, true
+	}
+	pad(&f.out, c, n)
+}
 func (b *textBuf) string() string { return unsafe.String(unsafe.SliceData(*b), len(*b)) }
 
 func (b *textBuf) grow(n int) {
@@ -121,7 +182,8 @@ type formatter struct {
 	argIdx  int
 	dict    Value    // the original args, for %(key) lookups
 	mapping tristate // whether dict is a mapping
-	limit   int
+	limit   int      // the most bytes out may hold
+	cut     bool     // out reached limit: the rest is not rendered
 }
 
 // spec is one parsed conversion specifier.
@@ -145,24 +207,30 @@ func (f *formatter) run(msg string) error {
 	for i := 0; i < len(msg); {
 		j := strings.IndexByte(msg[i:], '%')
 		if j < 0 {
-			f.out.add(msg[i:])
+			f.add(msg[i:])
 			break
 		}
-		f.out.add(msg[i : i+j])
+		if f.add(msg[i : i+j]); f.cut {
+			return nil
+		}
 		i += j + 1
 		if i < len(msg) && msg[i] == '%' {
-			f.out.addByte('%')
+			f.add("%")
 			i++
-			continue
+		} else {
+			next, err := f.conversion(msg, i)
+			if err != nil {
+				return err
+			}
+			i = next
 		}
-		next, err := f.conversion(msg, i)
-		if err != nil {
-			return err
+		if f.cut {
+			// Stop here: rendering the rest would only cost time.
+			return nil
 		}
-		i = next
-		if len(f.out) > f.limit {
-			return fmt.Errorf("formatted message grows beyond %d bytes", f.limit)
-		}
+	}
+	if f.cut {
+		return nil
 	}
 	if f.argIdx < f.argLen {
 		switch f.mapping {
@@ -417,7 +485,7 @@ func (f *formatter) format(v Value, sp *spec) error {
 func (f *formatter) write(s string, sp *spec, numeric bool) {
 	n := utf8.RuneCountInString(s)
 	if (sp.width < 0 || sp.width <= n) && (sp.prec < 0 || sp.prec >= n) && sp.flags&(flagSign|flagBlank) == 0 {
-		f.out.add(s)
+		f.add(s)
 		return
 	}
 	if (sp.conv == 's' || sp.conv == 'r' || sp.conv == 'a') && sp.prec >= 0 && n > sp.prec {
@@ -443,7 +511,7 @@ func (f *formatter) write(s string, sp *spec, numeric bool) {
 	width := max(sp.width, n)
 	if sign != "" {
 		if fill != ' ' {
-			f.out.add(sign)
+			f.add(sign)
 		}
 		if width > n {
 			width--
@@ -453,22 +521,22 @@ func (f *formatter) write(s string, sp *spec, numeric bool) {
 	if sp.flags&flagAlt != 0 && (sp.conv == 'x' || sp.conv == 'X' || sp.conv == 'o') {
 		prefix, s = s[:2], s[2:]
 		if fill != ' ' {
-			f.out.add(prefix)
+			f.add(prefix)
 		}
 		width = max(width-2, 0)
 		n -= 2
 	}
 	if width > n && sp.flags&flagLeft == 0 {
-		pad(&f.out, fill, width-n)
+		f.pad(fill, width-n)
 		width = n
 	}
 	if fill == ' ' {
-		f.out.add(sign)
-		f.out.add(prefix)
+		f.add(sign)
+		f.add(prefix)
 	}
-	f.out.add(s)
+	f.add(s)
 	if width > n {
-		pad(&f.out, ' ', width-n)
+		f.pad(' ', width-n)
 	}
 }
 

@@ -87,10 +87,51 @@ func TestFormatLimits(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Format(strings.Repeat("%(a)s", 20), args); err == nil {
-		t.Error("20 copies of a 100 kB value: no error")
+	limit := len(args.Raw) + 100 + maxGrowth
+	if out, err := Format(strings.Repeat("%(a)s", 20), args); err != nil || len(out) != limit {
+		t.Errorf("20 copies of a 100 kB value: %d bytes, %v; want cut at %d", len(out), err, limit)
 	}
 	if out, err := Format(strings.Repeat("%(a)s", 5), args); err != nil || len(out) != 500000 {
 		t.Errorf("5 copies of a 100 kB value: %d bytes, %v", len(out), err)
+	}
+}
+
+func TestFormatLimit(t *testing.T) {
+	for _, tc := range []struct {
+		msg, args string
+		limit     int
+		want      string
+		cut       bool
+	}{
+		{"%65536s|" + strings.Repeat("%65536s", 99), "(" + strings.Repeat("'x', ", 100) + ")", 2000, strings.Repeat(" ", 2000), true},
+		{"ab%sd", "('c',)", 4, "abcd", false},
+		{"ab%sd", "('c',)", 3, "abc", true},
+		{"%s", "('日本',)", 4, "日", true},
+		{"%d%%", "(12,)", 3, "12%", false},
+		{"%d%%", "(12,)", 2, "12", true},
+		{"%-10s|", "('a',)", 5, "a    ", true},
+		{"%010d", "(7,)", 4, "0000", true},
+		{"%s %s", "('aaaa', 1, 2)", 2, "aa", true}, // cut before Python's error would show
+		{"%s %s", "('a', 1, 2)", 100, "", false},   // not all arguments converted
+		{"no args at all, just text", "()", 6, "no arg", true},
+		{"%(a)s%(a)s%(a)s", "{'a': 'xyz'}", 7, "xyzxyzx", true},
+		{"00\xab%a", "('',)", 2, "00", true}, // found by FuzzFormatLimit: nothing after the cut
+		{"é%s", "('日本',)", 4, "é", true},
+		{"\xab\xab\xab\xab\xab%s", "('x',)", 3, "\xab\xab\xab", true},
+	} {
+		args, err := ParseLiteral(tc.args)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, cut, err := FormatLimit(tc.msg, args, tc.limit)
+		if tc.want == "" && !tc.cut {
+			if err == nil {
+				t.Errorf("FormatLimit(%q, %s, %d) = %q, want an error", tc.msg, tc.args, tc.limit, got)
+			}
+			continue
+		}
+		if err != nil || got != tc.want || cut != tc.cut {
+			t.Errorf("FormatLimit(%q, %s, %d) = %q, %v, %v; want %q, %v", tc.msg, tc.args, tc.limit, got, cut, err, tc.want, tc.cut)
+		}
 	}
 }

@@ -82,6 +82,44 @@ func FuzzFormat(f *testing.F) {
 	})
 }
 
+// FuzzFormatLimit checks the formatter's budget: whatever msg and args
+// ask for, the message is never longer than the limit, is valid text
+// when msg is, and is what the unlimited formatter makes, cut.
+func FuzzFormatLimit(f *testing.F) {
+	for _, tc := range pythonFormatCases {
+		f.Add(tc.msg, tc.args, uint16(len(tc.msg)))
+	}
+	f.Add(strings.Repeat("%65536s", 100), "('x',)", uint16(2100))
+	f.Add("%(a)s%(a)s%(a)s%(a)s", "{'a': 'abc'}", uint16(5))
+	f.Add("%-*d|", "(9000, 1)", uint16(3))
+	f.Fuzz(func(t *testing.T, msg, rawArgs string, limit uint16) {
+		args, err := ParseLiteral(rawArgs)
+		if err != nil {
+			args = Tuple(Str(rawArgs), Int(int64(len(rawArgs))), Float(float64(len(msg))/3))
+		}
+		n := int(limit) + 1
+		out, cut, err := FormatLimit(msg, args, n)
+		if err != nil {
+			return
+		}
+		if len(out) > n {
+			t.Fatalf("FormatLimit(%q, %s, %d) = %d bytes", msg, args.Raw, n, len(out))
+		}
+		if utf8.ValidString(msg) && !utf8.ValidString(out) {
+			t.Fatalf("FormatLimit(%q, %s, %d) = %q: invalid UTF-8", msg, args.Raw, n, out)
+		}
+		full, ferr := Format(msg, args)
+		switch {
+		case ferr == nil && !strings.HasPrefix(full, out):
+			t.Fatalf("FormatLimit(%q, %s, %d) = %q, not a prefix of %q", msg, args.Raw, n, out, full)
+		case ferr == nil && !cut && out != full:
+			t.Fatalf("FormatLimit(%q, %s, %d) = %q uncut, want %q", msg, args.Raw, n, out, full)
+		case ferr != nil && !cut:
+			t.Fatalf("FormatLimit(%q, %s, %d) = %q uncut, but Format fails: %v", msg, args.Raw, n, out, ferr)
+		}
+	})
+}
+
 func FuzzParseForm(f *testing.F) {
 	for _, tc := range formCases {
 		f.Add(tc.raw)

@@ -245,14 +245,15 @@ func message[D recordDict](d D, k recordFields, scratch *Scratch) (string, error
 	}
 	var items []Value
 	var buf []byte
+	limit := 0
 	if scratch != nil {
-		items, buf = scratch.items, scratch.msg
+		items, buf, limit = scratch.items, scratch.msg, scratch.MaxMessage
 	}
 	args, ok, err := d.args(k.args, items)
 	if !ok {
 		return msg, err
 	}
-	s, buf, err := format(msg, args, buf)
+	s, buf, _, err := format(msg, args, buf, limit)
 	if scratch != nil {
 		// Keep what grew for the next record.
 		if cap(args.Items) > cap(scratch.items) {

@@ -14,6 +14,11 @@ import (
 // until that record has been submitted (intake.Intake's Submit copies
 // whatever it keeps). The zero value is ready to use.
 type Scratch struct {
+	// MaxMessage bounds the message FromForm renders from msg and args,
+	// in bytes: the formatter stops writing there (see FormatLimit).
+	// Zero means 1 MiB more than msg and args together.
+	MaxMessage int
+
 	fields []Field
 	slab   []byte
 	items  []Value
