@@ -111,8 +111,8 @@ func (s *Syslog) Provision(ctx caddy.Context) error {
 	if s.FallbackApp == "" {
 		s.FallbackApp = DefaultFallbackApp
 	}
-	if !intake.ValidApp(s.FallbackApp) {
-		return fmt.Errorf("syslog: fallback_app %q: must be letters, digits, '_' or '-'", s.FallbackApp)
+	if err := intake.CheckApp(s.FallbackApp); err != nil {
+		return fmt.Errorf("syslog: fallback_app %q: %w", s.FallbackApp, err)
 	}
 	return s.Server.Provision(ctx, "syslog", protocol{app: s.App, fallback: s.FallbackApp, framing: f})
 }
