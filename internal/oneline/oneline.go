@@ -21,6 +21,7 @@
 package oneline
 
 import (
+	"encoding/binary"
 	"encoding/json"
 	"unicode/utf8"
 
@@ -48,9 +49,32 @@ func escapeRune(r rune) bool {
 	return r >= 0x80 && r <= 0x9f || r == 0x2028 || r == 0x2029
 }
 
+// Masks for testing 8 bytes at once.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// plain reports whether the 8 bytes at b[i:] exist and are all printable
+// ASCII (0x20-0x7e), the usual case, which the byte loops then skip.
+func plain(b []byte, i int) bool {
+	if i+8 > len(b) {
+		return false
+	}
+	w := binary.LittleEndian.Uint64(b[i:])
+	// A byte below 0x20 borrows into its high bit, which w lacks; a
+	// byte of 0x80 or more has it; a DEL becomes zero in w^DELs.
+	del := w ^ 0x7f*ones
+	return (w|(w-0x20*ones)&^w|(del-ones)&^del)&highs == 0
+}
+
 // Clean reports whether b holds nothing that Append would escape.
 func Clean(b []byte) bool {
 	for i := 0; i < len(b); {
+		if plain(b, i) {
+			i += 8
+			continue
+		}
 		switch class[b[i]] {
 		case 0:
 			i++
@@ -72,6 +96,10 @@ func Clean(b []byte) bool {
 func Append(buf *buffer.Buffer, b []byte) {
 	last := 0
 	for i := 0; i < len(b); {
+		if plain(b, i) {
+			i += 8
+			continue
+		}
 		c := b[i]
 		switch class[c] {
 		case 0:

@@ -148,3 +148,21 @@ func TestUncolor(t *testing.T) {
 		}
 	}
 }
+
+// TestPlain checks the 8-byte test against the byte table, for each byte
+// value in each position.
+func TestPlain(t *testing.T) {
+	for c := range 256 {
+		for pos := range 8 {
+			b := []byte("abcdefgh")
+			b[pos] = byte(c)
+			want := c >= 0x20 && c < 0x7f
+			if got := plain(b, 0); got != want {
+				t.Fatalf("plain(%q) = %v", b, got)
+			}
+		}
+	}
+	if plain([]byte("short"), 0) {
+		t.Fatal("plain past the end")
+	}
+}
