@@ -49,12 +49,12 @@ func init() {
 // On streams (tcp, tls, unix) each entry is framed by octet counting
 // (`LEN SP MSG`, RFC 6587 and 5425; the default) or ended by a newline
 // (`framing lf`, for receivers that only know that; a line break or
-// other control character that an encoder left inside an entry, such as
+// other control character that an encoder left inside an entry, as
 // Caddy's console encoder does with a message, is then escaped as the
 // syslog encoder escapes it, \n and \u00XX, so that it cannot split the
-// entry). On datagrams (udp, unixgram) each entry is one
-// datagram, cut to `max_datagram` bytes (default 8KiB) and counted as
-// truncated if longer.
+// entry). On datagrams (udp, unixgram) each entry is one datagram, cut
+// to `max_datagram` bytes (default 8KiB) and counted as truncated if
+// longer.
 //
 // Counters (entries, bytes, errors, dropped, truncated) appear on the
 // status page and in the caddy_applog_writer_* metrics.
