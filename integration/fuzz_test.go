@@ -8,8 +8,8 @@ import (
 	"time"
 )
 
-// fuzzTargets are the decoders that take untrusted bytes, with the
-// package each lives in.
+// fuzzTargets are the decoders that take untrusted bytes, and the
+// encoders that write them, with the package each lives in.
 var fuzzTargets = []struct{ pkg, target string }{
 	{"./module/jsonlog", "FuzzDecode"},
 	{"./module/pylog", "FuzzParseForm"},
@@ -19,6 +19,10 @@ var fuzzTargets = []struct{ pkg, target string }{
 	{"./module/syslogmsg", "FuzzParse"},
 	{"./module/syslogmsg", "FuzzSplit"},
 	{"./writers/rotate", "FuzzHostOf"},
+	// Encoders: any entry is exactly one line.
+	{"./internal/oneline", "FuzzLine"},
+	{"./writers/syslog", "FuzzEncoderOneLine"},
+	{"./writers/access", "FuzzAccessOneLine"},
 }
 
 // TestFuzzBounded runs every fuzz target for a fixed number of

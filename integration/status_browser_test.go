@@ -19,42 +19,7 @@ import (
 // (no reload), colour-coded, and filtered; it saves a screenshot to
 // $APPLOG_ARTIFACTS (default: artifacts/ at the repository root).
 func TestStatusPageInBrowser(t *testing.T) {
-	chromium := requireTool(t, "chromium")
-	s, _ := statusServer(t)
-
-	opts := append(chromedp.DefaultExecAllocatorOptions[:],
-		chromedp.ExecPath(chromium),
-		chromedp.NoSandbox,
-		chromedp.DisableGPU,
-		chromedp.UserDataDir(t.TempDir()),
-		chromedp.WindowSize(1280, 900),
-		chromedp.Flag("disable-quic", true),
-		chromedp.Flag("disable-component-update", true),
-	)
-	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
-	defer cancelAlloc()
-	ctx, cancelCtx := chromedp.NewContext(allocCtx)
-	defer cancelCtx()
-	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
-	defer cancel()
-
-	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:s3cret"))
-	withAuth := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
-		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
-			return err
-		}
-		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
-			Headers: network.Headers{"Authorization": auth},
-		})
-		return err
-	})
-	if err := chromedp.Do(ctx,
-		withAuth,
-		chromedp.Navigate(s.URL("/status")),
-		chromedp.WaitVisible(chromedp.CSS("#conn.up")),
-	); err != nil {
-		t.Fatalf("loading the page: %v\ncaddy:\n%s", err, s.Output())
-	}
+	ctx, s := openStatusPage(t)
 	// A marker that a page reload would wipe out.
 	if _, err := chromedp.Run(ctx, chromedp.Evaluate[int](`window.applogMarker = 42`)); err != nil {
 		t.Fatal(err)
@@ -147,4 +112,49 @@ func TestStatusPageInBrowser(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Logf("screenshot: %s", path)
+}
+
+// openStatusPage starts Caddy with the status page (statusServer) and
+// opens the page in headless Chromium, 1280x900, logged in; it returns
+// once the page's event stream is live. The context ends with the test
+// or after 90 seconds.
+func openStatusPage(t *testing.T) (context.Context, *server) {
+	t.Helper()
+	chromium := requireTool(t, "chromium")
+	s, _ := statusServer(t)
+
+	opts := append(chromedp.DefaultExecAllocatorOptions[:],
+		chromedp.ExecPath(chromium),
+		chromedp.NoSandbox,
+		chromedp.DisableGPU,
+		chromedp.UserDataDir(t.TempDir()),
+		chromedp.WindowSize(1280, 900),
+		chromedp.Flag("disable-quic", true),
+		chromedp.Flag("disable-component-update", true),
+	)
+	allocCtx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
+	t.Cleanup(cancelAlloc)
+	ctx, cancelCtx := chromedp.NewContext(allocCtx)
+	t.Cleanup(cancelCtx)
+	ctx, cancel := context.WithTimeout(ctx, 90*time.Second)
+	t.Cleanup(cancel)
+
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte("admin:s3cret"))
+	withAuth := chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		if _, err := cdp.Call(ctx, t, network.Enable, network.EnableParams{}); err != nil {
+			return err
+		}
+		_, err := cdp.Call(ctx, t, network.SetExtraHTTPHeaders, network.SetExtraHTTPHeadersParams{
+			Headers: network.Headers{"Authorization": auth},
+		})
+		return err
+	})
+	if err := chromedp.Do(ctx,
+		withAuth,
+		chromedp.Navigate(s.URL("/status")),
+		chromedp.WaitVisible(chromedp.CSS("#conn.up")),
+	); err != nil {
+		t.Fatalf("loading the page: %v\ncaddy:\n%s", err, s.Output())
+	}
+	return ctx, s
 }

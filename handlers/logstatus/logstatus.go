@@ -94,6 +94,9 @@ func (h *LogStatus) Validate() error {
 
 // ServeHTTP serves the page, its assets, the JSON and the event stream.
 func (h *LogStatus) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.Handler) error {
+	// Every response, errors included, is taken as the type it says:
+	// record text in JSON or an event stream is never sniffed as HTML.
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		return caddyhttp.Error(http.StatusMethodNotAllowed, fmt.Errorf("method %s not allowed", r.Method))
@@ -130,11 +133,13 @@ func (h *LogStatus) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 	return nil
 }
 
+// setPageHeaders sets the headers of the page and its assets. The
+// policy allows only the page's own scripts and styles, and no framing
+// (clickjacking).
 func setPageHeaders(w http.ResponseWriter, contentType string) {
 	w.Header().Set("Content-Type", contentType)
 	w.Header().Set("Cache-Control", "no-store")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:")
+	w.Header().Set("Content-Security-Policy", "default-src 'self'; img-src 'self' data:; frame-ancestors 'none'")
 }
 
 func (h *LogStatus) serveAsset(w http.ResponseWriter, name string) error {

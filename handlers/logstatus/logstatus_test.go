@@ -1,9 +1,12 @@
 package logstatus
 
 import (
+	"context"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
@@ -69,6 +72,37 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		var h LogStatus
 		if err := h.UnmarshalCaddyfile(caddyfile.NewTestDispenser(input)); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: error %v, want %q", input, err, want)
+		}
+	}
+}
+
+// TestHeaders: every response says nosniff, errors included, and the
+// page and its assets forbid framing.
+func TestHeaders(t *testing.T) {
+	h := &LogStatus{shutdown: make(chan struct{})}
+	for _, tc := range []struct {
+		method, target string
+		page           bool
+	}{
+		{"GET", "/status", true},
+		{"GET", "/status?asset=status.js", true},
+		{"GET", "/status?asset=status.css", true},
+		{"GET", "/status?asset=nope", false},
+		{"GET", "/status?format=json", false},
+		{"GET", "/status?format=sse", false},
+		{"GET", "/status?level=loud", false},
+		{"POST", "/status", false},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 50*time.Millisecond)
+		r := httptest.NewRequestWithContext(ctx, tc.method, tc.target, nil)
+		w := httptest.NewRecorder()
+		_ = h.ServeHTTP(w, r, nil)
+		cancel()
+		if got := w.Header().Get("X-Content-Type-Options"); got != "nosniff" {
+			t.Errorf("%s %s: X-Content-Type-Options %q", tc.method, tc.target, got)
+		}
+		if csp := w.Header().Get("Content-Security-Policy"); tc.page && !strings.Contains(csp, "frame-ancestors 'none'") {
+			t.Errorf("%s %s: Content-Security-Policy %q", tc.method, tc.target, csp)
 		}
 	}
 }

@@ -19,6 +19,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/logging"
+
+	"github.com/caddy-applog/caddy-applog/internal/oneline"
 )
 
 func init() {
@@ -40,17 +42,35 @@ func init() {
 // It is never a header value sent by an untrusted peer; %{X-Forwarded-For}i
 // logs that header as it arrived.
 //
-// Values follow the tool being imitated, byte for byte: Apache escapes
-// '"', '\', control characters and non-ASCII bytes (ap_escape_logitem),
-// logs "-" for a missing value and for %b of an empty body; gunicorn
-// only turns '"' into '\"', and writes request bytes above 0x7f as the
-// UTF-8 of the Latin-1 characters it reads them as. Apache's %t is the time the request arrived,
-// gunicorn's %(t)s the time it was logged; both are local time (set TZ
-// to change it).
+// Values follow the tool being imitated, byte for byte, but for one
+// rule: every entry is exactly one line, with no control character from
+// a request or record in it. Apache formats escape as httpd's
+// ap_escape_logitem does: '"' and '\' get a backslash, \b \n \r \t \v
+// their C escapes, every other byte that is not printable ASCII (control
+// characters, DEL, each byte of UTF-8) becomes \xhh; a missing value and
+// %b of an empty body are "-". gunicorn formats keep what gunicorn writes
+// for text (only '"' becomes '\"'; backslashes stay), write request bytes
+// 0xa0-0xff as the UTF-8 of the Latin-1 characters gunicorn reads them
+// as, and escape control characters as Python does, where gunicorn
+// would write them raw: \t \n \r, and \xhh for the other C0 controls,
+// DEL and request bytes 0x80-0x9f (Latin-1 C1 controls such as CSI); in
+// the user name, which is UTF-8, C1 characters too, U+2028 and U+2029 as
+// \u2028 and \u2029, and bytes that are not UTF-8 as \xhh.
+//
+// Apache's %t is the time the request arrived, gunicorn's %(t)s the time
+// it was logged; both are local time (set TZ to change it).
 //
 // Entries from other loggers than http.log.access (and its
 // http.log.access.<name> children), such as applog records or Caddy's
 // own messages, are written by the fallback encoder.
+//
+// The fallback encoder's lines are kept to one line as the syslog
+// encoder keeps them: what it left raw is escaped as JSON escapes it,
+// \n, \r, \u00XX for the other control characters but tab (C0, DEL,
+// C1), \u2028, \u2029, and \ufffd for bytes that are not UTF-8, so json
+// stays valid JSON with the same values. A console fallback writes plain
+// level names (level_format upper) unless told otherwise, as its colour
+// codes would be escaped too.
 //
 // Entries keep working through Caddy's filter encoder (wrap access in
 // filter to mask addresses or drop headers: the line then shows the
@@ -125,6 +145,7 @@ func (e *Encoder) Provision(ctx caddy.Context) error {
 			return fmt.Errorf("access encoder: provisioning default fallback encoder: %v", err)
 		}
 	} else {
+		e.FallbackRaw = oneline.Uncolor(e.FallbackRaw)
 		val, err := ctx.LoadModule(e, "FallbackRaw")
 		if err != nil {
 			return fmt.Errorf("access encoder: loading fallback encoder module: %v", err)
@@ -197,7 +218,9 @@ func (e *Encoder) ConfigureDefaultFormat(wo caddy.WriterOpener) error {
 		return nil
 	}
 	if caddy.IsWriterStandardStream(wo) && isTerminal(os.Stderr) {
-		console := &logging.ConsoleEncoder{}
+		// Plain level names: colour codes are control characters, which
+		// encodeFallback escapes.
+		console := &logging.ConsoleEncoder{LogEncoderConfig: logging.LogEncoderConfig{LevelFormat: "upper"}}
 		if err := console.Provision(e.c.ctx); err != nil {
 			return fmt.Errorf("access encoder: provisioning console fallback encoder: %v", err)
 		}
@@ -366,16 +389,21 @@ func releaseScratch(sc *recorder) {
 }
 
 // encodeFallback writes ent with the fallback encoder, replaying the
-// fields added with With first.
+// fields added with With first, as one line: what the fallback left
+// raw (console writes the message as it is) is escaped.
 func (e *encoder) encodeFallback(ent zapcore.Entry, fields []zapcore.Field) (*buffer.Buffer, error) {
-	if len(e.rec.nodes) == 0 {
-		return e.c.fallback.EncodeEntry(ent, fields)
+	enc := e.c.fallback
+	if len(e.rec.nodes) > 0 {
+		enc = enc.Clone()
+		if err := replayObject(enc, e.rec.nodes, 0, len(e.rec.nodes)); err != nil {
+			return nil, fmt.Errorf("access encoder: replaying context fields to the fallback encoder: %v", err)
+		}
 	}
-	enc := e.c.fallback.Clone()
-	if err := replayObject(enc, e.rec.nodes, 0, len(e.rec.nodes)); err != nil {
-		return nil, fmt.Errorf("access encoder: replaying context fields to the fallback encoder: %v", err)
+	buf, err := enc.EncodeEntry(ent, fields)
+	if err != nil {
+		return nil, err
 	}
-	return enc.EncodeEntry(ent, fields)
+	return oneline.Line(buf), nil
 }
 
 // The zapcore.ObjectEncoder methods record fields added with With (and

@@ -80,9 +80,11 @@ func TestValues(t *testing.T) {
 		l                      accessLog
 		want                   string
 	}{
+		// gunicorn would write the controls raw; they are escaped as
+		// Python writes them, and so are C1, separators and bad UTF-8.
 		{name: "control characters in the user name", apache: `%u`, gunicorn: `%(u)s`,
-			l:    accessLog{user: "a\x01b\nc\"d\\e\x7f\tf\bg\vh\ri\x00é"},
-			want: `a\x01b\nc\"d\\e\x7f\tf\bg\vh\ri\x00\xc3\xa9` + "|" + "a\x01b\nc\\\"d\\e\x7f\tf\bg\vh\ri\x00é"},
+			l:    accessLog{user: "a\x01b\nc\"d\\e\x7f\tf\bg\vh\ri\x00é\u009b\u2028\xff✓"},
+			want: `a\x01b\nc\"d\\e\x7f\tf\bg\vh\ri\x00\xc3\xa9\xc2\x9b\xe2\x80\xa8\xff\xe2\x9c\x93` + "|" + `a\x01b\nc\"d\e\x7f\tf\x08g\x0bh\ri\x00é\x9b\u2028\xff✓`},
 		{name: "empty user", apache: `%u`, gunicorn: `%(u)s`, want: "-|-"},
 		{name: "no status written is 200", apache: `%s %>s`, gunicorn: `%(s)s`, l: accessLog{status: 0}, want: "200 200|200"},
 		{name: "zero bytes", apache: `%b %B`, gunicorn: `%(b)s %(B)s`, l: accessLog{size: 0}, want: "- 0|0 0"},
@@ -203,7 +205,8 @@ func TestFallback(t *testing.T) {
 			if fallback != "" {
 				e.FallbackRaw = json.RawMessage(`{"format":"` + fallback + `"}`)
 				if fallback == "console" {
-					plain = &logging.ConsoleEncoder{}
+					// Without its colour codes, which would be escaped.
+					plain = &logging.ConsoleEncoder{LogEncoderConfig: logging.LogEncoderConfig{LevelFormat: "upper"}}
 				}
 			}
 			ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})

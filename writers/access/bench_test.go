@@ -2,6 +2,7 @@ package access
 
 import (
 	"context"
+	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -88,6 +89,7 @@ func BenchmarkAccessEncoders(b *testing.B) {
 	}{
 		{"access_combined", newTestEncoder(b, &Encoder{Preset: "combined"}, time.UTC)},
 		{"access_common", newTestEncoder(b, &Encoder{Preset: "common"}, time.UTC)},
+		{"access_gunicorn", newTestEncoder(b, &Encoder{Preset: "gunicorn"}, time.UTC)},
 		{"json", jsonEnc},
 		{"transform_common_log", newTransformCommonLog()},
 	} {
@@ -103,6 +105,41 @@ func BenchmarkAccessEncoders(b *testing.B) {
 				buf.Free()
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/entry")
+		})
+	}
+}
+
+// BenchmarkAccessFallback encodes an entry that is not an access log
+// entry (an applog record) with the fallback encoder, json (the
+// default) and console:
+//
+//	go test -run '^$' -bench AccessFallback -benchmem ./writers/access
+func BenchmarkAccessFallback(b *testing.B) {
+	ent := zapcore.Entry{Level: zapcore.WarnLevel, Time: time.Date(2026, time.November, 21, 10, 0, 0, 2_000_000, time.UTC),
+		LoggerName: "applog.shop.cart", Message: "payment provider answered 502 after 1.2s; retrying with the backup gateway (attempt 2 of 3)"}
+	fields := []zapcore.Field{
+		zap.String("app", "shop"), zap.String("host", "10.0.0.9"), zap.String("logger", "shop.cart.pay"),
+		zap.String("level_name", "WARNING"), zap.Int("level_no", 30), zap.String("facility", "cart"),
+		zap.String("pathname", "/srv/shop/cart/pay.py"), zap.Int("lineno", 214), zap.String("request_id", "6f1c2a9b8e"),
+	}
+	for _, bc := range []struct{ name, fallback string }{
+		{"json", ""},
+		{"console", `{"format":"console"}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			e := &Encoder{}
+			if bc.fallback != "" {
+				e.FallbackRaw = json.RawMessage(bc.fallback)
+			}
+			enc := newTestEncoder(b, e, time.UTC)
+			b.ReportAllocs()
+			for b.Loop() {
+				buf, err := enc.EncodeEntry(ent, fields)
+				if err != nil {
+					b.Fatal(err)
+				}
+				buf.Free()
+			}
 		})
 	}
 }

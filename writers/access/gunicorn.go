@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"strings"
+	"unicode/utf8"
 
 	"go.uber.org/zap/buffer"
 )
@@ -113,13 +114,14 @@ func gunicornAtom(key string) (item, error) {
 }
 
 // renderGunicorn writes the line the way gunicorn 20.1's
-// Logger.access does: each string atom has '"' replaced by '\"' and
-// nothing else escaped (SafeAtoms), the time is the time of logging,
-// header atoms take a header's last value, and f and a its values joined
-// by ",". gunicorn reads request bytes as Latin-1 and its log files are
-// UTF-8, so every byte above 0x7f of a request or response value comes
-// out as two bytes (UTF-8 "é" is logged as "Ã©"); the user name, which
-// gunicorn decodes as UTF-8, is written as is.
+// Logger.access does: each string atom has '"' replaced by '\"'
+// (SafeAtoms) and, unlike in gunicorn, control characters escaped (see
+// gunicornEscape); the time is the time of logging, header atoms take a
+// header's last value, and f and a its values joined by ",". gunicorn
+// reads request bytes as Latin-1 and its log files are UTF-8, so every
+// byte of 0xa0-0xff of a request or response value comes out as two
+// bytes (UTF-8 "é" is logged as "Ã©"); the user name, which gunicorn
+// decodes as UTF-8, is written as it is.
 func (f *format) renderGunicorn(b *buffer.Buffer, e *entry, t *timing) {
 	for i := range f.items {
 		it := &f.items[i]
@@ -234,24 +236,80 @@ func gunicornJoined(b *buffer.Buffer, e *entry, name string) {
 	}
 }
 
-// gunicornEscape appends s with '"' replaced by '\"'. With latin1, each
-// byte above 0x7f is written as the UTF-8 encoding of the Latin-1
-// character it stands for.
+// gunicornEscape appends s with '"' replaced by '\"', as gunicorn's
+// SafeAtoms does, and control characters escaped as Python's repr
+// writes them (\t \n \r \xhh), where gunicorn would write them raw:
+// each entry stays one line and no escape sequence reaches a terminal.
+// With latin1, s holds request bytes: those of 0xa0-0xff are written as
+// the UTF-8 encoding of the Latin-1 characters they stand for, and those
+// of 0x80-0x9f, Latin-1's C1 controls, are escaped. Otherwise s is UTF-8
+// text, whose C1 controls, line separators (U+2028, U+2029) and invalid
+// bytes are escaped.
 func gunicornEscape(b *buffer.Buffer, s string, latin1 bool) {
 	start := 0
-	for i := 0; i < len(s); i++ {
+	for i := 0; i < len(s); {
 		c := s[i]
+		if c >= 0x20 && c < 0x7f && c != '"' {
+			i++
+			continue
+		}
+		if c >= 0x80 && !latin1 {
+			r, size := utf8.DecodeRuneInString(s[i:])
+			switch {
+			case size == 1:
+				// Not UTF-8: the byte, as Python shows bytes.
+			case r <= 0x9f:
+				c = byte(r)
+			case r == 0x2028 || r == 0x2029:
+				b.AppendString(s[start:i])
+				if r == 0x2028 {
+					b.AppendString(`\u2028`)
+				} else {
+					b.AppendString(`\u2029`)
+				}
+				i += size
+				start = i
+				continue
+			default:
+				i += size
+				continue
+			}
+			b.AppendString(s[start:i])
+			appendPyEscape(b, c)
+			i += size
+			start = i
+			continue
+		}
+		b.AppendString(s[start:i])
 		switch {
 		case c == '"':
-			b.AppendString(s[start:i])
 			b.AppendString(`\"`)
-			start = i + 1
-		case c >= 0x80 && latin1:
-			b.AppendString(s[start:i])
+		case c >= 0xa0:
 			b.AppendByte(0xc0 | c>>6)
 			b.AppendByte(0x80 | c&0x3f)
-			start = i + 1
+		default:
+			appendPyEscape(b, c)
 		}
+		i++
+		start = i
 	}
 	b.AppendString(s[start:])
+}
+
+// appendPyEscape appends the control character c as Python's repr
+// writes it.
+func appendPyEscape(b *buffer.Buffer, c byte) {
+	switch c {
+	case '\t':
+		b.AppendString(`\t`)
+	case '\n':
+		b.AppendString(`\n`)
+	case '\r':
+		b.AppendString(`\r`)
+	default:
+		const hex = "0123456789abcdef"
+		b.AppendString(`\x`)
+		b.AppendByte(hex[c>>4])
+		b.AppendByte(hex[c&0xf])
+	}
 }

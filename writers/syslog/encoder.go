@@ -18,6 +18,8 @@ import (
 	"github.com/caddyserver/caddy/v2/modules/logging"
 	"go.uber.org/zap/buffer"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-applog/caddy-applog/internal/oneline"
 )
 
 func init() {
@@ -43,9 +45,19 @@ func init() {
 // name for Caddy's own entries), so a syslog server files relayed records
 // under their origin. Use `app_name` and `hostname` to fix them instead.
 //
-// The wrapped encoder's output is the MSG, without its trailing newline
-// (the writer frames each entry); pair it with `output syslog`, or with
-// any other writer, which then gets one line per entry.
+// The wrapped encoder's output is the MSG, without its line ending (the
+// writer frames each entry); pair it with `output syslog`, or with any
+// other writer, which then gets one line per entry. Whatever the wrapped
+// encoder, each entry is exactly one line: what it left raw is escaped
+// as JSON escapes it, line feed and carriage return as \n and \r, the
+// other control characters (C0 but tab, DEL, C1 such as CSI) and the
+// line separators U+2028 and U+2029 as \u00XX and \u2028, and bytes
+// that are not UTF-8 as \ufffd. Tabs, backslashes and other text are
+// kept, so json output stays valid JSON with the same values, and a
+// console message containing a backslash sequence reads like one of
+// these escapes (wrap json, the default, to tell them apart). A wrapped
+// console encoder writes plain level names (level_format upper) unless
+// told otherwise, as its colour codes would be escaped too.
 type Encoder struct {
 	zapcore.Encoder `json:"-"`
 
@@ -106,6 +118,7 @@ func (e *Encoder) Provision(ctx caddy.Context) error {
 		}
 		e.Encoder = enc
 	} else {
+		e.WrappedRaw = oneline.Uncolor(e.WrappedRaw)
 		val, err := ctx.LoadModule(e, "WrappedRaw")
 		if err != nil {
 			return fmt.Errorf("loading wrapped encoder: %w", err)
@@ -214,11 +227,10 @@ func (e Encoder) EncodeEntry(ent zapcore.Entry, fields []zapcore.Field) (*buffer
 		out.AppendString(orNil(e.StructuredData))
 		out.AppendByte(' ')
 	}
-	b := msg.Bytes()
-	for len(b) > 0 && (b[len(b)-1] == '\n' || b[len(b)-1] == '\r') {
-		b = b[:len(b)-1]
-	}
-	out.AppendBytes(b)
+	// The wrapped encoder may have left line breaks and terminal controls
+	// from the record raw (console writes the message as it is): escape
+	// them, so that the entry stays one line a record cannot forge.
+	oneline.Append(out, oneline.TrimEnding(msg.Bytes()))
 	out.AppendByte('\n')
 	return out, nil
 }

@@ -21,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/dustin/go-humanize"
 
+	"github.com/caddy-applog/caddy-applog/internal/oneline"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
@@ -47,10 +48,13 @@ func init() {
 //
 // On streams (tcp, tls, unix) each entry is framed by octet counting
 // (`LEN SP MSG`, RFC 6587 and 5425; the default) or ended by a newline
-// (`framing lf`, for receivers that only know that; a newline inside a
-// message then splits it). On datagrams (udp, unixgram) each entry is one
-// datagram, cut to `max_datagram` bytes (default 8KiB) and counted as
-// truncated if longer.
+// (`framing lf`, for receivers that only know that; a line break or
+// other control character that an encoder left inside an entry, as
+// Caddy's console encoder does with a message, is then escaped as the
+// syslog encoder escapes it, \n and \u00XX, so that it cannot split the
+// entry). On datagrams (udp, unixgram) each entry is one datagram, cut
+// to `max_datagram` bytes (default 8KiB) and counted as truncated if
+// longer.
 //
 // Counters (entries, bytes, errors, dropped, truncated) appear on the
 // status page and in the caddy_applog_writer_* metrics.
@@ -530,7 +534,10 @@ func (s *sender) send(msg []byte) error {
 		}
 		frame = msg
 	case s.w.Framing == "lf":
-		frame = append(msg, '\n')
+		// A line break would end the frame early and start a message the
+		// record chose: escape what an encoder that is not this
+		// project's (console) left raw, as the syslog encoder does.
+		frame = append(oneline.Escape(msg), '\n')
 	default:
 		frame = append(strconv.AppendInt(make([]byte, 0, len(msg)+8), int64(len(msg)), 10), ' ')
 		frame = append(frame, msg...)

@@ -17,10 +17,24 @@
 		return p;
 	}
 
-	function cell(tr, text, cls) {
+	// The most of a value a cell's title shows.
+	const maxTitle = 2000;
+
+	// cell adds a cell showing text; with clip, on one line cut with an
+	// ellipsis, the value (up to maxTitle characters) in its title.
+	function cell(tr, text, cls, clip) {
 		const td = document.createElement("td");
-		td.textContent = text;
 		if (cls) td.className = cls;
+		text = String(text);
+		if (clip) {
+			const div = document.createElement("div");
+			div.className = "clip";
+			div.textContent = text;
+			td.title = text.length > maxTitle ? text.slice(0, maxTitle) + "…" : text;
+			td.appendChild(div);
+		} else {
+			td.textContent = text;
+		}
 		tr.appendChild(td);
 	}
 
@@ -30,11 +44,11 @@
 		tr.dataset.seq = e.seq;
 		const t = new Date(e.time);
 		cell(tr, isNaN(t) ? e.time : t.toISOString().replace("T", " ").replace("Z", ""), "time");
-		cell(tr, e.level_name || e.level, "level");
-		cell(tr, e.app, "app");
-		cell(tr, e.facility || "", "facility");
-		cell(tr, e.host || "", "host");
-		cell(tr, e.logger || "", "logger");
+		cell(tr, e.level_name || e.level, "level", true);
+		cell(tr, e.app, "app", true);
+		cell(tr, e.facility || "", "facility", true);
+		cell(tr, e.host || "", "host", true);
+		cell(tr, e.logger || "", "logger", true);
 		cell(tr, e.message, "msg");
 		tbody.insertBefore(tr, tbody.firstChild);
 		while (tbody.rows.length > maxRows) tbody.deleteRow(tbody.rows.length - 1);
@@ -60,7 +74,8 @@
 		const d = Math.floor(s / 86400), h = Math.floor(s % 86400 / 3600), m = Math.floor(s % 3600 / 60);
 		return (d ? d + "d " : "") + (d || h ? h + "h " : "") + m + "m " + (s % 60) + "s";
 	}
-	function fillTable(id, rows, empty) {
+	// fillTable shows rows in table id, their first clipCols cells clipped.
+	function fillTable(id, rows, clipCols, empty) {
 		const body = document.querySelector("#" + id + " tbody");
 		body.replaceChildren();
 		if (rows.length === 0 && empty) {
@@ -74,7 +89,7 @@
 		}
 		for (const r of rows) {
 			const tr = document.createElement("tr");
-			for (const v of r) cell(tr, v);
+			r.forEach((v, i) => cell(tr, v, "", i < clipCols));
 			body.appendChild(tr);
 		}
 	}
@@ -89,12 +104,12 @@
 		document.getElementById("t-truncated").textContent = fmt(t.truncated);
 		document.getElementById("t-dropped").textContent = fmt(t.dropped);
 		fillTable("facilities", (s.facilities || []).map(f =>
-			[f.name, fmt(f.accepted), fmt(f.filtered), fmt(f.rejected), fmt(f.truncated), fmt(f.dropped), rate(f.rate_per_second)]));
+			[f.name, fmt(f.accepted), fmt(f.filtered), fmt(f.rejected), fmt(f.truncated), fmt(f.dropped), rate(f.rate_per_second)]), 1);
 		fillTable("sources", (s.sources || []).map(f =>
-			[f.name, fmt(f.accepted), fmt(f.rejected), rate(f.rate_per_second)]));
+			[f.name, fmt(f.accepted), fmt(f.rejected), rate(f.rate_per_second)]), 1);
 		fillTable("writers", (s.writers || []).map(w =>
 			[w.kind, w.name, fmt(w.entries), bytes(w.bytes), fmt(w.errors), fmt(w.dropped), fmt(w.rotations), fmt(w.spool_depth),
-			 w.spool_depth ? duration(w.spool_oldest_age_seconds) : "–"]),
+			 w.spool_depth ? duration(w.spool_oldest_age_seconds) : "–"]), 2,
 			"No applog writer has written yet.");
 	}
 
