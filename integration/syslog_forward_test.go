@@ -28,8 +28,21 @@ type fwdShape struct {
 
 const fwdFallbackApp = "syslog" // the syslog receiver's default fallback_app
 
-func bsdStamp(now time.Time) string { return now.Format(time.Stamp) }
-func isoStamp(now time.Time) string { return now.Format("2006-01-02T15:04:05.000000-07:00") }
+// The stamps are written in sentReceivedTZ, the zone the daemons and
+// Caddy run in: this process's time.Local was fixed by whichever test
+// first used it, before TZ was set.
+func bsdStamp(now time.Time) string { return now.In(sentReceivedLoc()).Format(time.Stamp) }
+func isoStamp(now time.Time) string {
+	return now.In(sentReceivedLoc()).Format("2006-01-02T15:04:05.000000-07:00")
+}
+
+func sentReceivedLoc() *time.Location {
+	loc, err := time.LoadLocation(sentReceivedTZ)
+	if err != nil {
+		panic(err) // TestSyslogSentReceived checked the zone exists before sending
+	}
+	return loc
+}
 func fwdText(daemon, cell string, seq int) string {
 	return fmt.Sprintf("via %s cell=%s seq=%06d ünïcode", daemon, cell, seq)
 }

@@ -121,6 +121,7 @@ func (o *options) caddyTargets(v caddyVariant) []syslogTarget {
 	applog {
 		syslog tcp/127.0.0.1:%d
 		facility benchapp
+		max_clock_skew 87600h
 	}
 	log bench {
 		include applog.benchapp
