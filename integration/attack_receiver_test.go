@@ -26,6 +26,11 @@ var receiverAttacks = []attack{
 		Run:     attackOnePeerFloods,
 	},
 	{
+		Name:    "connections_through_a_trusted_proxy",
+		Outcome: "a proxy_protocol peer's connections count against the clients their headers name, so a load balancer's clients do not share one limit, while a client cannot escape its own limit through the proxy nor by sending a header itself",
+		Run:     attackThroughProxy,
+	},
+	{
 		Name:    "unix_client_bound_at_an_ip_path",
 		Outcome: "on unix and unixgram sockets a client whose socket path is 10.66.66.66 gets the host of its user (unix-uid-<uid>), not that path, in records and per_host files",
 		Run:     attackUnixPathHost,
@@ -388,5 +393,95 @@ func attackTricklingFrames(t *testing.T) {
 	// The good client's connection is idle, not cut.
 	if closedByServer(good, 100*time.Millisecond) {
 		t.Fatal("the idle well-behaved connection was closed too")
+	}
+}
+
+const proxyLimitCaddyfile = `{
+	admin 127.0.0.1:{{.AdminPort}}
+	applog {
+		python_socket tcp/127.0.0.1:TCPPORT {
+			app worker
+			proxy_protocol {
+				allow 127.0.0.1/32
+			}
+			max_connections_per_peer 2
+		}
+	}
+	log worker {
+		include applog.worker
+		output file {{.Dir}}/worker.log
+		format json
+	}
+}
+
+http://127.0.0.1:{{.HTTPPort}} {
+	bind 127.0.0.1
+	respond "ok"
+}
+`
+
+// attackThroughProxy opens connections from the trusted proxy
+// (127.0.0.1) for several clients and for one, and from an untrusted
+// peer (127.0.0.2) with headers of its own, with max_connections_per_peer 2.
+func attackThroughProxy(t *testing.T) {
+	port := freePort(t)
+	s := startCaddy(t, strings.Replace(proxyLimitCaddyfile, "TCPPORT", fmt.Sprint(port), 1))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	var all []net.Conn
+	defer func() {
+		for _, c := range all {
+			c.Close()
+		}
+	}()
+	open := func(from, client string) net.Conn {
+		t.Helper()
+		c, err := dialFrom(from, addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		all = append(all, c)
+		if _, err := fmt.Fprintf(c, "PROXY TCP4 %s 127.0.0.1 40000 9020\r\n", client); err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	countClosed := func(conns []net.Conn) int {
+		time.Sleep(300 * time.Millisecond)
+		n := 0
+		for _, c := range conns {
+			if closedByServer(c, 50*time.Millisecond) {
+				n++
+			}
+		}
+		return n
+	}
+	// Four clients behind the proxy, one connection each: all served,
+	// though the proxy holds four connections.
+	var many []net.Conn
+	for _, client := range []string{"203.0.113.1", "203.0.113.2", "203.0.113.3", "203.0.113.4"} {
+		many = append(many, open("127.0.0.1", client))
+	}
+	if n := countClosed(many); n != 0 {
+		t.Fatalf("%d of 4 clients behind the proxy refused, want none", n)
+	}
+	// One client, three connections through the proxy: the third is refused.
+	var one []net.Conn
+	for range 3 {
+		one = append(one, open("127.0.0.1", "203.0.113.9"))
+	}
+	if n := countClosed(one); n != 1 {
+		t.Fatalf("%d of 3 connections of one client behind the proxy refused, want 1", n)
+	}
+	// An untrusted peer's headers are not read: its connections count
+	// against its own address, whatever they name.
+	var forged []net.Conn
+	for _, client := range []string{"198.51.100.1", "198.51.100.2", "198.51.100.3"} {
+		forged = append(forged, open("127.0.0.2", client))
+	}
+	if n := countClosed(forged); n != 1 {
+		t.Fatalf("%d of 3 connections of an untrusted peer with forged headers refused, want 1", n)
+	}
+	if out := s.Output(); !strings.Contains(out, `"peer":"203.0.113.9"`) || !strings.Contains(out, "too many connections from one peer") {
+		t.Fatalf("no refusal naming the client behind the proxy:\n%s", out)
 	}
 }
