@@ -85,12 +85,13 @@ type Server struct {
 	// peer, so that one sender cannot take every slot of
 	// max_connections and lock the others out; more are closed at once.
 	// A peer is the remote IP address of the socket (a Unix socket's
-	// peer is its user, see the host below). A connection from a
-	// `proxy_protocol` peer counts against the client its PROXY header
-	// names, once the header is read, so that a load balancer's clients
-	// do not share one limit. Refusals are logged at most once a second
-	// per peer (and once a second for a full address), with the count
-	// of those left out. Default: 128 (or max_connections, if lower):
+	// peer is its user, as in the host: see listen). A connection from
+	// a `proxy_protocol` peer counts against the client its PROXY
+	// header names, once the header is read, so that a load balancer's
+	// clients do not share one limit. Refusals, like a peer's other
+	// warnings, are logged in a burst of 5 lines, then at most one a
+	// second per peer (and per address when it is full), each with the
+	// count of those left out. Default: 128 (or max_connections, if lower):
 	// room for one host running 63 gunicorn workers (2×cores+1 on 31
 	// cores) with two SocketHandlers each, while one peer takes at most
 	// an eighth of the default max_connections.
@@ -619,8 +620,8 @@ func (l *logLimiter) take(now time.Time) bool {
 	return true
 }
 
-// recent reports whether the limiter has spent any of its burst: it
-// then has state worth keeping.
+// recent reports whether the limiter's burst is not whole again: it then
+// has state worth keeping.
 func (l *logLimiter) recent() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
