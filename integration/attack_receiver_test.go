@@ -213,12 +213,18 @@ for kind, sock, name in ((socket.SOCK_STREAM, "stream.sock", "s"), (socket.SOCK_
     s.bind("10.66.66.66")
     s.connect(os.path.join(dir, sock))
     s.sendall(frame("over " + sock)) if kind == socket.SOCK_STREAM else s.send(frame("over " + sock))
+    if kind == socket.SOCK_DGRAM:
+        # Datagrams carrying a file descriptor each: none may stay open in Caddy.
+        for i in range(100):
+            s.sendmsg([frame("with a descriptor")], [(socket.SOL_SOCKET, socket.SCM_RIGHTS, bytes(memoryview(__import__("array").array("i", [s.fileno()]))))])
     s.close()
 print(os.getuid())
 `
 
 func attackUnixPathHost(t *testing.T) {
 	s := startCaddy(t, unixCaddyfile)
+	fdDir := fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid)
+	fds0, _ := os.ReadDir(fdDir)
 	out, _ := runPython(t, s.Dir, unixClient, s.Dir)
 	uid, err := strconv.Atoi(strings.TrimSpace(out))
 	if err != nil {
@@ -229,7 +235,7 @@ func attackUnixPathHost(t *testing.T) {
 		t.Logf("python runs as uid %d, the test as %d", uid, os.Getuid())
 	}
 	logs := filepath.Join(s.Dir, "logs")
-	lines := waitLines(t, filepath.Join(logs, host+"-worker.log"), 2)
+	lines := waitLines(t, filepath.Join(logs, host+"-worker.log"), 102)
 	got := map[string]string{}
 	for _, l := range lines {
 		got[fmt.Sprint(l["msg"])] = fmt.Sprint(l["host"])
@@ -238,6 +244,14 @@ func attackUnixPathHost(t *testing.T) {
 		if got[msg] != host {
 			t.Errorf("%q: host %q, want %q (all: %v)", msg, got[msg], host, got)
 		}
+	}
+	if len(lines) != 102 {
+		t.Errorf("%d records, want 102", len(lines))
+	}
+	fds1, _ := os.ReadDir(fdDir)
+	t.Logf("Caddy's open files: %d before, %d after 100 datagrams carrying a descriptor", len(fds0), len(fds1))
+	if len(fds1) > len(fds0)+5 {
+		t.Errorf("Caddy's open files grew from %d to %d: descriptors sent with datagrams were kept", len(fds0), len(fds1))
 	}
 	files, _ := os.ReadDir(logs)
 	for _, f := range files {

@@ -47,16 +47,23 @@ func unixgramCreds(c *net.UnixConn) ([]byte, error) {
 }
 
 // unixgramPeer is the host of a datagram from the credentials in its
-// ancillary data (SCM_CREDENTIALS).
+// ancillary data (SCM_CREDENTIALS). The buffer only has room for those,
+// so the kernel drops any file descriptors a sender attaches; should one
+// arrive all the same, it is closed rather than kept open.
 func unixgramPeer(oob []byte) string {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err != nil {
 		return unixHost
 	}
+	host := unixHost
 	for _, m := range msgs {
-		if cred, err := unix.ParseUnixCredentials(&m); err == nil {
-			return unixUserHost(cred.Uid)
+		if fds, err := unix.ParseUnixRights(&m); err == nil {
+			for _, fd := range fds {
+				_ = unix.Close(fd)
+			}
+		} else if cred, err := unix.ParseUnixCredentials(&m); err == nil && host == unixHost {
+			host = unixUserHost(cred.Uid)
 		}
 	}
-	return unixHost
+	return host
 }
