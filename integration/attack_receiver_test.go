@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
@@ -29,6 +30,11 @@ var receiverAttacks = []attack{
 		Name:    "connections_through_a_trusted_proxy",
 		Outcome: "a proxy_protocol peer's connections count against the clients their headers name, so a load balancer's clients do not share one limit, while a client cannot escape its own limit through the proxy nor by sending a header itself",
 		Run:     attackThroughProxy,
+	},
+	{
+		Name:    "tls_client_trickles_its_handshake",
+		Outcome: "the connection is cut at read_timeout, not held for the idle timeout, and a client that completes its handshake is served",
+		Run:     attackSlowHandshake,
 	},
 	{
 		Name:    "unix_client_bound_at_an_ip_path",
@@ -497,5 +503,94 @@ func attackThroughProxy(t *testing.T) {
 	}
 	if out := s.Output(); !strings.Contains(out, `"peer":"203.0.113.9"`) || !strings.Contains(out, "too many connections from one peer") {
 		t.Fatalf("no refusal naming the client behind the proxy:\n%s", out)
+	}
+}
+
+const tlsSlowCaddyfile = `{
+	admin 127.0.0.1:{{.AdminPort}}
+	applog {
+		python_socket tls/127.0.0.1:TCPPORT {
+			app worker
+			tls {
+				certificate SERVERCERT SERVERKEY
+			}
+			read_timeout 2s
+		}
+	}
+	log worker {
+		include applog.worker
+		output file {{.Dir}}/worker.log
+		format json
+	}
+}
+
+http://127.0.0.1:{{.HTTPPort}} {
+	bind 127.0.0.1
+	respond "ok"
+}
+`
+
+// attackSlowHandshake sends a TLS ClientHello a byte every 300ms.
+func attackSlowHandshake(t *testing.T) {
+	p := tlsNewPKI(t)
+	port := freePort(t)
+	s := startCaddy(t, strings.NewReplacer("TCPPORT", fmt.Sprint(port), "SERVERCERT", p.ServerCert, "SERVERKEY", p.ServerKey).Replace(tlsSlowCaddyfile))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	frames := pyFrames(t, s.Dir, "after a handshake")
+
+	// A real ClientHello, captured from Go's client.
+	hello := make(chan []byte, 1)
+	go func() {
+		a, b := net.Pipe()
+		defer a.Close()
+		go func() { _ = tls.Client(b, &tls.Config{ServerName: "localhost"}).Handshake() }()
+		buf := make([]byte, 4096)
+		_ = a.SetReadDeadline(time.Now().Add(5 * time.Second))
+		n, _ := a.Read(buf)
+		hello <- buf[:n]
+		b.Close()
+	}()
+	h := <-hello
+	if len(h) < 50 {
+		t.Fatalf("captured a ClientHello of %d bytes", len(h))
+	}
+	slow, err := dialFrom("127.0.0.1", addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer slow.Close()
+	start := time.Now()
+	cut := make(chan time.Duration, 1)
+	go func() {
+		_ = slow.SetReadDeadline(start.Add(15 * time.Second))
+		_, _ = io.Copy(io.Discard, slow)
+		cut <- time.Since(start)
+	}()
+	go func() {
+		for _, b := range h {
+			if _, err := slow.Write([]byte{b}); err != nil {
+				return
+			}
+			time.Sleep(300 * time.Millisecond)
+		}
+	}()
+
+	// Meanwhile a client that completes its handshake is served.
+	good, err := tls.Dial("tcp", addr, p.ClientConfig(t, "", ""))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer good.Close()
+	if _, err := good.Write(frames[0]); err != nil {
+		t.Fatal(err)
+	}
+	if lines := waitLines(t, filepath.Join(s.Dir, "worker.log"), 1); len(lines) != 1 || lines[0]["msg"] != "after a handshake" {
+		t.Fatalf("the other client's record: %v", lines)
+	}
+
+	took := <-cut
+	t.Logf("a handshake sent a byte every 300ms was cut after %v (read_timeout 2s)", took.Round(100*time.Millisecond))
+	if took > 6*time.Second {
+		t.Fatalf("a trickled handshake held the connection %v; read_timeout is 2s", took)
 	}
 }

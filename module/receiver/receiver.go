@@ -98,7 +98,8 @@ type Server struct {
 	MaxConnectionsPerPeer int `json:"max_connections_per_peer,omitempty"`
 
 	// How long one message may take to arrive once its first byte has,
-	// so a client sending a byte at a time cannot hold a connection.
+	// so a client sending a byte at a time cannot hold a connection; on
+	// `tls/` addresses, also how long the TLS handshake may take.
 	// Default: 30s.
 	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
 
@@ -437,6 +438,18 @@ func (s *Server) serveConn(conn net.Conn, d *door, p *peer, cred, source string)
 			s.refuse(conn, d, p, source, peer, err)
 			return
 		}
+	}
+	// The TLS handshake would otherwise happen in the first read, under
+	// the idle timeout: a client could hold the connection for that
+	// long by trickling its hello.
+	if tc, ok := conn.(*tls.Conn); ok {
+		_ = tc.SetDeadline(time.Now().Add(time.Duration(s.ReadTimeout)))
+		if err := tc.Handshake(); err != nil {
+			status.Source(source).Rejected.Add(1)
+			p.lim.warn(s.logger, "closing connection", source, peer, fmt.Errorf("TLS handshake: %w", err))
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
 	}
 	dr := &deadlineReader{conn: conn, read: time.Duration(s.ReadTimeout), idle: time.Duration(s.IdleTimeout)}
 	sc := bufio.NewScanner(dr)
