@@ -63,14 +63,15 @@ func SplitSocketFrames(maxSize int) bufio.SplitFunc {
 
 // NewSocketScanner returns a scanner of the pickles a SocketHandler
 // sends on r, with a buffer fit for frames of up to maxSize bytes
-// (DefaultMaxPickle when <= 0). Tokens are only valid until the next
-// Scan.
+// (DefaultMaxPickle when <= 0). The buffer starts at 4KiB and grows as
+// a frame's bytes arrive, never to the length it announces before they
+// have. Tokens are only valid until the next Scan.
 func NewSocketScanner(r io.Reader, maxSize int) *bufio.Scanner {
 	if maxSize <= 0 {
 		maxSize = DefaultMaxPickle
 	}
 	s := bufio.NewScanner(r)
-	s.Buffer(make([]byte, 0, min(maxSize+socketHeaderLen, 64<<10)), maxSize+socketHeaderLen)
+	s.Buffer(make([]byte, 0, min(maxSize+socketHeaderLen, 4<<10)), maxSize+socketHeaderLen)
 	s.Split(SplitSocketFrames(maxSize))
 	return s
 }

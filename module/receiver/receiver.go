@@ -52,6 +52,12 @@ type Server struct {
 	// transport first: `udp/127.0.0.1:5514`, `tcp/:5514`,
 	// `tls/0.0.0.0:6514` (TCP with the `tls` settings), `unix//path`,
 	// `unixgram//path`.
+	//
+	// A record's host is its sender's IP address; on Unix sockets,
+	// whose clients choose their own socket paths, it is the sending
+	// process's user as the kernel reports it, `unix-uid-<uid>`
+	// (`unix` where the credentials cannot be read), a name that is no
+	// IP address and is kept whole as a per_host file name.
 	Listen []string `json:"listen,omitempty"`
 
 	// The app every record received here belongs to. Default: the one
@@ -77,14 +83,37 @@ type Server struct {
 	// closed at once, with a log line. Default: 1024.
 	MaxConnections int `json:"max_connections,omitempty"`
 
+	// The most simultaneous stream connections per address from one
+	// peer, so that one sender cannot take every slot of
+	// max_connections and lock the others out; more are closed at once.
+	// A peer is the remote IP address of the socket (a Unix socket's
+	// peer is its user, as in the host: see listen). A connection from
+	// a `proxy_protocol` peer counts against the client its PROXY
+	// header names, once the header is read, so that a load balancer's
+	// clients do not share one limit. Refusals, like a peer's other
+	// warnings, are logged in a burst of 5 lines, then at most one a
+	// second per peer (and per address when it is full), each with the
+	// count of those left out. Default: 128 (or max_connections, if lower):
+	// room for one host running 63 gunicorn workers (2×cores+1 on 31
+	// cores) with two SocketHandlers each, while one peer takes at most
+	// an eighth of the default max_connections.
+	MaxConnectionsPerPeer int `json:"max_connections_per_peer,omitempty"`
+
 	// How long one message may take to arrive once its first byte has,
-	// so a client sending a byte at a time cannot hold a connection.
+	// so a client sending a byte at a time cannot hold a connection; on
+	// `tls/` addresses, also how long the TLS handshake may take.
 	// Default: 30s.
 	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
 
 	// How long a connection may stay silent between messages. Long by
 	// default, because closing an idle connection makes clients such as
-	// Python's SocketHandler lose their next record. Default: 24h.
+	// Python's SocketHandler lose their next record (it learns of the
+	// close only when that record's send fails). An idle connection
+	// costs the server about 10KiB, and max_connections_per_peer bounds
+	// how many one peer can hold; on an address open to untrusted
+	// networks, where many peers could hold connections without
+	// sending, set it to minutes and accept that loss after a silence.
+	// Default: 24h.
 	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
 
 	name  string // "syslog", "python_socket"
@@ -96,6 +125,7 @@ type Server struct {
 	logger    *zap.Logger
 	tlsConfig *tls.Config
 	ppPolicy  proxyproto.ConnPolicyFunc
+	ppAllow   []netip.Prefix
 	listeners []net.Listener
 	packets   []net.PacketConn
 	doors     []*door
@@ -127,10 +157,13 @@ type TLS struct {
 const (
 	DefaultMaxMessageSize = 64 << 10
 	defaultMaxConnections = 1024
+	defaultMaxPerPeer     = 128
 	defaultReadTimeout    = 30 * time.Second
 	defaultIdleTimeout    = 24 * time.Hour
 	defaultProxyTimeout   = 5 * time.Second
 	maxDatagram           = 65535
+	// startBuffer is a stream connection's first read buffer.
+	startBuffer = 4 << 10
 )
 
 // Provision validates the configuration; name is the receiver's, used in
@@ -148,13 +181,16 @@ func (s *Server) Provision(ctx caddy.Context, name string, proto Protocol) error
 	if s.MaxConnections == 0 {
 		s.MaxConnections = defaultMaxConnections
 	}
+	if s.MaxConnectionsPerPeer == 0 {
+		s.MaxConnectionsPerPeer = min(defaultMaxPerPeer, s.MaxConnections)
+	}
 	if s.ReadTimeout == 0 {
 		s.ReadTimeout = caddy.Duration(defaultReadTimeout)
 	}
 	if s.IdleTimeout == 0 {
 		s.IdleTimeout = caddy.Duration(defaultIdleTimeout)
 	}
-	if s.MaxMessageSize < 0 || s.MaxMessageSize > 16<<20 || s.MaxConnections < 0 || s.ReadTimeout < 0 || s.IdleTimeout < 0 {
+	if s.MaxMessageSize < 0 || s.MaxMessageSize > 16<<20 || s.MaxConnections < 0 || s.MaxConnectionsPerPeer < 0 || s.ReadTimeout < 0 || s.IdleTimeout < 0 {
 		return fmt.Errorf("%s: max_message_size must be 1B to 16MiB; limits and timeouts must not be negative", name)
 	}
 	if err := intake.CheckApp(s.App); s.App != "" && err != nil {
@@ -186,6 +222,7 @@ func (s *Server) Provision(ctx caddy.Context, name string, proto Protocol) error
 			}
 			allow = append(allow, p)
 		}
+		s.ppAllow = allow
 		if pp.Timeout == 0 {
 			pp.Timeout = caddy.Duration(defaultProxyTimeout)
 		}
@@ -312,7 +349,7 @@ func (s *Server) Stop() error {
 	}
 	s.wg.Wait()
 	for _, d := range s.doors {
-		d.release()
+		d.release(s.logger)
 	}
 	s.listeners, s.packets, s.doors = nil, nil, nil
 	return nil
@@ -337,38 +374,107 @@ func (s *Server) serveStreams(l net.Listener, d *door, source string) {
 			time.Sleep(10 * time.Millisecond) // e.g. out of file descriptors
 			continue
 		}
-		if !d.add(conn, s.MaxConnections) {
-			s.logger.Warn("too many connections, closing one",
-				zap.String("receiver", source), zap.String("peer", rawPeer(conn)),
-				zap.Int("max_connections", s.MaxConnections))
-			status.Source(source).Rejected.Add(1)
-			_ = conn.Close()
+		key, cred := s.socketPeer(conn)
+		p, err := d.add(conn, key, s.MaxConnections, s.MaxConnectionsPerPeer)
+		if err != nil {
+			s.refuse(conn, d, p, source, rawPeer(conn), err)
 			continue
 		}
-		go s.serveConn(conn, d, source)
+		go s.serveConn(conn, d, p, cred, source)
 	}
 }
 
-// serveConn reads messages until the connection ends or fails.
-func (s *Server) serveConn(conn net.Conn, d *door, source string) {
+// refuse closes a connection over a limit, with a log line throttled per
+// peer, or per door when the door is full.
+func (s *Server) refuse(conn net.Conn, d *door, p *peer, source, peer string, err error) {
+	status.Source(source).Rejected.Add(1)
+	_ = conn.Close()
+	lim, msg := &d.refused, "too many connections, closing one"
+	if errors.Is(err, errPeerFull) {
+		lim, msg = &p.lim, "too many connections from one peer, closing one"
+	}
+	lim.warn(s.logger, msg, source, peer, err,
+		zap.Int("max_connections", s.MaxConnections),
+		zap.Int("max_connections_per_peer", s.MaxConnectionsPerPeer))
+}
+
+// socketPeer returns the key a new connection counts against in
+// max_connections_per_peer: the IP address of its socket's other end, or
+// for a Unix socket, the host its credentials give (also returned as
+// cred). A trusted proxy_protocol peer gives no key: its connection is
+// counted against the client its header names, once serveConn has read
+// it (in the accept loop, that read would hold up every other client).
+func (s *Server) socketPeer(conn net.Conn) (key, cred string) {
+	raw := rawConn(conn)
+	if uc, ok := raw.(*net.UnixConn); ok {
+		host := unixStreamPeer(uc)
+		return host, host
+	}
+	ap, err := netip.ParseAddrPort(raw.RemoteAddr().String())
+	if err != nil {
+		return raw.RemoteAddr().String(), ""
+	}
+	addr := ap.Addr().Unmap()
+	if s.ppPolicy != nil {
+		for _, p := range s.ppAllow {
+			if p.Contains(addr) {
+				return "", ""
+			}
+		}
+	}
+	return addr.String(), ""
+}
+
+// serveConn reads messages until the connection ends or fails. cred is
+// the host a Unix socket's credentials give, empty for others.
+func (s *Server) serveConn(conn net.Conn, d *door, p *peer, cred, source string) {
 	// Deferred calls run last first: the connection stops counting
-	// against max_connections before its peer can see it closed and
-	// connect again.
+	// against the limits before its peer can see it closed and connect
+	// again.
 	defer conn.Close()
-	defer d.remove(conn)
-	peer := hostOf(conn.RemoteAddr())
+	defer d.done(conn)
+	// For a trusted proxy, this reads the PROXY header.
+	peer := cred
+	if peer == "" {
+		peer = hostOf(conn.RemoteAddr())
+	}
+	if p == nil {
+		key := peer
+		if key == "" {
+			key = rawPeer(conn)
+		}
+		var err error
+		if p, err = d.rekey(conn, key, s.MaxConnectionsPerPeer); err != nil {
+			s.refuse(conn, d, p, source, peer, err)
+			return
+		}
+	}
+	// The TLS handshake would otherwise happen in the first read, under
+	// the idle timeout: a client could hold the connection for that
+	// long by trickling its hello.
+	if tc, ok := conn.(*tls.Conn); ok {
+		_ = tc.SetDeadline(time.Now().Add(time.Duration(s.ReadTimeout)))
+		if err := tc.Handshake(); err != nil {
+			status.Source(source).Rejected.Add(1)
+			p.lim.warn(s.logger, "closing connection", source, peer, fmt.Errorf("TLS handshake: %w", err))
+			return
+		}
+		_ = tc.SetDeadline(time.Time{})
+	}
 	dr := &deadlineReader{conn: conn, read: time.Duration(s.ReadTimeout), idle: time.Duration(s.IdleTimeout)}
 	sc := bufio.NewScanner(dr)
-	sc.Buffer(make([]byte, 0, min(s.MaxMessageSize+16, 64<<10)), s.MaxMessageSize+16)
+	// The buffer starts small and doubles only when a message fills it,
+	// so a connection holds about what it has sent, never what a frame
+	// announces: idle connections and trickling ones cost little.
+	sc.Buffer(make([]byte, 0, min(s.MaxMessageSize+16, startBuffer)), s.MaxMessageSize+16)
 	sc.Split(dr.track(s.proto.Split(s.MaxMessageSize)))
-	lim := &logLimiter{}
 	one := new(oneRecord)
 	for sc.Scan() {
-		s.handle(sc.Bytes(), dr.readAt, peer, d, source, lim, one)
+		s.handle(sc.Bytes(), dr.readAt, peer, d, source, &p.lim, one)
 	}
 	if err := sc.Err(); err != nil && !errors.Is(err, net.ErrClosed) {
 		status.Source(source).Rejected.Add(1)
-		s.logger.Warn("closing connection", zap.String("receiver", source), zap.String("peer", peer), zap.Error(err))
+		p.lim.warn(s.logger, "closing connection", source, peer, err)
 	}
 }
 
@@ -377,15 +483,30 @@ func (s *Server) serveDatagrams(pc net.PacketConn, d *door, source string) {
 	buf := make([]byte, maxDatagram)
 	lim := &logLimiter{}
 	one := new(oneRecord)
+	uc, oob := s.unixgram(pc, source)
 	for {
-		n, addr, err := pc.ReadFrom(buf)
+		var (
+			n, oobn int
+			addr    net.Addr
+			err     error
+		)
+		if uc != nil {
+			n, oobn, _, _, err = uc.ReadMsgUnix(buf, oob)
+		} else {
+			n, addr, err = pc.ReadFrom(buf)
+		}
 		if err != nil {
 			if s.stopping.Load() || errors.Is(err, net.ErrClosed) {
 				return
 			}
 			continue
 		}
-		peer := hostOf(addr)
+		var peer string
+		if uc != nil {
+			peer = unixgramPeer(oob[:oobn])
+		} else {
+			peer = hostOf(addr)
+		}
 		msg, err := s.proto.Datagram(buf[:n], s.MaxMessageSize)
 		if err != nil {
 			status.Source(source).Rejected.Add(1)
@@ -394,6 +515,30 @@ func (s *Server) serveDatagrams(pc net.PacketConn, d *door, source string) {
 		}
 		s.handle(msg, time.Now(), peer, d, source, lim, one)
 	}
+}
+
+// unixgram returns the socket of a unixgram listener, set up to receive
+// its senders' credentials, and the buffer for them; nil for others, or
+// where credentials cannot be had (then the host is unixHost).
+func (s *Server) unixgram(pc net.PacketConn, source string) (*net.UnixConn, []byte) {
+	// Caddy wraps its pooled sockets; each wrapper can unwrap.
+	for {
+		w, ok := pc.(interface{ Unwrap() net.PacketConn })
+		if !ok {
+			break
+		}
+		pc = w.Unwrap()
+	}
+	uc, ok := pc.(*net.UnixConn)
+	if !ok {
+		return nil, nil
+	}
+	oob, err := unixgramCreds(uc)
+	if err != nil {
+		s.logger.Warn("datagrams' senders unknown: their host is "+unixHost, zap.String("receiver", source), zap.Error(err))
+		return nil, nil
+	}
+	return uc, oob
 }
 
 // oneRecord is the batch a read loop submits each message in. Submit
@@ -435,13 +580,18 @@ func (s *Server) handle(msg []byte, now time.Time, peer string, d *door, source 
 // PROXY header: in the accept loop, RemoteAddr of a proxyproto
 // connection would wait for its header and hold up every other client.
 func rawPeer(c net.Conn) string {
+	return rawConn(c).RemoteAddr().String()
+}
+
+// rawConn is the socket under a TLS or PROXY protocol connection.
+func rawConn(c net.Conn) net.Conn {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
 	if pc, ok := c.(*proxyproto.Conn); ok {
 		c = pc.Raw()
 	}
-	return c.RemoteAddr().String()
+	return c
 }
 
 func hostOf(a net.Addr) string {
@@ -451,28 +601,70 @@ func hostOf(a net.Addr) string {
 	if ap, err := netip.ParseAddrPort(a.String()); err == nil {
 		return ap.Addr().Unmap().String()
 	}
-	return a.String() // a Unix socket
+	return unixHost // a Unix socket: its path is the client's choice
 }
 
-// logLimiter keeps a flood of bad input from flooding the log.
+// unixHost is the host of records from a Unix socket whose peer's
+// credentials are unknown.
+const unixHost = "unix"
+
+// unixUserHost is the host of records from a Unix socket peer running as
+// uid.
+func unixUserHost(uid uint32) string { return fmt.Sprintf("unix-uid-%d", uid) }
+
+// logLimiter keeps a flood of bad input from flooding the log: a burst
+// of logBurst lines, then at most one per logInterval, each with the
+// count of those left out before it. The zero value is ready to use.
 type logLimiter struct {
 	mu         sync.Mutex
-	last       time.Time
+	used       int       // lines of the burst spent, given back one per interval
+	since      time.Time // when the last one was given back, or spent from a full burst
 	suppressed int
 }
 
-func (l *logLimiter) warn(logger *zap.Logger, msg, source, peer string, err error) {
+const (
+	logBurst    = 5
+	logInterval = time.Second
+)
+
+// take spends a line of the burst if one is left. The caller holds l.mu.
+func (l *logLimiter) take(now time.Time) bool {
+	if back := int(now.Sub(l.since) / logInterval); back > 0 {
+		l.used = max(0, l.used-back)
+		l.since = l.since.Add(time.Duration(back) * logInterval)
+	}
+	if l.used >= logBurst {
+		return false
+	}
+	if l.used == 0 {
+		l.since = now
+	}
+	l.used++
+	return true
+}
+
+// recent reports whether the limiter's burst is not whole again: it then
+// has state worth keeping.
+func (l *logLimiter) recent() bool {
 	l.mu.Lock()
-	now := time.Now()
-	if now.Sub(l.last) < time.Second {
+	defer l.mu.Unlock()
+	if back := int(time.Since(l.since) / logInterval); back >= l.used {
+		return false
+	}
+	return true
+}
+
+func (l *logLimiter) warn(logger *zap.Logger, msg, source, peer string, err error, fields ...zap.Field) {
+	l.mu.Lock()
+	if !l.take(time.Now()) {
 		l.suppressed++
 		l.mu.Unlock()
 		return
 	}
 	suppressed := l.suppressed
-	l.last, l.suppressed = now, 0
+	l.suppressed = 0
 	l.mu.Unlock()
-	logger.Warn(msg, zap.String("receiver", source), zap.String("peer", peer), zap.Error(err), zap.Int("similar_suppressed", suppressed))
+	logger.Warn(msg, append([]zap.Field{zap.String("receiver", source), zap.String("peer", peer), zap.Error(err), zap.Int("similar_suppressed", suppressed)}, fields...)...)
 }
 
 // deadlineReader sets the connection's read deadline before each read:
@@ -605,12 +797,16 @@ func (s *Server) UnmarshalServer(d *caddyfile.Dispenser, name string, more func(
 				return d.Errf("max_message_size: want 1B to 16MiB, got %q", val)
 			}
 			s.MaxMessageSize = int(n)
-		case "max_connections":
+		case "max_connections", "max_connections_per_peer":
 			n, err := parsePositive(val)
 			if err != nil {
-				return d.Errf("max_connections: %v", err)
+				return d.Errf("%s: %v", opt, err)
 			}
-			s.MaxConnections = n
+			if opt == "max_connections" {
+				s.MaxConnections = n
+			} else {
+				s.MaxConnectionsPerPeer = n
+			}
 		case "read_timeout", "idle_timeout":
 			dur, err := caddy.ParseDuration(val)
 			if err != nil || dur <= 0 {

@@ -103,6 +103,7 @@ func (protocol) Decode(msg []byte, now time.Time, _ []intake.Attr) (intake.Recor
 //		}
 //		max_message_size <size>
 //		max_connections  <n>
+//		max_connections_per_peer <n>
 //		read_timeout     <duration>
 //		idle_timeout     <duration>
 //	}

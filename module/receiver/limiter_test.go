@@ -1,0 +1,49 @@
+package receiver
+
+import (
+	"errors"
+	"testing"
+
+	"go.uber.org/zap"
+	"go.uber.org/zap/zaptest/observer"
+)
+
+func TestLogLimiter(t *testing.T) {
+	core, logs := observer.New(zap.WarnLevel)
+	logger := zap.New(core)
+	var l logLimiter
+	err := errors.New("bad")
+	for range 100 {
+		l.warn(logger, "rejected message", "src", "peer", err)
+	}
+	if n := logs.Len(); n != logBurst {
+		t.Fatalf("100 warnings at once: %d lines, want the burst, %d", n, logBurst)
+	}
+	if !l.recent() {
+		t.Fatal("a limiter that spent its burst is not recent")
+	}
+	// One line back per interval, with the count of those left out.
+	l.mu.Lock()
+	l.since = l.since.Add(-logInterval)
+	l.mu.Unlock()
+	l.warn(logger, "rejected message", "src", "peer", err)
+	l.warn(logger, "rejected message", "src", "peer", err)
+	all := logs.All()
+	if len(all) != logBurst+1 {
+		t.Fatalf("after an interval: %d lines, want %d", len(all), logBurst+1)
+	}
+	if got := all[logBurst].ContextMap()["similar_suppressed"]; got != int64(100-logBurst) {
+		t.Fatalf("similar_suppressed = %v, want %d", got, 100-logBurst)
+	}
+	// A limiter given its whole burst back is not recent.
+	l.mu.Lock()
+	l.since = l.since.Add(-logBurst * logInterval)
+	l.mu.Unlock()
+	if l.recent() {
+		t.Fatal("a limiter idle for the whole burst is still recent")
+	}
+	var fresh logLimiter
+	if fresh.recent() {
+		t.Fatal("a new limiter is recent")
+	}
+}
