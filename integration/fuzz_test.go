@@ -12,13 +12,22 @@ import (
 // encoders that write them, with the package each lives in.
 var fuzzTargets = []struct{ pkg, target string }{
 	{"./module/jsonlog", "FuzzDecode"},
+	{"./module/jsonlog", "FuzzDecodeLines"},
 	{"./module/pylog", "FuzzParseForm"},
 	{"./module/pylog", "FuzzParseLiteral"},
 	{"./module/pylog", "FuzzFormat"},
+	{"./module/pylog", "FuzzFormatLimit"},
 	{"./module/pylog", "FuzzDecodePickle"},
+	{"./module/pylog", "FuzzSplitSocketFrames"},
 	{"./module/syslogmsg", "FuzzParse"},
 	{"./module/syslogmsg", "FuzzSplit"},
+	{"./module/syslogmsg", "FuzzNoInjection"},
+	{"./module/syslogmsg", "FuzzDatagram"},
+	{"./module/syslogmsg", "FuzzTag"},
+	{"./module/receiver", "FuzzLFProxyHeader"},
 	{"./writers/rotate", "FuzzHostOf"},
+	// The app: no record encodes past its bound.
+	{"./module/intake", "FuzzBound"},
 	// Encoders: any entry is exactly one line.
 	{"./internal/oneline", "FuzzLine"},
 	{"./writers/syslog", "FuzzEncoderOneLine"},

@@ -484,6 +484,7 @@ func (s *Server) serveDatagrams(pc net.PacketConn, d *door, source string) {
 	lim := &logLimiter{}
 	one := new(oneRecord)
 	uc, oob := s.unixgram(pc, source)
+	growReadBuffer(unwrapPacketConn(pc))
 	for {
 		var (
 			n, oobn int
@@ -521,15 +522,7 @@ func (s *Server) serveDatagrams(pc net.PacketConn, d *door, source string) {
 // its senders' credentials, and the buffer for them; nil for others, or
 // where credentials cannot be had (then the host is unixHost).
 func (s *Server) unixgram(pc net.PacketConn, source string) (*net.UnixConn, []byte) {
-	// Caddy wraps its pooled sockets; each wrapper can unwrap.
-	for {
-		w, ok := pc.(interface{ Unwrap() net.PacketConn })
-		if !ok {
-			break
-		}
-		pc = w.Unwrap()
-	}
-	uc, ok := pc.(*net.UnixConn)
+	uc, ok := unwrapPacketConn(pc).(*net.UnixConn)
 	if !ok {
 		return nil, nil
 	}
@@ -539,6 +532,21 @@ func (s *Server) unixgram(pc net.PacketConn, source string) (*net.UnixConn, []by
 		return nil, nil
 	}
 	return uc, oob
+}
+
+// datagramReadBuffer is the receive buffer datagram sockets ask for.
+const datagramReadBuffer = 4 << 20
+
+// unwrapPacketConn returns the socket under Caddy's wrappers of its
+// pooled packet sockets (each wrapper can unwrap).
+func unwrapPacketConn(pc net.PacketConn) net.PacketConn {
+	for {
+		w, ok := pc.(interface{ Unwrap() net.PacketConn })
+		if !ok {
+			return pc
+		}
+		pc = w.Unwrap()
+	}
 }
 
 // oneRecord is the batch a read loop submits each message in. Submit
