@@ -4,12 +4,10 @@ import (
 	"crypto/tls"
 	"encoding/binary"
 	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -302,38 +300,6 @@ http://127.0.0.1:{{.HTTPPort}} {
 	respond "ok"
 }
 `
-
-// caddyMemory returns Caddy's heap in use (from the admin API's expvar
-// memstats) and its resident set size, in bytes.
-func caddyMemory(t *testing.T, s *server) (heap, rss int64) {
-	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/vars", s.AdminPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vars struct {
-		Memstats struct{ HeapAlloc int64 }
-	}
-	if err := json.Unmarshal(body, &vars); err != nil {
-		t.Fatalf("admin /debug/vars: %s: %v: %.200s", resp.Status, err, body)
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			rss = kb << 10
-		}
-	}
-	return vars.Memstats.HeapAlloc, rss
-}
 
 // attackTricklingFrames opens 1000 connections that each announce a
 // frame of max_message_size (16MiB) and send a byte of it every 500ms.

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -98,6 +99,49 @@ type server struct {
 	cmd       *exec.Cmd
 	out       *syncBuffer
 	done      chan struct{}
+}
+
+// caddyHeap reads Caddy's live heap, in bytes, from the admin API's
+// expvar memstats. It returns an error rather than failing the test, for
+// samplers that run beside it.
+func caddyHeap(s *server) (int64, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/vars", s.AdminPort))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var vars struct {
+		Memstats struct{ HeapAlloc int64 } `json:"memstats"`
+	}
+	if err := json.Unmarshal(body, &vars); err != nil {
+		return 0, fmt.Errorf("admin /debug/vars: %s: %w: %.200s", resp.Status, err, body)
+	}
+	return vars.Memstats.HeapAlloc, nil
+}
+
+// caddyMemory returns Caddy's live heap (see caddyHeap) and its resident
+// set size, in bytes.
+func caddyMemory(t *testing.T, s *server) (heap, rss int64) {
+	t.Helper()
+	heap, err := caddyHeap(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			rss = kb << 10
+		}
+	}
+	return heap, rss
 }
 
 // URL returns the HTTP address of path on the server.
