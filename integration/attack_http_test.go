@@ -175,28 +175,13 @@ func attackSlowBodies(t *testing.T) {
 	}
 
 	// Sample the heap until every slow client is done.
-	var (
-		wg       sync.WaitGroup
-		peak     = base
-		stop     = make(chan struct{})
-		samplers sync.WaitGroup
-	)
-	samplers.Add(1)
-	go func() {
-		defer samplers.Done()
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if h, err := caddyHeap(s); err == nil && h > peak {
-					peak = h
-				}
-			}
+	var wg sync.WaitGroup
+	peak := base
+	stopSampling := every(200*time.Millisecond, func() {
+		if h, err := caddyHeap(s); err == nil && h > peak {
+			peak = h
 		}
-	}()
+	})
 	results := make([]slowResult, clients)
 	addr := fmt.Sprintf("127.0.0.1:%d", s.HTTPPort)
 	for i := range clients {
@@ -223,8 +208,7 @@ func attackSlowBodies(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	wg.Wait()
-	close(stop)
-	samplers.Wait()
+	stopSampling()
 
 	growth := peak - base
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })

@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -331,26 +330,12 @@ func attackTricklingFrames(t *testing.T) {
 		}
 	}
 	// Trickle: a byte every 500ms on each until the server cuts it.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				for _, c := range conns {
-					_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
-					_, _ = c.Write([]byte{0})
-				}
-			}
+	defer every(500*time.Millisecond, func() {
+		for _, c := range conns {
+			_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+			_, _ = c.Write([]byte{0})
 		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	})()
 
 	// Another client is served while they trickle.
 	good, err := dialFrom("127.0.0.2", addr)

@@ -144,6 +144,28 @@ func caddyMemory(t *testing.T, s *server) (heap, rss int64) {
 	return heap, rss
 }
 
+// every calls f every interval from a goroutine of its own until the
+// returned stop is called; stop returns once that goroutine has.
+func every(interval time.Duration, f func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				f()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
 // URL returns the HTTP address of path on the server.
 func (s *server) URL(path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", s.HTTPPort, path)
