@@ -64,31 +64,15 @@ var syslogAttacks = []attack{
 // syslogAttackCaddyfile is a syslog receiver on TCP and UDP with the
 // options in BLOCK; every app is accepted, so that a record injected
 // under another app's name would be written and seen.
-const syslogAttackCaddyfile = `{
-	admin 127.0.0.1:{{.AdminPort}}
-	applog {
+var syslogAttackCaddyfile = appsCaddyfile(`
 		syslog tcp/127.0.0.1:TCPPORT udp/127.0.0.1:UDPPORT {
 			BLOCK
 		}
 		facility shop
-		accept_unknown
-	}
-	log apps {
-		include applog
-		output file {{.Dir}}/apps.log
-		level DEBUG
-		format json
-	}
-}
-
-http://127.0.0.1:{{.HTTPPort}} {
-	bind 127.0.0.1
+		accept_unknown`, `
 	handle /status {
 		log_status
-	}
-	respond "ok"
-}
-`
+	}`)
 
 func syslogAttackServer(t *testing.T, block string) (s *server, tcp, udp int) {
 	t.Helper()
