@@ -172,21 +172,15 @@ func attackSyslogControlBytes(t *testing.T) {
 			}
 		}
 	}
-	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", sysUDP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	const n = 20
+	var msgs []string
 	sent := 0
 	for i := range n {
-		msg := append([]byte(fmt.Sprintf("<12>1 - attacker amp.syslog - - - %d ", i)), ctl...)
-		if _, err := conn.Write(msg); err != nil {
-			t.Fatal(err)
-		}
+		msg := fmt.Sprintf("<12>1 - attacker amp.syslog - - - %d ", i) + string(ctl)
+		msgs = append(msgs, msg)
 		sent += len(msg)
-		time.Sleep(time.Millisecond) // no drops in the socket buffer
 	}
+	sendRaw(t, "udp", sysUDP, msgs...)
 	amplification(t, s, n, sent)
 }
 
@@ -396,12 +390,7 @@ func attackReservedApp(t *testing.T) {
 	if status != http.StatusBadRequest || !strings.Contains(reply, "reserved app name") {
 		t.Errorf("log_ingest: %d %s", status, reply)
 	}
-	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", sysUDP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprint(conn, "<12>1 - host receivers.syslog - - - closing connection")
+	sendRaw(t, "udp", sysUDP, "<12>1 - host receivers.syslog - - - closing connection")
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(s.Output(), "reserved app name") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

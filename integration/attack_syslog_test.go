@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -129,25 +128,6 @@ h.close()
 	}
 	if _, stderr := runPython(t, s.Dir, script, fmt.Sprint(port), transport, ident, string(arg)); strings.TrimSpace(stderr) != "" {
 		t.Fatalf("python: %s", stderr)
-	}
-}
-
-// sendRaw writes data on one connection (or each datum as a datagram)
-// and closes it.
-func sendRaw(t *testing.T, network string, port int, data ...string) {
-	t.Helper()
-	c, err := net.Dial(network, fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, d := range data {
-		if _, err := c.Write([]byte(d)); err != nil {
-			t.Fatal(err)
-		}
-		if network == "udp" {
-			time.Sleep(5 * time.Millisecond)
-		}
 	}
 }
 

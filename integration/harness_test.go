@@ -166,6 +166,26 @@ func every(interval time.Duration, f func()) (stop func()) {
 	return func() { close(done); wg.Wait() }
 }
 
+// sendRaw writes data on one connection to a loopback port and closes
+// it; over UDP, each datum is a datagram, 5ms after the one before, so
+// that none is dropped in the socket buffer.
+func sendRaw(t *testing.T, network string, port int, data ...string) {
+	t.Helper()
+	c, err := net.Dial(network, fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, d := range data {
+		if _, err := c.Write([]byte(d)); err != nil {
+			t.Fatal(err)
+		}
+		if network == "udp" {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
 // URL returns the HTTP address of path on the server.
 func (s *server) URL(path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", s.HTTPPort, path)
