@@ -280,27 +280,7 @@ func restartCaddy(t *testing.T, s *server, kill bool) *server {
 		s.stop()
 	}
 	n := &server{t: t, Dir: s.Dir, HTTPPort: s.HTTPPort, AdminPort: s.AdminPort, out: new(syncBuffer), done: make(chan struct{})}
-	n.cmd = exec.Command(caddyBin, "run", "--config", filepath.Join(s.Dir, "Caddyfile"), "--adapter", "caddyfile")
-	n.cmd.Dir = s.Dir
-	n.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+s.Dir+"/data", "XDG_CONFIG_HOME="+s.Dir+"/config")
-	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = n.cmd.Wait(); close(n.done) }()
-	t.Cleanup(n.stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for !tcpUp(n.HTTPPort) {
-		select {
-		case <-n.done:
-			t.Fatalf("caddy exited during start-up:\n%s", n.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not start within 30s:\n%s", n.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	n.launch(t)
 	return n
 }
 

@@ -206,11 +206,19 @@ func startCaddyWith(t *testing.T, caddyfile string, prepare func(dir string)) *s
 	if prepare != nil {
 		prepare(s.Dir)
 	}
-	path := filepath.Join(s.Dir, "Caddyfile")
-	if err := os.WriteFile(path, s.render(caddyfile), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(s.Dir, "Caddyfile"), s.render(caddyfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(caddyBin, "run", "--config", path, "--adapter", "caddyfile")
+	s.launch(t)
+	return s
+}
+
+// launch runs Caddy on the Caddyfile in s.Dir, with its data and config
+// folders there too, and waits until it serves on s.AdminPort and
+// s.HTTPPort.
+func (s *server) launch(t *testing.T) {
+	t.Helper()
+	s.cmd = exec.Command(caddyBin, "run", "--config", filepath.Join(s.Dir, "Caddyfile"), "--adapter", "caddyfile")
 	s.cmd.Dir = s.Dir
 	s.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+s.Dir+"/data", "XDG_CONFIG_HOME="+s.Dir+"/config")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
@@ -232,7 +240,7 @@ func startCaddyWith(t *testing.T, caddyfile string, prepare func(dir string)) *s
 			resp.Body.Close()
 			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.HTTPPort)); err == nil {
 				c.Close()
-				return s
+				return
 			}
 		}
 		if time.Now().After(deadline) {
