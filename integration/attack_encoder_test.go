@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
+	"github.com/caddy-applog/caddy-applog/internal/oneline/onelinetest"
 	"github.com/chromedp/chromedp"
 )
 
@@ -95,21 +95,6 @@ for name, msg in zip(names, msgs):
 print("sent", len(msgs))
 `
 
-// lineProblem returns what makes line, without its newline, more or less
-// than one clean line: a raw control character (tab allowed if tabs),
-// C1, a line separator or bytes that are not UTF-8; "" if none.
-func lineProblem(line string, tabs bool) string {
-	if !utf8.ValidString(line) {
-		return "bytes that are not UTF-8"
-	}
-	for _, r := range line {
-		if r < 0x20 && (r != '\t' || !tabs) || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 {
-			return fmt.Sprintf("a raw %U", r)
-		}
-	}
-	return ""
-}
-
 // checkForgedLines checks the lines an output holds for the three
 // records of forgeryClient: one line per record, found by its MARK; no
 // line that a record forged (every line that shows a record's text holds
@@ -119,7 +104,7 @@ func checkForgedLines(t *testing.T, what string, lines []string, tabs bool) {
 	t.Helper()
 	marks := map[string]int{}
 	for i, line := range lines {
-		if p := lineProblem(line, tabs); p != "" {
+		if p := onelinetest.Problem(line+"\n", tabs); p != "" {
 			t.Errorf("%s: line %d has %s: %q", what, i+1, p, line)
 		}
 		mark := ""
@@ -302,7 +287,7 @@ func attackForgedAccessLines(t *testing.T) {
 			t.Errorf("%s: %d lines for %d requests:\n%s", f, len(lines), len(logged), strings.Join(lines, "\n"))
 		}
 		for i, line := range lines {
-			if p := lineProblem(line, false); p != "" {
+			if p := onelinetest.Problem(line+"\n", false); p != "" {
 				t.Errorf("%s line %d has %s: %q", f, i+1, p, line)
 			}
 			if strings.Contains(line, "MARK-X") {
