@@ -172,21 +172,15 @@ func attackSyslogControlBytes(t *testing.T) {
 			}
 		}
 	}
-	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", sysUDP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
 	const n = 20
+	var msgs []string
 	sent := 0
 	for i := range n {
-		msg := append([]byte(fmt.Sprintf("<12>1 - attacker amp.syslog - - - %d ", i)), ctl...)
-		if _, err := conn.Write(msg); err != nil {
-			t.Fatal(err)
-		}
+		msg := fmt.Sprintf("<12>1 - attacker amp.syslog - - - %d ", i) + string(ctl)
+		msgs = append(msgs, msg)
 		sent += len(msg)
-		time.Sleep(time.Millisecond) // no drops in the socket buffer
 	}
+	sendRaw(t, "udp", sysUDP, msgs...)
 	amplification(t, s, n, sent)
 }
 
@@ -286,27 +280,7 @@ func restartCaddy(t *testing.T, s *server, kill bool) *server {
 		s.stop()
 	}
 	n := &server{t: t, Dir: s.Dir, HTTPPort: s.HTTPPort, AdminPort: s.AdminPort, out: new(syncBuffer), done: make(chan struct{})}
-	n.cmd = exec.Command(caddyBin, "run", "--config", filepath.Join(s.Dir, "Caddyfile"), "--adapter", "caddyfile")
-	n.cmd.Dir = s.Dir
-	n.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+s.Dir+"/data", "XDG_CONFIG_HOME="+s.Dir+"/config")
-	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
-	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	go func() { _ = n.cmd.Wait(); close(n.done) }()
-	t.Cleanup(n.stop)
-	deadline := time.Now().Add(30 * time.Second)
-	for !tcpUp(n.HTTPPort) {
-		select {
-		case <-n.done:
-			t.Fatalf("caddy exited during start-up:\n%s", n.out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not start within 30s:\n%s", n.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	n.launch(t)
 	return n
 }
 
@@ -396,12 +370,7 @@ func attackReservedApp(t *testing.T) {
 	if status != http.StatusBadRequest || !strings.Contains(reply, "reserved app name") {
 		t.Errorf("log_ingest: %d %s", status, reply)
 	}
-	conn, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", sysUDP))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer conn.Close()
-	fmt.Fprint(conn, "<12>1 - host receivers.syslog - - - closing connection")
+	sendRaw(t, "udp", sysUDP, "<12>1 - host receivers.syslog - - - closing connection")
 	deadline := time.Now().Add(5 * time.Second)
 	for !strings.Contains(s.Output(), "reserved app name") && time.Now().Before(deadline) {
 		time.Sleep(50 * time.Millisecond)

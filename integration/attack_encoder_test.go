@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"fmt"
-	"io"
 	"net"
 	"net/http"
 	"os"
@@ -12,8 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
-	"unicode/utf8"
 
+	"github.com/caddy-applog/caddy-applog/internal/oneline/onelinetest"
 	"github.com/chromedp/chromedp"
 )
 
@@ -96,21 +95,6 @@ for name, msg in zip(names, msgs):
 print("sent", len(msgs))
 `
 
-// lineProblem returns what makes line, without its newline, more or less
-// than one clean line: a raw control character (tab allowed if tabs),
-// C1, a line separator or bytes that are not UTF-8; "" if none.
-func lineProblem(line string, tabs bool) string {
-	if !utf8.ValidString(line) {
-		return "bytes that are not UTF-8"
-	}
-	for _, r := range line {
-		if r < 0x20 && (r != '\t' || !tabs) || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 {
-			return fmt.Sprintf("a raw %U", r)
-		}
-	}
-	return ""
-}
-
 // checkForgedLines checks the lines an output holds for the three
 // records of forgeryClient: one line per record, found by its MARK; no
 // line that a record forged (every line that shows a record's text holds
@@ -120,7 +104,7 @@ func checkForgedLines(t *testing.T, what string, lines []string, tabs bool) {
 	t.Helper()
 	marks := map[string]int{}
 	for i, line := range lines {
-		if p := lineProblem(line, tabs); p != "" {
+		if p := onelinetest.Problem(line+"\n", tabs); p != "" {
 			t.Errorf("%s: line %d has %s: %q", what, i+1, p, line)
 		}
 		mark := ""
@@ -265,58 +249,36 @@ http://127.0.0.1:{{.HTTPPort}} {
 }
 `
 
-// sendRawRequest sends req on its own connection and returns the status.
-func sendRawRequest(t *testing.T, port int, req string) int {
-	t.Helper()
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), 5*time.Second)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	_ = c.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := io.WriteString(c, req); err != nil {
-		t.Fatal(err)
-	}
-	resp, err := http.ReadResponse(bufio.NewReader(c), nil)
-	if err != nil {
-		t.Fatalf("%q: %v", req, err)
-	}
-	resp.Body.Close()
-	return resp.StatusCode
-}
-
 func attackForgedAccessLines(t *testing.T) {
 	s := startCaddy(t, accessForgeryCaddyfile)
-	const tail = "Connection: close\r\n\r\n"
-	logged := []string{
+	// The requests' targets and headers after Host, sent as they are.
+	type request struct {
+		path    string
+		headers []string
+	}
+	logged := []request{
 		// %0A and %1B decode, in %U, to a line feed and ESC.
-		"GET /p%0A127.0.0.1%20-%20-%20[04/Dec/2026:20:00:00%20+0000]%20%22GET%20/forged%22%1B[31m?q=%0D%1B HTTP/1.1\r\nHost: HOST\r\n" +
-			"User-Agent: MARK-1 ua\ttab \x9b31m csi \xc2\x85 nel \xe2\x80\xa8 sep \xff bad\r\nReferer: r\x85\x9b\r\n" + tail,
+		{"/p%0A127.0.0.1%20-%20-%20[04/Dec/2026:20:00:00%20+0000]%20%22GET%20/forged%22%1B[31m?q=%0D%1B",
+			[]string{"User-Agent: MARK-1 ua\ttab \x9b31m csi \xc2\x85 nel \xe2\x80\xa8 sep \xff bad", "Referer: r\x85\x9b"}},
 		// Raw bytes 0x80-0x9f in the target: gunicorn reads them as
 		// Latin-1's C1 controls.
-		"GET /raw\x9b31m\x85\xc2\x9b HTTP/1.1\r\nHost: HOST\r\nUser-Agent: MARK-2\r\n" + tail,
+		{"/raw\x9b31m\x85\xc2\x9b", []string{"User-Agent: MARK-2"}},
 	}
-	refused := []string{
-		"GET /esc HTTP/1.1\r\nHost: HOST\r\nUser-Agent: MARK-X \x1b[31mred\r\n" + tail,
-		"GET /cr HTTP/1.1\r\nHost: HOST\r\nUser-Agent: MARK-X a\rb\r\n" + tail,
-		"GET /nul HTTP/1.1\r\nHost: HOST\r\nUser-Agent: MARK-X a\x00b\r\n" + tail,
-		"GET /nul\x00 HTTP/1.1\r\nHost: HOST\r\nUser-Agent: MARK-X\r\n" + tail,
+	refused := []request{
+		{"/esc", []string{"User-Agent: MARK-X \x1b[31mred"}},
+		{"/cr", []string{"User-Agent: MARK-X a\rb"}},
+		{"/nul", []string{"User-Agent: MARK-X a\x00b"}},
+		{"/nul\x00", []string{"User-Agent: MARK-X"}},
 	}
 	host := fmt.Sprintf("127.0.0.1:%d", s.HTTPPort)
-	for i := range logged {
-		logged[i] = strings.Replace(logged[i], "HOST", host, 1)
-	}
-	for i := range refused {
-		refused[i] = strings.Replace(refused[i], "HOST", host, 1)
-	}
-	for _, req := range logged {
-		if st := sendRawRequest(t, s.HTTPPort, req); st != 200 {
-			t.Fatalf("%q: status %d, want 200", req, st)
+	for _, r := range logged {
+		if st := rawRequest(t, host, nil, r.path, r.headers); st != 200 {
+			t.Fatalf("%q %q: status %d, want 200", r.path, r.headers, st)
 		}
 	}
-	for _, req := range refused {
-		if st := sendRawRequest(t, s.HTTPPort, req); st != 400 {
-			t.Errorf("%q: status %d, want 400", req, st)
+	for _, r := range refused {
+		if st := rawRequest(t, host, nil, r.path, r.headers); st != 400 {
+			t.Errorf("%q %q: status %d, want 400", r.path, r.headers, st)
 		}
 	}
 	for _, f := range []string{"gunicorn.log", "gunicorn-path.log", "combined.log", "apache-path.log"} {
@@ -325,7 +287,7 @@ func attackForgedAccessLines(t *testing.T) {
 			t.Errorf("%s: %d lines for %d requests:\n%s", f, len(lines), len(logged), strings.Join(lines, "\n"))
 		}
 		for i, line := range lines {
-			if p := lineProblem(line, false); p != "" {
+			if p := onelinetest.Problem(line+"\n", false); p != "" {
 				t.Errorf("%s line %d has %s: %q", f, i+1, p, line)
 			}
 			if strings.Contains(line, "MARK-X") {

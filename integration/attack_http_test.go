@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -99,22 +98,6 @@ func startExamples(t *testing.T) *server {
 	return startCaddy(t, examplesCaddyfile(t))
 }
 
-// heapAlloc reads Caddy's live heap from the admin endpoint's expvar.
-func heapAlloc(t *testing.T, s *server) (uint64, error) {
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/vars", s.AdminPort))
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	var v struct {
-		Memstats struct{ HeapAlloc uint64 } `json:"memstats"`
-	}
-	if err := json.NewDecoder(resp.Body).Decode(&v); err != nil {
-		return 0, err
-	}
-	return v.Memstats.HeapAlloc, nil
-}
-
 // slowResult is what one trickling client saw.
 type slowResult struct {
 	status string        // the status line, if a response came
@@ -186,34 +169,19 @@ func attackSlowBodies(t *testing.T) {
 		return time.Since(start), st
 	}
 	good() // warm up: pools, files
-	base, err := heapAlloc(t, s)
+	base, err := caddyHeap(s)
 	if err != nil {
 		t.Fatal(err)
 	}
 
 	// Sample the heap until every slow client is done.
-	var (
-		wg       sync.WaitGroup
-		peak     = base
-		stop     = make(chan struct{})
-		samplers sync.WaitGroup
-	)
-	samplers.Add(1)
-	go func() {
-		defer samplers.Done()
-		tick := time.NewTicker(200 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				if h, err := heapAlloc(t, s); err == nil && h > peak {
-					peak = h
-				}
-			}
+	var wg sync.WaitGroup
+	peak := base
+	stopSampling := every(200*time.Millisecond, func() {
+		if h, err := caddyHeap(s); err == nil && h > peak {
+			peak = h
 		}
-	}()
+	})
 	results := make([]slowResult, clients)
 	addr := fmt.Sprintf("127.0.0.1:%d", s.HTTPPort)
 	for i := range clients {
@@ -240,10 +208,9 @@ func attackSlowBodies(t *testing.T) {
 		time.Sleep(time.Second)
 	}
 	wg.Wait()
-	close(stop)
-	samplers.Wait()
+	stopSampling()
 
-	growth := int64(peak) - int64(base)
+	growth := peak - base
 	sort.Slice(latencies, func(i, j int) bool { return latencies[i] < latencies[j] })
 	var slowest time.Duration
 	cut, failed := 0, 0

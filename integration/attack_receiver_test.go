@@ -3,18 +3,14 @@ package integration
 import (
 	"crypto/tls"
 	"encoding/binary"
-	"encoding/hex"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 )
@@ -48,25 +44,6 @@ var receiverAttacks = []attack{
 	},
 }
 
-// pyFrames returns SocketHandler frames (length + pickle) of records
-// with the messages msgs, made by Python's own SocketHandler.makePickle.
-func pyFrames(t *testing.T, dir string, msgs ...string) [][]byte {
-	t.Helper()
-	out, _ := runPython(t, dir, frameClient, msgs...)
-	var frames [][]byte
-	for _, h := range strings.Fields(out) {
-		b, err := hex.DecodeString(h)
-		if err != nil {
-			t.Fatal(err)
-		}
-		frames = append(frames, b)
-	}
-	if len(frames) != len(msgs) {
-		t.Fatalf("python made %d frames of %d", len(frames), len(msgs))
-	}
-	return frames
-}
-
 // dialFrom connects to addr from the loopback address ip.
 //
 // From 127.0.0.1 it does not bind first: a bind to port 0 takes its port
@@ -90,32 +67,12 @@ func closedByServer(c net.Conn, wait time.Duration) bool {
 	return !(errors.As(err, &ne) && ne.Timeout())
 }
 
-const floodCaddyfile = `{
-	admin 127.0.0.1:{{.AdminPort}}
-	applog {
-		python_socket tcp/127.0.0.1:TCPPORT {
-			app worker
-		}
-	}
-	log worker {
-		include applog.worker
-		output file {{.Dir}}/worker.log
-		format json
-	}
-}
-
-http://127.0.0.1:{{.HTTPPort}} {
-	bind 127.0.0.1
-	respond "ok"
-}
-`
-
 // attackOnePeerFloods opens connections from 127.0.0.1 until they are
 // refused, with the default limits, and keeps trying for a while; then
 // 127.0.0.2 sends a record.
 func attackOnePeerFloods(t *testing.T) {
 	port := freePort(t)
-	s := startCaddy(t, strings.Replace(floodCaddyfile, "TCPPORT", fmt.Sprint(port), 1))
+	s := startCaddy(t, workerCaddyfile(fmt.Sprintf("tcp/127.0.0.1:%d", port), ""))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	frames := pyFrames(t, s.Dir, "from the other peer")
 
@@ -279,68 +236,16 @@ func attackUnixPathHost(t *testing.T) {
 	}
 }
 
-const trickleCaddyfile = `{
-	admin 127.0.0.1:{{.AdminPort}}
-	applog {
-		python_socket tcp/127.0.0.1:TCPPORT {
-			app worker
-			max_message_size 16MiB
-			max_connections 1100
-			max_connections_per_peer 1100
-			read_timeout 3s
-		}
-	}
-	log worker {
-		include applog.worker
-		output file {{.Dir}}/worker.log
-		format json
-	}
-}
-
-http://127.0.0.1:{{.HTTPPort}} {
-	bind 127.0.0.1
-	respond "ok"
-}
-`
-
-// caddyMemory returns Caddy's heap in use (from the admin API's expvar
-// memstats) and its resident set size, in bytes.
-func caddyMemory(t *testing.T, s *server) (heap, rss int64) {
-	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/vars", s.AdminPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var vars struct {
-		Memstats struct{ HeapAlloc int64 }
-	}
-	if err := json.Unmarshal(body, &vars); err != nil {
-		t.Fatalf("admin /debug/vars: %s: %v: %.200s", resp.Status, err, body)
-	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, l := range strings.Split(string(status), "\n") {
-		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" {
-			kb, _ := strconv.ParseInt(f[1], 10, 64)
-			rss = kb << 10
-		}
-	}
-	return vars.Memstats.HeapAlloc, rss
-}
-
 // attackTricklingFrames opens 1000 connections that each announce a
 // frame of max_message_size (16MiB) and send a byte of it every 500ms.
 func attackTricklingFrames(t *testing.T) {
 	const n = 1000
 	port := freePort(t)
-	s := startCaddy(t, strings.Replace(trickleCaddyfile, "TCPPORT", fmt.Sprint(port), 1))
+	s := startCaddy(t, workerCaddyfile(fmt.Sprintf("tcp/127.0.0.1:%d", port), `
+			max_message_size 16MiB
+			max_connections 1100
+			max_connections_per_peer 1100
+			read_timeout 3s`))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	frames := pyFrames(t, s.Dir, "served meanwhile")
 	time.Sleep(500 * time.Millisecond)
@@ -365,26 +270,12 @@ func attackTricklingFrames(t *testing.T) {
 		}
 	}
 	// Trickle: a byte every 500ms on each until the server cuts it.
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tick := time.NewTicker(500 * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stop:
-				return
-			case <-tick.C:
-				for _, c := range conns {
-					_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
-					_, _ = c.Write([]byte{0})
-				}
-			}
+	defer every(500*time.Millisecond, func() {
+		for _, c := range conns {
+			_ = c.SetWriteDeadline(time.Now().Add(10 * time.Millisecond))
+			_, _ = c.Write([]byte{0})
 		}
-	}()
-	defer func() { close(stop); wg.Wait() }()
+	})()
 
 	// Another client is served while they trickle.
 	good, err := dialFrom("127.0.0.2", addr)
@@ -428,36 +319,16 @@ func attackTricklingFrames(t *testing.T) {
 	}
 }
 
-const proxyLimitCaddyfile = `{
-	admin 127.0.0.1:{{.AdminPort}}
-	applog {
-		python_socket tcp/127.0.0.1:TCPPORT {
-			app worker
-			proxy_protocol {
-				allow 127.0.0.1/32
-			}
-			max_connections_per_peer 2
-		}
-	}
-	log worker {
-		include applog.worker
-		output file {{.Dir}}/worker.log
-		format json
-	}
-}
-
-http://127.0.0.1:{{.HTTPPort}} {
-	bind 127.0.0.1
-	respond "ok"
-}
-`
-
 // attackThroughProxy opens connections from the trusted proxy
 // (127.0.0.1) for several clients and for one, and from an untrusted
 // peer (127.0.0.2) with headers of its own, with max_connections_per_peer 2.
 func attackThroughProxy(t *testing.T) {
 	port := freePort(t)
-	s := startCaddy(t, strings.Replace(proxyLimitCaddyfile, "TCPPORT", fmt.Sprint(port), 1))
+	s := startCaddy(t, workerCaddyfile(fmt.Sprintf("tcp/127.0.0.1:%d", port), `
+			proxy_protocol {
+				allow 127.0.0.1/32
+			}
+			max_connections_per_peer 2`))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	var all []net.Conn
 	defer func() {
@@ -518,35 +389,15 @@ func attackThroughProxy(t *testing.T) {
 	}
 }
 
-const tlsSlowCaddyfile = `{
-	admin 127.0.0.1:{{.AdminPort}}
-	applog {
-		python_socket tls/127.0.0.1:TCPPORT {
-			app worker
-			tls {
-				certificate SERVERCERT SERVERKEY
-			}
-			read_timeout 2s
-		}
-	}
-	log worker {
-		include applog.worker
-		output file {{.Dir}}/worker.log
-		format json
-	}
-}
-
-http://127.0.0.1:{{.HTTPPort}} {
-	bind 127.0.0.1
-	respond "ok"
-}
-`
-
 // attackSlowHandshake sends a TLS ClientHello a byte every 300ms.
 func attackSlowHandshake(t *testing.T) {
 	p := tlsNewPKI(t)
 	port := freePort(t)
-	s := startCaddy(t, strings.NewReplacer("TCPPORT", fmt.Sprint(port), "SERVERCERT", p.ServerCert, "SERVERKEY", p.ServerKey).Replace(tlsSlowCaddyfile))
+	s := startCaddy(t, workerCaddyfile(fmt.Sprintf("tls/127.0.0.1:%d", port), fmt.Sprintf(`
+			tls {
+				certificate %s %s
+			}
+			read_timeout 2s`, p.ServerCert, p.ServerKey)))
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	frames := pyFrames(t, s.Dir, "after a handshake")
 

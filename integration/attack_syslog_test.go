@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -64,31 +63,15 @@ var syslogAttacks = []attack{
 // syslogAttackCaddyfile is a syslog receiver on TCP and UDP with the
 // options in BLOCK; every app is accepted, so that a record injected
 // under another app's name would be written and seen.
-const syslogAttackCaddyfile = `{
-	admin 127.0.0.1:{{.AdminPort}}
-	applog {
+var syslogAttackCaddyfile = appsCaddyfile(`
 		syslog tcp/127.0.0.1:TCPPORT udp/127.0.0.1:UDPPORT {
 			BLOCK
 		}
 		facility shop
-		accept_unknown
-	}
-	log apps {
-		include applog
-		output file {{.Dir}}/apps.log
-		level DEBUG
-		format json
-	}
-}
-
-http://127.0.0.1:{{.HTTPPort}} {
-	bind 127.0.0.1
+		accept_unknown`, `
 	handle /status {
 		log_status
-	}
-	respond "ok"
-}
-`
+	}`)
 
 func syslogAttackServer(t *testing.T, block string) (s *server, tcp, udp int) {
 	t.Helper()
@@ -145,25 +128,6 @@ h.close()
 	}
 	if _, stderr := runPython(t, s.Dir, script, fmt.Sprint(port), transport, ident, string(arg)); strings.TrimSpace(stderr) != "" {
 		t.Fatalf("python: %s", stderr)
-	}
-}
-
-// sendRaw writes data on one connection (or each datum as a datagram)
-// and closes it.
-func sendRaw(t *testing.T, network string, port int, data ...string) {
-	t.Helper()
-	c, err := net.Dial(network, fmt.Sprintf("127.0.0.1:%d", port))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer c.Close()
-	for _, d := range data {
-		if _, err := c.Write([]byte(d)); err != nil {
-			t.Fatal(err)
-		}
-		if network == "udp" {
-			time.Sleep(5 * time.Millisecond)
-		}
 	}
 }
 

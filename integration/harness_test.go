@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -100,6 +101,91 @@ type server struct {
 	done      chan struct{}
 }
 
+// caddyHeap reads Caddy's live heap, in bytes, from the admin API's
+// expvar memstats. It returns an error rather than failing the test, for
+// samplers that run beside it.
+func caddyHeap(s *server) (int64, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/debug/vars", s.AdminPort))
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return 0, err
+	}
+	var vars struct {
+		Memstats struct{ HeapAlloc int64 } `json:"memstats"`
+	}
+	if err := json.Unmarshal(body, &vars); err != nil {
+		return 0, fmt.Errorf("admin /debug/vars: %s: %w: %.200s", resp.Status, err, body)
+	}
+	return vars.Memstats.HeapAlloc, nil
+}
+
+// caddyMemory returns Caddy's live heap (see caddyHeap) and its resident
+// set size, in bytes.
+func caddyMemory(t *testing.T, s *server) (heap, rss int64) {
+	t.Helper()
+	heap, err := caddyHeap(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, l := range strings.Split(string(status), "\n") {
+		if f := strings.Fields(l); len(f) == 3 && f[0] == "VmRSS:" {
+			kb, _ := strconv.ParseInt(f[1], 10, 64)
+			rss = kb << 10
+		}
+	}
+	return heap, rss
+}
+
+// every calls f every interval from a goroutine of its own until the
+// returned stop is called; stop returns once that goroutine has.
+func every(interval time.Duration, f func()) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		tick := time.NewTicker(interval)
+		defer tick.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-tick.C:
+				f()
+			}
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// sendRaw writes data on one connection to a loopback port and closes
+// it; over UDP, each datum is a datagram, 5ms after the one before, so
+// that none is dropped in the socket buffer.
+func sendRaw(t *testing.T, network string, port int, data ...string) {
+	t.Helper()
+	c, err := net.Dial(network, fmt.Sprintf("127.0.0.1:%d", port))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, d := range data {
+		if _, err := c.Write([]byte(d)); err != nil {
+			t.Fatal(err)
+		}
+		if network == "udp" {
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+}
+
 // URL returns the HTTP address of path on the server.
 func (s *server) URL(path string) string {
 	return fmt.Sprintf("http://127.0.0.1:%d%s", s.HTTPPort, path)
@@ -120,11 +206,19 @@ func startCaddyWith(t *testing.T, caddyfile string, prepare func(dir string)) *s
 	if prepare != nil {
 		prepare(s.Dir)
 	}
-	path := filepath.Join(s.Dir, "Caddyfile")
-	if err := os.WriteFile(path, s.render(caddyfile), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(s.Dir, "Caddyfile"), s.render(caddyfile), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	s.cmd = exec.Command(caddyBin, "run", "--config", path, "--adapter", "caddyfile")
+	s.launch(t)
+	return s
+}
+
+// launch runs Caddy on the Caddyfile in s.Dir, with its data and config
+// folders there too, and waits until it serves on s.AdminPort and
+// s.HTTPPort.
+func (s *server) launch(t *testing.T) {
+	t.Helper()
+	s.cmd = exec.Command(caddyBin, "run", "--config", filepath.Join(s.Dir, "Caddyfile"), "--adapter", "caddyfile")
 	s.cmd.Dir = s.Dir
 	s.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+s.Dir+"/data", "XDG_CONFIG_HOME="+s.Dir+"/config")
 	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
@@ -146,7 +240,7 @@ func startCaddyWith(t *testing.T, caddyfile string, prepare func(dir string)) *s
 			resp.Body.Close()
 			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.HTTPPort)); err == nil {
 				c.Close()
-				return s
+				return
 			}
 		}
 		if time.Now().After(deadline) {

@@ -14,16 +14,15 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 )
 
-const limitsCaddyfile = `{
+// workerCaddyfile is a Caddyfile with a python_socket receiver on listen
+// (such as "tcp/127.0.0.1:9020") for app worker, with the receiver
+// options opts, writing the app's records to {{.Dir}}/worker.log.
+func workerCaddyfile(listen, opts string) string {
+	return fmt.Sprintf(`{
 	admin 127.0.0.1:{{.AdminPort}}
 	applog {
-		python_socket tcp/127.0.0.1:TCPPORT {
-			app worker
-			proxy_protocol {
-				allow 127.0.0.1/32
-			}
-			max_connections 3
-			read_timeout 1s
+		python_socket %s {
+			app worker%s
 		}
 	}
 	log worker {
@@ -37,7 +36,8 @@ http://127.0.0.1:{{.HTTPPort}} {
 	bind 127.0.0.1
 	respond "ok"
 }
-`
+`, listen, opts)
+}
 
 // frameClient prints SocketHandler frames (length + pickle), hex-encoded.
 const frameClient = `
@@ -48,11 +48,11 @@ for msg in sys.argv[1:]:
     print(h.makePickle(r).hex())
 `
 
-func TestReceiverLimitsAndProxyProtocol(t *testing.T) {
-	port := freePort(t)
-	s := startCaddy(t, strings.Replace(limitsCaddyfile, "TCPPORT", fmt.Sprint(port), 1))
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	out, _ := runPython(t, s.Dir, frameClient, "via v1", "via v2", "plain", "after limits")
+// pyFrames returns SocketHandler frames (length + pickle) of records
+// with the messages msgs, made by Python's own SocketHandler.makePickle.
+func pyFrames(t *testing.T, dir string, msgs ...string) [][]byte {
+	t.Helper()
+	out, _ := runPython(t, dir, frameClient, msgs...)
 	var frames [][]byte
 	for _, h := range strings.Fields(out) {
 		b, err := hex.DecodeString(h)
@@ -61,6 +61,22 @@ func TestReceiverLimitsAndProxyProtocol(t *testing.T) {
 		}
 		frames = append(frames, b)
 	}
+	if len(frames) != len(msgs) {
+		t.Fatalf("python made %d frames of %d", len(frames), len(msgs))
+	}
+	return frames
+}
+
+func TestReceiverLimitsAndProxyProtocol(t *testing.T) {
+	port := freePort(t)
+	s := startCaddy(t, workerCaddyfile(fmt.Sprintf("tcp/127.0.0.1:%d", port), `
+			proxy_protocol {
+				allow 127.0.0.1/32
+			}
+			max_connections 3
+			read_timeout 1s`))
+	addr := fmt.Sprintf("127.0.0.1:%d", port)
+	frames := pyFrames(t, s.Dir, "via v1", "via v2", "plain", "after limits")
 	send := func(header []byte, frame []byte) {
 		t.Helper()
 		c, err := net.Dial("tcp", addr)

@@ -251,7 +251,6 @@ ruleset(name="forward") {
 // framed on streams) and syslog() destinations (RFC 5424, octet-counted
 // on streams), over UDP, TCP and TLS, with default flags.
 func (sr *sentReceived) syslogNG(t *testing.T) {
-	bin, env, modules := syslogNG(t)
 	tlsOpts := fmt.Sprintf(`tls(ca-file(%q) peer-verify(required-trusted))`, sr.pki.CA)
 	// network()'s BSD format has no NILVALUE: a message without a
 	// program goes as `HOST TEXT`, whose first word any reader (rsyslog,
@@ -286,18 +285,7 @@ source s_rfc5424 { syslog(ip("127.0.0.1") port(%d) transport("tcp")); };
 		fmt.Fprintf(&conf, "destination d_%d { %s; };\n", i, c.action)
 		fmt.Fprintf(&conf, "log { source(s_bsd); source(s_rfc5424); filter(f_%d); destination(d_%d); };\n", i, i)
 	}
-	confPath := filepath.Join(dir, "syslog-ng.conf")
-	if err := os.WriteFile(confPath, []byte(conf.String()), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := []string{"-F", "-e", "--no-caps", "-f", confPath, "-p", filepath.Join(dir, "pid"),
-		"-R", filepath.Join(dir, "persist"), "-c", filepath.Join(dir, "ctl")}
-	if modules != "" {
-		args = append(args, "--module-path="+modules)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	d.run(t, cmd)
+	d.runSyslogNG(t, dir, conf.String(), "-e")
 	if !tlsWaitFor(10*time.Second, func() bool { return tcpUp(d.udpPort) }) {
 		t.Fatalf("syslog-ng's syslog() source did not listen")
 	}

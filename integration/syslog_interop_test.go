@@ -64,7 +64,6 @@ func syslogNG(t *testing.T) (bin string, env []string, modulePath string) {
 // source (RFC 5424, octet counting on TCP) on both transports.
 func startSyslogNG(t *testing.T) *syslogDaemon {
 	t.Helper()
-	bin, env, modules := syslogNG(t)
 	dir := t.TempDir()
 	d := &syslogDaemon{name: "syslog-ng", tcpPort: freePort(t), udpPort: freeUDPPort(t), out: filepath.Join(dir, "out.log")}
 	conf := fmt.Sprintf(`@version: 3.38
@@ -76,19 +75,29 @@ source s_net {
 destination d_file { file(%q template("${FACILITY}|${LEVEL}|${PROGRAM}|${HOST}|${MSG}\n")); };
 log { source(s_net); destination(d_file); };
 `, d.tcpPort, d.udpPort, d.out)
+	d.runSyslogNG(t, dir, conf)
+	return d
+}
+
+// runSyslogNG writes conf to dir and runs syslog-ng on it in the
+// foreground with flags, its pid, persist and control files in dir too,
+// until its TCP port accepts (see run).
+func (d *syslogDaemon) runSyslogNG(t *testing.T, dir, conf string, flags ...string) {
+	t.Helper()
+	bin, env, modules := syslogNG(t)
 	confPath := filepath.Join(dir, "syslog-ng.conf")
 	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-F", "--no-caps", "-f", confPath, "-p", filepath.Join(dir, "pid"),
-		"-R", filepath.Join(dir, "persist"), "-c", filepath.Join(dir, "ctl")}
+	args := append([]string{"-F"}, flags...)
+	args = append(args, "--no-caps", "-f", confPath, "-p", filepath.Join(dir, "pid"),
+		"-R", filepath.Join(dir, "persist"), "-c", filepath.Join(dir, "ctl"))
 	if modules != "" {
 		args = append(args, "--module-path="+modules)
 	}
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), env...)
 	d.run(t, cmd)
-	return d
 }
 
 // run starts the daemon and waits until its TCP port accepts.

@@ -22,9 +22,7 @@ import (
 // protocol from loopback, on TCP and TLS, and one on TCP for each
 // framing set explicitly, octet and lf. accept_unknown keeps the record of any app,
 // so a message filed under the wrong app is seen, not refused.
-const sentReceivedCaddyfile = `{
-	admin 127.0.0.1:{{.AdminPort}}
-	applog {
+var sentReceivedCaddyfile = appsCaddyfile(`
 		accept_unknown
 		syslog udp/127.0.0.1:UDPPORT tcp/127.0.0.1:TCPPORT tls/127.0.0.1:TLSPORT {
 			tls {
@@ -44,21 +42,7 @@ const sentReceivedCaddyfile = `{
 		}
 		syslog tcp/127.0.0.1:LFPORT {
 			framing lf
-		}
-	}
-	log apps {
-		include applog
-		output file {{.Dir}}/apps.log
-		level DEBUG
-		format json
-	}
-}
-
-http://127.0.0.1:{{.HTTPPort}} {
-	bind 127.0.0.1
-	respond "ok"
-}
-`
+		}`, "")
 
 // sentReceivedTZ is the time zone of Caddy and of every sender: not UTC,
 // so that a zone-less timestamp read as UTC rather than as local time

@@ -12,12 +12,14 @@ import (
 	"time"
 )
 
-const syslogReceiverCaddyfile = `{
+// appsCaddyfile is a Caddyfile whose applog global option holds applog
+// (receivers and app options), with every applog record, down to DEBUG,
+// written as JSON to {{.Dir}}/apps.log, and a site that serves routes
+// and answers "ok" to the rest.
+func appsCaddyfile(applog, routes string) string {
+	return `{
 	admin 127.0.0.1:{{.AdminPort}}
-	applog {
-		syslog udp/127.0.0.1:UDPPORT tcp/127.0.0.1:TCPPORT
-		facility shop
-		facility gunicorn
+	applog {` + applog + `
 	}
 	log apps {
 		include applog
@@ -28,10 +30,16 @@ const syslogReceiverCaddyfile = `{
 }
 
 http://127.0.0.1:{{.HTTPPort}} {
-	bind 127.0.0.1
+	bind 127.0.0.1` + routes + `
 	respond "ok"
 }
 `
+}
+
+var syslogReceiverCaddyfile = appsCaddyfile(`
+		syslog udp/127.0.0.1:UDPPORT tcp/127.0.0.1:TCPPORT
+		facility shop
+		facility gunicorn`, "")
 
 // sysLogClient logs through real SysLogHandlers, over UDP and over TCP
 // (where Python ends each message with a NUL and nothing else).

@@ -18,7 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 	"unsafe"
 
 	"github.com/caddyserver/caddy/v2"
@@ -360,7 +359,7 @@ func decodeForm(raw, what string, now time.Time, req *request) ([]intake.Record,
 		// HTTPHandler always sends levelno, which decides; a hand-made
 		// form with a level name we do not know is a mistake, not INFO.
 		if _, ok := intake.ParseLevel(levelName); !ok {
-			return nil, intake.Errorf(http.StatusBadRequest, "unknown levelname %q and no levelno: %s", brief(levelName), jsonlog.LevelHint)
+			return nil, intake.Errorf(http.StatusBadRequest, "unknown levelname %q and no levelno: %s", intake.Brief(levelName), jsonlog.LevelHint)
 		}
 	}
 	// msg % args may ask for any width, any number of times: the
@@ -388,7 +387,7 @@ func applyTextLevel(recs []intake.Record, query map[string][]string) error {
 	}
 	n, ok := intake.ParseLevel(name)
 	if !ok {
-		return fmt.Errorf("unknown level %q: %s", brief(name), jsonlog.LevelHint)
+		return fmt.Errorf("unknown level %q: %s", intake.Brief(name), jsonlog.LevelHint)
 	}
 	for i := range recs {
 		recs[i].LevelNo, recs[i].LevelName = n, name
@@ -574,18 +573,6 @@ func firstByte(body []byte) byte {
 		}
 	}
 	return 0
-}
-
-// brief shortens text quoted in an error.
-func brief(s string) string {
-	if len(s) <= 60 {
-		return s
-	}
-	cut := 60
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }
 
 // oneLine keeps an error reason on a single line of the response.

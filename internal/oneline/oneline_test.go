@@ -4,10 +4,11 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"go.uber.org/zap/buffer"
 	"go.uber.org/zap/zapcore"
+
+	"github.com/caddy-applog/caddy-applog/internal/oneline/onelinetest"
 )
 
 func escape(s string) string {
@@ -58,24 +59,6 @@ func TestLine(t *testing.T) {
 	}
 }
 
-// checkLine fails unless line is one line of valid UTF-8 ending in its
-// only newline, without control characters other than tab.
-func checkLine(t *testing.T, line string) {
-	t.Helper()
-	body, ok := strings.CutSuffix(line, "\n")
-	if !ok {
-		t.Fatalf("no final newline: %q", line)
-	}
-	if !utf8.ValidString(body) {
-		t.Fatalf("not UTF-8: %q", line)
-	}
-	for _, r := range body {
-		if r < 0x20 && r != '\t' || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 {
-			t.Fatalf("raw %U in %q", r, line)
-		}
-	}
-}
-
 // FuzzLine: whatever an encoder wrote, Line makes it one clean line;
 // clean input comes back unchanged; and JSON from Caddy's (zap's) json
 // encoder stays valid JSON with the same values.
@@ -89,7 +72,7 @@ func FuzzLine(f *testing.F) {
 		buf.AppendString(s)
 		buf.AppendByte('\n')
 		out := Line(buf)
-		checkLine(t, out.String())
+		onelinetest.Check(t, out.String(), true)
 		if Clean([]byte(s)) && out.String() != s+"\n" {
 			t.Fatalf("clean %q changed to %q", s, out.String())
 		}
@@ -101,7 +84,7 @@ func FuzzLine(f *testing.F) {
 		}
 		want := jb.String()
 		line := Line(jb)
-		checkLine(t, line.String())
+		onelinetest.Check(t, line.String(), true)
 		var got, orig map[string]any
 		if err := json.Unmarshal(line.Bytes(), &got); err != nil {
 			t.Fatalf("%q is no longer JSON: %v", line.String(), err)

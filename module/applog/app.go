@@ -548,25 +548,7 @@ func (a *App) emit(rec *intake.Record, r *rules, truncated bool, received time.T
 	if fp == nil {
 		fp = new([]zap.Field)
 	}
-	fields := append((*fp)[:0],
-		zap.String("app", rec.App),
-		zap.String("facility", rec.Facility),
-		zap.String("host", rec.Host),
-		zap.String("logger_name", rec.Logger),
-		zap.String("level_name", rec.LevelName),
-		zap.Int("level_no", rec.LevelNo),
-	)
-	if truncated {
-		fields = append(fields, zap.Bool("truncated", true))
-	}
-	if !received.IsZero() {
-		fields = append(fields, zap.Time("received", received))
-	}
-	if len(rec.Attrs) > 0 {
-		// A pointer into the batch: boxing the slice itself would
-		// allocate for every record.
-		fields = append(fields, zap.Object("attrs", (*intake.Attrs)(&rec.Attrs)))
-	}
+	fields := rec.AppendFields((*fp)[:0], truncated, received)
 	ce.Write(fields...)
 	clear(fields)
 	*fp = fields[:0]

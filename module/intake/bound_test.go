@@ -21,20 +21,7 @@ func encode(t testing.TB, rec *Record, truncated bool) string {
 	if rec.Facility != "" {
 		name += "." + rec.Facility
 	}
-	fields := []zap.Field{
-		zap.String("app", rec.App),
-		zap.String("facility", rec.Facility),
-		zap.String("host", rec.Host),
-		zap.String("logger_name", rec.Logger),
-		zap.String("level_name", rec.LevelName),
-		zap.Int("level_no", rec.LevelNo),
-	}
-	if truncated {
-		fields = append(fields, zap.Bool("truncated", true))
-	}
-	if len(rec.Attrs) > 0 {
-		fields = append(fields, zap.Object("attrs", (*Attrs)(&rec.Attrs)))
-	}
+	fields := rec.AppendFields(nil, truncated, time.Time{})
 	buf, err := enc.EncodeEntry(zapcore.Entry{LoggerName: name, Time: rec.Time, Level: ZapLevel(rec.LevelNo), Message: rec.Message}, fields)
 	if err != nil {
 		t.Fatal(err)

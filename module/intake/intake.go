@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // AppName is the name of the applog app in Caddy's config (`apps.applog`).
@@ -107,6 +108,20 @@ func StatusOf(err error) int {
 		return e.Status
 	}
 	return http.StatusBadRequest
+}
+
+// Brief shortens text quoted in an error to at most 60 bytes and "...",
+// cutting before a character rather than through it.
+func Brief(s string) string {
+	const limit = 60
+	if len(s) <= limit {
+		return s
+	}
+	cut := limit
+	for cut > 0 && !utf8.RuneStart(s[cut]) {
+		cut--
+	}
+	return s[:cut] + "..."
 }
 
 // MaxNameLen bounds app and facility names; longer ones are rejected.

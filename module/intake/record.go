@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 
+	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 )
 
@@ -164,4 +165,31 @@ func (as Attrs) MarshalLogObject(enc zapcore.ObjectEncoder) error {
 		a.Value.AddTo(enc, a.Key)
 	}
 	return nil
+}
+
+// AppendFields appends the fields of r's entry in Caddy's logging to dst:
+// app, facility, host, logger_name, level_name and level_no, then
+// truncated when the record was cut, received when it is not zero, and
+// attrs when there are any.
+func (r *Record) AppendFields(dst []zap.Field, truncated bool, received time.Time) []zap.Field {
+	dst = append(dst,
+		zap.String("app", r.App),
+		zap.String("facility", r.Facility),
+		zap.String("host", r.Host),
+		zap.String("logger_name", r.Logger),
+		zap.String("level_name", r.LevelName),
+		zap.Int("level_no", r.LevelNo),
+	)
+	if truncated {
+		dst = append(dst, zap.Bool("truncated", true))
+	}
+	if !received.IsZero() {
+		dst = append(dst, zap.Time("received", received))
+	}
+	if len(r.Attrs) > 0 {
+		// A pointer into the record: boxing the slice itself would
+		// allocate for every record.
+		dst = append(dst, zap.Object("attrs", (*Attrs)(&r.Attrs)))
+	}
+	return dst
 }

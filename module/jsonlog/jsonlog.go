@@ -311,7 +311,7 @@ func (s *scanner) record(now time.Time) (intake.Record, error) {
 	if !levelSet {
 		if badLevel != "" {
 			// Taking it as INFO would hide an error as routine.
-			return rec, s.errAt(start, "unknown level %q: %s", brief(badLevel), LevelHint)
+			return rec, s.errAt(start, "unknown level %q: %s", intake.Brief(badLevel), LevelHint)
 		}
 		rec.LevelNo, rec.LevelName = intake.LevelInfo, "INFO"
 	}
@@ -335,18 +335,6 @@ func (s *scanner) messageText(v intake.Value, start int) (string, bool) {
 		return "", false
 	}
 	return s.buf[start:s.pos], true
-}
-
-// brief shortens text quoted in an error.
-func brief(s string) string {
-	if len(s) <= 60 {
-		return s
-	}
-	cut := 60
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
-	}
-	return s[:cut] + "..."
 }
 
 // setLevel reads a level attribute; it reports false (keep the key as an

@@ -6,6 +6,8 @@ import (
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/caddy-applog/caddy-applog/module/intake"
 )
 
 // Field is one name=value pair of a form, decoded.
@@ -191,5 +193,5 @@ func unhex(c byte) byte {
 
 // quoteBrief quotes s for an error message, shortened.
 func quoteBrief(s string) string {
-	return strconv.Quote(brief(s))
+	return strconv.Quote(intake.Brief(s))
 }

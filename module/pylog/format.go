@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode/utf8"
 	"unsafe"
+
+	"github.com/caddy-applog/caddy-applog/module/intake"
 )
 
 // maxWidth bounds field widths and precisions. Python has no limit short
@@ -237,7 +239,7 @@ func (f *formatter) run(msg string) error {
 		case no:
 			return errors.New("not all arguments converted during string formatting")
 		case unknown:
-			return fmt.Errorf("not all arguments converted, unless %s is a mapping", brief(f.dict.Raw))
+			return fmt.Errorf("not all arguments converted, unless %s is a mapping", intake.Brief(f.dict.Raw))
 		}
 	}
 	return nil
@@ -379,7 +381,7 @@ func (f *formatter) starArg() (int, error) {
 		return 0, errors.New("* wants int")
 	}
 	if v.Big != nil || v.Int < -maxWidth || v.Int > maxWidth {
-		return 0, fmt.Errorf("* argument %s too big", brief(v.Raw))
+		return 0, fmt.Errorf("* argument %s too big", intake.Brief(v.Raw))
 	}
 	return int(v.Int), nil
 }
@@ -390,14 +392,14 @@ func (f *formatter) lookup(key string) error {
 	case no:
 		return errors.New("format requires a mapping")
 	case unknown:
-		return fmt.Errorf("cannot look up %q in %s", key, brief(f.dict.Raw))
+		return fmt.Errorf("cannot look up %q in %s", key, intake.Brief(f.dict.Raw))
 	}
 	switch f.dict.Kind {
 	case KindDict:
 	case KindList, KindBytes:
 		return fmt.Errorf("%s indices must be integers, not str", f.dict.Kind)
 	default:
-		return fmt.Errorf("cannot look up %q in %s", key, brief(f.dict.Raw))
+		return fmt.Errorf("cannot look up %q in %s", key, intake.Brief(f.dict.Raw))
 	}
 	found, opaqueKeys := false, false
 	for _, p := range f.dict.Pairs {
@@ -440,7 +442,7 @@ func (f *formatter) format(v Value, sp *spec) error {
 	case 's':
 		var ok bool
 		if s, ok = v.PyStr(); !ok {
-			return fmt.Errorf("cannot tell what str() makes of %s", brief(v.Raw))
+			return fmt.Errorf("cannot tell what str() makes of %s", intake.Brief(v.Raw))
 		}
 	case 'r':
 		s = v.Raw
@@ -579,7 +581,7 @@ func toInt(v Value, conv byte) (Value, error) {
 		n, _ := new(big.Float).SetFloat64(x).Int(nil)
 		return Value{Kind: KindInt, Big: n}, nil
 	case KindCall, KindOpaque:
-		return Value{}, fmt.Errorf("cannot tell what %%%c makes of %s", conv, brief(v.Raw))
+		return Value{}, fmt.Errorf("cannot tell what %%%c makes of %s", conv, intake.Brief(v.Raw))
 	}
 	if conv == 'o' || conv == 'x' || conv == 'X' {
 		return Value{}, fmt.Errorf("%%%c format: an integer is required, not %s", conv, v.Kind)
@@ -646,7 +648,7 @@ func toFloat(v Value, conv byte) (float64, error) {
 		}
 		return x, nil
 	case KindCall, KindOpaque:
-		return 0, fmt.Errorf("cannot tell what %%%c makes of %s", conv, brief(v.Raw))
+		return 0, fmt.Errorf("cannot tell what %%%c makes of %s", conv, intake.Brief(v.Raw))
 	}
 	return 0, fmt.Errorf("must be real number, not %s", v.Kind)
 }
@@ -666,20 +668,7 @@ func toChar(v Value) (rune, error) {
 		}
 		return rune(v.Int), nil
 	case KindCall, KindOpaque:
-		return 0, fmt.Errorf("cannot tell what %%c makes of %s", brief(v.Raw))
+		return 0, fmt.Errorf("cannot tell what %%c makes of %s", intake.Brief(v.Raw))
 	}
 	return 0, errors.New("%c requires int or char")
-}
-
-// brief shortens a repr for an error message.
-func brief(raw string) string {
-	const limit = 60
-	if len(raw) <= limit {
-		return raw
-	}
-	cut := limit
-	for cut > 0 && !utf8.RuneStart(raw[cut]) {
-		cut--
-	}
-	return raw[:cut] + "..."
 }

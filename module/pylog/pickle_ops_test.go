@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/module/intake"
 )
 
 // opcodeCases are pickles written by hand for the opcodes and corner
@@ -308,7 +310,7 @@ func TestDecodePickleLimits(t *testing.T) {
 		start := time.Now()
 		v, err := DecodePickle([]byte(tc.in), tc.lim)
 		if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
-			t.Errorf("%s: DecodePickle = %s, %v; want error %q", tc.name, brief(v.Raw), err, tc.wantErr)
+			t.Errorf("%s: DecodePickle = %s, %v; want error %q", tc.name, intake.Brief(v.Raw), err, tc.wantErr)
 		}
 		if d := time.Since(start); d > 2*time.Second {
 			t.Errorf("%s: took %v", tc.name, d)
@@ -325,7 +327,7 @@ func TestDecodePickleLimits(t *testing.T) {
 		{doubling(10, "l"), PickleLimits{}},
 	} {
 		if _, err := DecodePickle([]byte(tc.in), tc.lim); err != nil {
-			t.Errorf("DecodePickle(%q): %v", brief(tc.in), err)
+			t.Errorf("DecodePickle(%q): %v", intake.Brief(tc.in), err)
 		}
 	}
 }

@@ -200,7 +200,7 @@ func TestPickleRecordsFromPython(t *testing.T) {
 				t.Fatal(err)
 			}
 			if v.Raw != w.Repr {
-				t.Errorf("repr differs from Python's\n got %s\nwant %s", brief(v.Raw), brief(w.Repr))
+				t.Errorf("repr differs from Python's\n got %s\nwant %s", intake.Brief(v.Raw), intake.Brief(w.Repr))
 				reportDiff(t, v.Raw, w.Repr)
 			}
 			rec, err := FromPickle(v, now)
@@ -259,10 +259,10 @@ func checkRecord(t *testing.T, rec intake.Record, w pickledRecord) {
 			continue
 		}
 		if text != want[2] {
-			t.Errorf("attr %s = %s, want %s", a.Key, brief(text), brief(want[2]))
+			t.Errorf("attr %s = %s, want %s", a.Key, intake.Brief(text), intake.Brief(want[2]))
 		}
 		if kind == "json" && !json.Valid([]byte(text)) {
-			t.Errorf("attr %s is not valid JSON: %s", a.Key, brief(text))
+			t.Errorf("attr %s is not valid JSON: %s", a.Key, intake.Brief(text))
 		}
 	}
 	if w.ExcText != nil {
@@ -310,7 +310,7 @@ func TestPickleDecoderReuse(t *testing.T) {
 			want, wantErr := DecodePickle([]byte(in), PickleLimits{})
 			got, err := d.Decode([]byte(in))
 			if got.Raw != want.Raw || (err == nil) != (wantErr == nil) || err != nil && err.Error() != wantErr.Error() {
-				t.Errorf("round %d, input %d: reused decoder %s, %v; new one %s, %v", round, i, brief(got.Raw), err, brief(want.Raw), wantErr)
+				t.Errorf("round %d, input %d: reused decoder %s, %v; new one %s, %v", round, i, intake.Brief(got.Raw), err, intake.Brief(want.Raw), wantErr)
 			}
 		}
 	}

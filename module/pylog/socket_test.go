@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"testing/iotest"
+
+	"github.com/caddy-applog/caddy-applog/module/intake"
 )
 
 func frame(payload string) string {
@@ -126,12 +128,12 @@ func TestDatagramPayload(t *testing.T) {
 		got, err := DatagramPayload([]byte(tc.in), 0)
 		if tc.err != "" {
 			if err == nil || err.Error() != tc.err {
-				t.Errorf("DatagramPayload(%q) error %v, want %q", brief(tc.in), err, tc.err)
+				t.Errorf("DatagramPayload(%q) error %v, want %q", intake.Brief(tc.in), err, tc.err)
 			}
 			continue
 		}
 		if err != nil || !bytes.Equal(got, []byte(tc.want)) {
-			t.Errorf("DatagramPayload(%q) = %q, %v", brief(tc.in), got, err)
+			t.Errorf("DatagramPayload(%q) = %q, %v", intake.Brief(tc.in), got, err)
 		}
 	}
 }

@@ -6,29 +6,12 @@ import (
 	"net/url"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-)
 
-// checkOneLine fails unless out is one line of valid UTF-8 ending in its
-// only newline, with no control character but, if tabs, tab.
-func checkOneLine(t *testing.T, out string, tabs bool) {
-	t.Helper()
-	body, ok := strings.CutSuffix(out, "\n")
-	if !ok {
-		t.Fatalf("no final newline: %q", out)
-	}
-	if !utf8.ValidString(body) {
-		t.Fatalf("not UTF-8: %q", out)
-	}
-	for _, r := range body {
-		if r < 0x20 && (r != '\t' || !tabs) || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 {
-			t.Fatalf("raw %U in %q", r, out)
-		}
-	}
-}
+	"github.com/caddy-applog/caddy-applog/internal/oneline/onelinetest"
+)
 
 // oneLineFormats are formats that show every value a request can bring.
 var oneLineFormats = []*Encoder{
@@ -60,7 +43,7 @@ func FuzzAccessOneLine(f *testing.F) {
 				RemoteAddr: "192.0.2.1:1234", Header: http.Header{"User-Agent": {value, user}, "Referer": {value}, "X-Forwarded-For": {value}, "Cookie": {"sid=" + value}}}
 			out := encodeAccess(t, e, accessLog{req: req, clientIP: value, user: user, status: 200, end: testEnd,
 				respHeaders: http.Header{"Set-Cookie": {value, user}, "Content-Type": {value}}, extra: []zap.Field{zap.String("note", msg)}})
-			checkOneLine(t, out, e.FallbackRaw != nil && strings.Contains(string(e.FallbackRaw), "console"))
+			onelinetest.Check(t, out, e.FallbackRaw != nil && strings.Contains(string(e.FallbackRaw), "console"))
 			return
 		}
 		buf, err := e.EncodeEntry(zapcore.Entry{Level: zapcore.WarnLevel, Time: testEnd, LoggerName: "applog." + value, Message: msg, Stack: user},
@@ -68,7 +51,7 @@ func FuzzAccessOneLine(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkOneLine(t, buf.String(), true)
+		onelinetest.Check(t, buf.String(), true)
 		buf.Free()
 	})
 }
@@ -85,7 +68,7 @@ func TestFallbackOneLine(t *testing.T) {
 		}
 		got := buf.String()
 		buf.Free()
-		checkOneLine(t, got, true)
+		onelinetest.Check(t, got, true)
 		if fb == "console" {
 			if want := "\tINFO\tapplog.shop\t" + `ok\n<14>1 2026-11-22T01:02:03Z db1 bank 7 - - forged\r\u0000\u001b[31mred\u009b0m\u2028\u007f` + "\n"; !strings.HasSuffix(got, want) {
 				t.Errorf("got %q, want it to end %q", got, want)

@@ -4,29 +4,12 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
-	"unicode/utf8"
 
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
-)
 
-// checkOneLine fails unless line is one line of valid UTF-8 ending in
-// its only newline, with no control character but tab.
-func checkOneLine(t *testing.T, line string) {
-	t.Helper()
-	body, ok := strings.CutSuffix(line, "\n")
-	if !ok {
-		t.Fatalf("no final newline: %q", line)
-	}
-	if !utf8.ValidString(body) {
-		t.Fatalf("not UTF-8: %q", line)
-	}
-	for _, r := range body {
-		if r < 0x20 && r != '\t' || r >= 0x7f && r <= 0x9f || r == 0x2028 || r == 0x2029 {
-			t.Fatalf("raw %U in %q", r, line)
-		}
-	}
-}
+	"github.com/caddy-applog/caddy-applog/internal/oneline/onelinetest"
+)
 
 // A record that tries to forge lines of other apps and hosts through
 // `wrap console` (which writes the message and logger name raw) stays
@@ -42,7 +25,7 @@ func TestEncoderWrapConsoleOneLine(t *testing.T) {
 		}
 		got := buf.String()
 		buf.Free()
-		checkOneLine(t, got)
+		onelinetest.Check(t, got, true)
 		// Console's default colour codes would be escaped: it writes
 		// plain level names instead.
 		for _, want := range []string{"\tINFO\t", `applog.shop\n<11>1 x`, `ok\n<14>1 2026-11-22T01:02:03Z db1 bank 7 - - forged line\r\u0000\u001b[31mred\u009b0m\u2028sep\ufffd`, `\ngoroutine 1\n` + "\tmain.go:1\n"} {
@@ -65,7 +48,7 @@ func TestEncoderWrapJSONOneLine(t *testing.T) {
 	}
 	got := buf.String()
 	buf.Free()
-	checkOneLine(t, got)
+	onelinetest.Check(t, got, true)
 	_, js, _ := strings.Cut(got, " - - ")
 	var m map[string]any
 	if err := json.Unmarshal([]byte(js), &m); err != nil {
@@ -105,7 +88,7 @@ func FuzzEncoderOneLine(f *testing.F) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		checkOneLine(t, buf.String())
+		onelinetest.Check(t, buf.String(), true)
 		buf.Free()
 	})
 }
