@@ -74,11 +74,11 @@ func init() {
 //
 // A request is all-or-nothing: either every record is accepted, or the
 // response is an error with a one-line reason and nothing was emitted.
-// 400 malformed body, 401 missing signature, 403 unknown app or bad,
-// stale or replayed signature, 405 method, 408 body slower than
-// read_body_timeout (the connection is closed), 413 body too large,
-// 415 unsupported or mislabelled Content-Type. Success is 200 with a
-// JSON summary `{"accepted":N,"filtered":N,"truncated":N}`.
+// 400 malformed body, 401 missing signature, 403 unknown app or bad or
+// stale signature, 405 method, 408 body slower than read_body_timeout
+// (the connection is closed), 409 replayed signature, 413 body too
+// large, 415 unsupported or mislabelled Content-Type. Success is 200
+// with a JSON summary `{"accepted":N,"filtered":N,"truncated":N}`.
 type Ingest struct {
 	// The app every record posted here belongs to. Naming it here makes
 	// it known to the applog app even without a `facility` for it.
