@@ -22,6 +22,7 @@ var appAttacks = []attack{
 	{"syslog message of control bytes (each escaped to 6 bytes)", "cut and marked truncated: bytes written ≤ 4x bytes sent", attackSyslogControlBytes},
 	{"JSON record of many tiny keys holding 1e300 (301 digits once written) and deep nesting", "cut and marked truncated: bytes written ≤ 4x bytes sent", attackJSONAmplification},
 	{"form post whose message repeats %(a)s of a 600-byte argument", "cut and marked truncated: bytes written ≤ 4x bytes sent", attackFormAmplification},
+	{"flood of minimal syslog datagrams (10 bytes each)", "each entry is the fixed envelope and the few bytes sent: ≤ 300 bytes, none cut", attackTinyRecords},
 	{"apps A and B with the same facility interleaved on every door under accept_unknown", "every entry is filed, named and labelled as its own app", attackInterleavedApps},
 	{"signed request replayed after a clean restart", "409 replayed request; the record is written once", func(t *testing.T) { attackReplay(t, "restart") }},
 	{"signed request replayed after kill -9", "409 replayed request; the record is written once", func(t *testing.T) { attackReplay(t, "kill") }},
@@ -182,6 +183,41 @@ func attackSyslogControlBytes(t *testing.T) {
 	}
 	sendRaw(t, "udp", sysUDP, msgs...)
 	amplification(t, s, n, sent)
+}
+
+// attackTinyRecords measures the part of an entry no input controls: for
+// records of a few bytes it is most of what is written, and it must not
+// grow with anything a sender can choose.
+func attackTinyRecords(t *testing.T) {
+	s, sysUDP, _, _ := appServer(t)
+	const n, msg = 200, "<13>amp: x"
+	msgs := make([]string, n)
+	for i := range msgs {
+		msgs[i] = msg
+	}
+	sendRaw(t, "udp", sysUDP, msgs...)
+	path := filepath.Join(s.Dir, "amp.log")
+	lines := waitLines(t, path, n)
+	if len(lines) != n {
+		t.Fatalf("%d entries, want %d", len(lines), n)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	longest := 0
+	for _, line := range strings.Split(strings.TrimSuffix(string(data), "\n"), "\n") {
+		longest = max(longest, len(line)+1)
+	}
+	t.Logf("%d datagrams of %d bytes: %d bytes written, %.0f per entry, the longest %d", n, len(msg), len(data), float64(len(data))/n, longest)
+	if longest > 300 {
+		t.Errorf("an entry of a %d-byte datagram is %d bytes, want ≤ 300", len(msg), longest)
+	}
+	for _, l := range lines {
+		if l["truncated"] == true || l["msg"] != "x" {
+			t.Fatalf("entry cut or changed: %v", l)
+		}
+	}
 }
 
 func attackJSONAmplification(t *testing.T) {
