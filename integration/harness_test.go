@@ -58,26 +58,64 @@ func requireTool(t *testing.T, name string) string {
 	return path
 }
 
-// freePort returns a loopback TCP port that was free a moment ago.
+// freePort returns a loopback TCP port that was free a moment ago and
+// that no other test of this process was given.
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return uniquePort(t, func() (int, error) {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port, nil
+	})
 }
 
-// freeUDPPort returns a loopback UDP port that was free a moment ago.
+// freeUDPPort returns a loopback UDP port that was free a moment ago
+// and that no other test of this process was given.
 func freeUDPPort(t *testing.T) int {
 	t.Helper()
-	c, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
+	return uniquePort(t, func() (int, error) {
+		c, err := net.ListenPacket("udp", "127.0.0.1:0")
+		if err != nil {
+			return 0, err
+		}
+		defer c.Close()
+		return c.LocalAddr().(*net.UDPAddr).Port, nil
+	})
+}
+
+// givenPorts are the ports handed out so far. The kernel may hand out a
+// port again once it was closed (after thousands of connections, often),
+// and Caddy listens with SO_REUSEPORT: two servers on one port would
+// share its connections without a word.
+var givenPorts struct {
+	sync.Mutex
+	m map[int]bool
+}
+
+// uniquePort asks pick for free ports until it gives one not handed out
+// before (a bounded number of times).
+func uniquePort(t *testing.T, pick func() (int, error)) int {
+	t.Helper()
+	givenPorts.Lock()
+	defer givenPorts.Unlock()
+	if givenPorts.m == nil {
+		givenPorts.m = make(map[int]bool)
 	}
-	defer c.Close()
-	return c.LocalAddr().(*net.UDPAddr).Port
+	for range 100 {
+		port, err := pick()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !givenPorts.m[port] {
+			givenPorts.m[port] = true
+			return port
+		}
+	}
+	t.Fatal("no loopback port that was not handed out before, in 100 tries")
+	return 0
 }
 
 // tcpUp reports whether something accepts connections on a loopback port.
