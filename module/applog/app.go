@@ -18,7 +18,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig"
@@ -521,11 +520,7 @@ func truncate(s *string, max int) bool {
 	if max <= 0 || len(*s) <= max {
 		return false
 	}
-	i := max
-	for i > 0 && !utf8.RuneStart((*s)[i]) {
-		i--
-	}
-	*s = (*s)[:i]
+	*s = intake.CutUTF8(*s, max)
 	return true
 }
 

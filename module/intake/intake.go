@@ -117,11 +117,26 @@ func Brief(s string) string {
 	if len(s) <= limit {
 		return s
 	}
-	cut := limit
-	for cut > 0 && !utf8.RuneStart(s[cut]) {
-		cut--
+	return CutUTF8(s, limit) + "..."
+}
+
+// CutUTF8 returns the longest prefix of s of at most n bytes that does
+// not end inside a UTF-8 sequence.
+func CutUTF8(s string, n int) string {
+	if len(s) <= n {
+		return s
 	}
-	return s[:cut] + "..."
+	// The last character that starts before n, if it does not end by
+	// n, goes; stray continuation bytes are cut as they come.
+	for i := n - 1; i >= 0 && i >= n-utf8.UTFMax; i-- {
+		if utf8.RuneStart(s[i]) {
+			if _, size := utf8.DecodeRuneInString(s[i:]); i+size > n {
+				return s[:i]
+			}
+			break
+		}
+	}
+	return s[:max(n, 0)]
 }
 
 // MaxNameLen bounds app and facility names; longer ones are rejected.

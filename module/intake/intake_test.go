@@ -28,3 +28,22 @@ func TestValidApp(t *testing.T) {
 		}
 	}
 }
+
+func TestCutUTF8(t *testing.T) {
+	for _, tc := range []struct {
+		s    string
+		n    int
+		want string
+	}{
+		{"abc", 5, "abc"},
+		{"abc", 3, "abc"},
+		{"abc", 0, ""},
+		{"ab€cd", 4, "ab"},                // € is 3 bytes: not half of it
+		{"ab€cd", 5, "ab€"},               // exactly after it
+		{"a\x80\x80\x80", 3, "a\x80\x80"}, // stray continuation bytes are cut as they come
+	} {
+		if got := CutUTF8(tc.s, tc.n); got != tc.want {
+			t.Errorf("CutUTF8(%q, %d) = %q, want %q", tc.s, tc.n, got, tc.want)
+		}
+	}
+}

@@ -61,7 +61,7 @@ func FormatLimit(msg string, args Value, limit int) (s string, cut bool, err err
 func format(msg string, args Value, buf []byte, limit int) (string, []byte, bool, error) {
 	if !args.Truthy() {
 		if limit > 0 && len(msg) > limit {
-			return cutUTF8(msg, limit), buf, true, nil
+			return intake.CutUTF8(msg, limit), buf, true, nil
 		}
 		return msg, buf, false, nil
 	}
@@ -87,25 +87,6 @@ func format(msg string, args Value, buf []byte, limit int) (string, []byte, bool
 	return f.out.string(), f.out, f.cut, nil
 }
 
-// cutUTF8 returns the longest prefix of s of at most n bytes that does
-// not end inside a UTF-8 sequence.
-func cutUTF8(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	// The last character that starts before n, if it does not end by
-	// n, goes; stray continuation bytes are cut as they come.
-	for i := n - 1; i >= 0 && i >= n-utf8.UTFMax; i-- {
-		if utf8.RuneStart(s[i]) {
-			if _, size := utf8.DecodeRuneInString(s[i:]); i+size > n {
-				return s[:i]
-			}
-			break
-		}
-	}
-	return s[:n]
-}
-
 // textBuf is the message being formatted.
 type textBuf []byte
 
@@ -119,7 +100,7 @@ func (f *formatter) add(s string) {
 		return
 	}
 	if room := f.limit - len(f.out); len(s) > room {
-		s, f.cut = cutUTF8(s, room), true
+		s, f.cut = intake.CutUTF8(s, room), true
 	}
 	f.out.add(s)
 }
