@@ -143,17 +143,7 @@ func CutUTF8(s string, n int) string {
 const MaxNameLen = 200
 
 // ValidApp reports whether s can be an app name (see CheckApp).
-func ValidApp(s string) bool {
-	if s == "" || len(s) > MaxNameLen {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		if !nameByte(s[i]) {
-			return false
-		}
-	}
-	return !reserved(s)
-}
+func ValidApp(s string) bool { return CheckApp(s) == nil }
 
 func reserved(s string) bool {
 	for _, r := range reservedApps {
