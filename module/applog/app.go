@@ -497,12 +497,12 @@ func howToNameApp(source string) string {
 	switch door {
 	case "log_ingest":
 		return "set it in the handler (`log_ingest <app>`), the `app` query parameter or an `app` field"
-	case "syslog":
-		return "the message has no APP-NAME or TAG: set one in the sender (Python's SysLogHandler: `handler.ident = \"myapp: \"`), or set `app` in the syslog receiver"
 	case "python_socket":
 		return "set `app` in the python_socket receiver, or send an `app` attribute (`extra={\"app\": \"myapp\"}`, or a logging.Filter that sets record.app)"
 	}
-	return "set `app` in the " + door + " configuration"
+	// The syslog receiver never gets here: it keeps a message that names
+	// no app under its fallback_app.
+	return "set `app` in the " + door + " receiver"
 }
 
 func containsRules(list []*rules, r *rules) bool {
