@@ -228,15 +228,10 @@ func (s *Server) Provision(ctx caddy.Context, name string, proto Protocol) error
 		}
 		s.ppPolicy = func(o proxyproto.ConnPolicyOptions) (proxyproto.Policy, error) {
 			ap, err := netip.ParseAddrPort(o.Upstream.String())
-			if err != nil {
-				return proxyproto.IGNORE, nil // e.g. a Unix socket peer
+			if err != nil || !s.trustsProxy(ap.Addr().Unmap()) {
+				return proxyproto.IGNORE, nil // (a Unix socket peer has no address)
 			}
-			for _, p := range allow {
-				if p.Contains(ap.Addr().Unmap()) {
-					return proxyproto.USE, nil
-				}
-			}
-			return proxyproto.IGNORE, nil
+			return proxyproto.USE, nil
 		}
 	}
 	return nil
@@ -415,14 +410,21 @@ func (s *Server) socketPeer(conn net.Conn) (key, cred string) {
 		return raw.RemoteAddr().String(), ""
 	}
 	addr := ap.Addr().Unmap()
-	if s.ppPolicy != nil {
-		for _, p := range s.ppAllow {
-			if p.Contains(addr) {
-				return "", ""
-			}
-		}
+	if s.trustsProxy(addr) {
+		return "", ""
 	}
 	return addr.String(), ""
+}
+
+// trustsProxy reports whether addr may send a PROXY protocol header
+// (proxy_protocol's allow).
+func (s *Server) trustsProxy(addr netip.Addr) bool {
+	for _, p := range s.ppAllow {
+		if p.Contains(addr) {
+			return true
+		}
+	}
+	return false
 }
 
 // serveConn reads messages until the connection ends or fails. cred is
