@@ -214,10 +214,7 @@ func isDelim(c byte) bool { return c == '\n' || c == '\r' || c == 0 }
 // d (see NewSplitter), or false if more bytes are needed to tell. At
 // the end of the stream it always decides.
 func decide(d []byte, atEOF bool) (Framing, bool) {
-	i := 0
-	for i < len(d) && i <= maxCountDigits && isDigit(d[i]) {
-		i++
-	}
+	i := countDigits(d)
 	switch {
 	case i > 0 && i == len(d) && !atEOF && i <= maxCountDigits:
 		return "", false // the count may go on
@@ -240,10 +237,7 @@ func (s *splitter) octetCounted(d []byte, atEOF bool) (n int, tok []byte, err er
 	if !isDigit(d[0]) || d[0] == '0' { // MSG-LEN has no leading zero
 		return 0, nil, nil, false
 	}
-	i := 0
-	for i < len(d) && i <= maxCountDigits && isDigit(d[i]) {
-		i++
-	}
+	i := countDigits(d)
 	if i == len(d) && !atEOF && i <= maxCountDigits {
 		return 0, nil, nil, true // the count goes on
 	}
@@ -266,6 +260,16 @@ func (s *splitter) octetCounted(d []byte, atEOF bool) (n int, tok []byte, err er
 		return 0, nil, nil, true
 	}
 	return end, d[i+1 : end], nil, true
+}
+
+// countDigits is how many digits d starts with, counted up to one more
+// than an octet count may have (maxCountDigits).
+func countDigits(d []byte) int {
+	i := 0
+	for i < len(d) && i <= maxCountDigits && isDigit(d[i]) {
+		i++
+	}
+	return i
 }
 
 // bigCount is an octet count too long to matter, for an error message.
@@ -312,11 +316,7 @@ func trimCR(b []byte) []byte {
 // starts with a count that does not is an error, since no syslog
 // message starts with a digit.
 func DatagramMessage(p []byte) ([]byte, error) {
-	i := 0
-	for i < len(p) && i <= maxCountDigits && isDigit(p[i]) {
-		i++
-	}
-	if i > 0 && p[0] != '0' && i < len(p) && p[i] == ' ' && i <= maxCountDigits {
+	if i := countDigits(p); i > 0 && p[0] != '0' && i < len(p) && p[i] == ' ' && i <= maxCountDigits {
 		size, _ := strconv.Atoi(string(p[:i]))
 		rest := p[i+1:]
 		trimmed := bytes.TrimRight(rest, "\x00\r\n")

@@ -98,12 +98,13 @@ func errAt(offset int, format string, args ...any) error {
 // or "-" is RFC 5424, and its header must then be well-formed; a BSD or
 // RFC 3339 timestamp after the PRI is RFC 3164 (an RFC 3339 timestamp
 // without an offset is in loc); anything else is a bare message. RFC
-// 3164's hostname is optional: the first word after the timestamp is the
-// tag when it ends with ':' or holds '[', the hostname otherwise, and
-// the word after a hostname is the tag, colon or not. A bare message has a program only when it starts with a
-// name of printable ASCII, an optional [pid], a colon and a space or
-// the end ("myapp: ", "gunicorn.web.access: ", "worker[12]: "); so
-// "WARNING:root:msg" has none. A message that merely starts with a word
+// 3164's hostname is optional: the first word after the timestamp is
+// the tag when it ends with ':' or holds '[', the hostname otherwise,
+// and the word after a hostname is the tag, colon or not. A bare
+// message has a program only when it starts with a name of printable
+// ASCII, an optional [pid], a colon and a space or the end ("myapp: ",
+// "gunicorn.web.access: ", "worker[12]: "); so "WARNING:root:msg" has
+// none. A message that merely starts with a word
 // and a colon ("Note: ...") is read as having a program all the same:
 // nothing in the bytes tells them apart.
 //
