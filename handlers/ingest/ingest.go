@@ -297,7 +297,7 @@ func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]
 	var recs []intake.Record
 	switch mediaType {
 	case "application/x-www-form-urlencoded":
-		if c := firstByte(body); c == '{' || c == '[' {
+		if c := jsonlog.Opening(body); c != 0 {
 			// curl -d's default type on a JSON body. No form HTTPHandler
 			// sends starts so: urlencode escapes both.
 			return nil, intake.Errorf(http.StatusUnsupportedMediaType,
@@ -563,16 +563,6 @@ func peerOf(r *http.Request) string {
 		return r.RemoteAddr
 	}
 	return host
-}
-
-// firstByte is the first byte of body that is not white space, or 0.
-func firstByte(body []byte) byte {
-	for _, c := range body {
-		if c != ' ' && c != '\t' && c != '\r' && c != '\n' {
-			return c
-		}
-	}
-	return 0
 }
 
 // oneLine keeps an error reason on a single line of the response.

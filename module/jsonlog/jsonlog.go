@@ -430,14 +430,24 @@ func (s *scanner) peek() byte {
 }
 
 func (s *scanner) skipWS() {
-	for s.pos < len(s.buf) {
-		switch s.buf[s.pos] {
-		case ' ', '\t', '\n', '\r':
-			s.pos++
-		default:
-			return
+	for s.pos < len(s.buf) && isSpace(s.buf[s.pos]) {
+		s.pos++
+	}
+}
+
+// Opening returns '{' or '[' when body starts, after JSON's white space,
+// with an object or an array (what Decode reads, whatever type the
+// sender said it was), and 0 otherwise.
+func Opening(body []byte) byte {
+	for _, c := range body {
+		if !isSpace(c) {
+			if c == '{' || c == '[' {
+				return c
+			}
+			return 0
 		}
 	}
+	return 0
 }
 
 // errf reports a syntax error at s.pos, with the line it is on.
