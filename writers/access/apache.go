@@ -355,28 +355,34 @@ func apacheEscape(b *buffer.Buffer, s string) {
 		}
 		b.AppendString(s[start:i])
 		start = i + 1
-		b.AppendByte('\\')
 		switch c {
 		case '\b':
-			b.AppendByte('b')
+			b.AppendString(`\b`)
 		case '\n':
-			b.AppendByte('n')
+			b.AppendString(`\n`)
 		case '\r':
-			b.AppendByte('r')
+			b.AppendString(`\r`)
 		case '\t':
-			b.AppendByte('t')
+			b.AppendString(`\t`)
 		case '\v':
-			b.AppendByte('v')
+			b.AppendString(`\v`)
 		case '"', '\\':
+			b.AppendByte('\\')
 			b.AppendByte(c)
 		default:
-			const hex = "0123456789abcdef"
-			b.AppendByte('x')
-			b.AppendByte(hex[c>>4])
-			b.AppendByte(hex[c&0xf])
+			appendHexByte(b, c)
 		}
 	}
 	b.AppendString(s[start:])
+}
+
+// appendHexByte appends c as \xhh, the escape httpd and Python's repr
+// both write for a byte they show no other way.
+func appendHexByte(b *buffer.Buffer, c byte) {
+	const hex = "0123456789abcdef"
+	b.AppendString(`\x`)
+	b.AppendByte(hex[c>>4])
+	b.AppendByte(hex[c&0xf])
 }
 
 // apacheRequestHeader appends %{Name}i: httpd merges repeated request

@@ -307,9 +307,6 @@ func appendPyEscape(b *buffer.Buffer, c byte) {
 	case '\r':
 		b.AppendString(`\r`)
 	default:
-		const hex = "0123456789abcdef"
-		b.AppendString(`\x`)
-		b.AppendByte(hex[c>>4])
-		b.AppendByte(hex[c&0xf])
+		appendHexByte(b, c)
 	}
 }
