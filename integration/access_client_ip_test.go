@@ -234,14 +234,17 @@ func TestAccessClientIP(t *testing.T) {
 	}
 }
 
+// freePort6 is freePort on ::1.
 func freePort6(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "[::1]:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return uniquePort(t, func() (int, error) {
+		l, err := net.Listen("tcp", "[::1]:0")
+		if err != nil {
+			return 0, err
+		}
+		defer l.Close()
+		return l.Addr().(*net.TCPAddr).Port, nil
+	})
 }
 
 // rawRequest sends a GET over a new connection to addr, after a PROXY
