@@ -10,7 +10,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	_ "github.com/caddy-applog/caddy-applog/module"
+	_ "github.com/caddy-applog/caddy-applog"
 )
 
 // TestAdapt adapts every testdata/*.caddyfiletest ("Caddyfile, a line of

@@ -10,7 +10,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	// Every module of caddy-applog.
-	_ "github.com/caddy-applog/caddy-applog/module"
+	_ "github.com/caddy-applog/caddy-applog"
 )
 
 func main() {

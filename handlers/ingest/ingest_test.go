@@ -17,7 +17,7 @@ import (
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
 	"github.com/caddy-applog/caddy-applog/handlers/ingest"
-	_ "github.com/caddy-applog/caddy-applog/module"
+	_ "github.com/caddy-applog/caddy-applog"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 

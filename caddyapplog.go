@@ -1,8 +1,11 @@
-// Package module registers every module of caddy-applog with Caddy.
-// Import it for its side effects, in a Caddy main or with xcaddy:
+// Package caddyapplog is caddy-applog, a Caddy plugin that makes Caddy the
+// log hub of a web stack. Importing it registers every module of the
+// plugin with Caddy; build Caddy with it through xcaddy:
 //
-//	xcaddy build --with github.com/caddy-applog/caddy-applog/module
-package module
+//	xcaddy build --with github.com/caddy-applog/caddy-applog
+//
+// The manual is in the docs folder of the repository.
+package caddyapplog
 
 import (
 	// Caddyfile syntax: the applog global option and directives.
