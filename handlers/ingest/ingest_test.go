@@ -16,8 +16,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddytest"
 	_ "github.com/caddyserver/caddy/v2/modules/standard"
 
-	"github.com/caddy-applog/caddy-applog/handlers/ingest"
 	_ "github.com/caddy-applog/caddy-applog"
+	"github.com/caddy-applog/caddy-applog/handlers/ingest"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
