@@ -114,11 +114,13 @@ func TestDocsParagraphs(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, chunks := parse(string(src))
-		for _, c := range chunks {
-			if n := len([]rune(c.text)); n > maxParagraph {
-				t.Errorf("%s:%d: a paragraph of %d characters (at most %d): %.80s…", file, c.line, n, maxParagraph, c.text)
+		t.Run(file, func(t *testing.T) {
+			for _, c := range chunks {
+				if n := len([]rune(c.text)); n > maxParagraph {
+					t.Errorf("%s:%d: a paragraph of %d characters (at most %d): %.80s…", file, c.line, n, maxParagraph, c.text)
+				}
 			}
-		}
+		})
 	}
 }
 
@@ -129,18 +131,20 @@ func TestDocsLinks(t *testing.T) {
 			t.Fatal(err)
 		}
 		_, chunks := parse(string(src))
-		for _, c := range chunks {
-			for _, m := range link.FindAllStringSubmatch(c.text, -1) {
-				target := m[1]
-				if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
-					continue
-				}
-				path := filepath.Join(filepath.Dir(file), target)
-				if _, err := os.Stat(path); err != nil {
-					t.Errorf("%s:%d: link to %s, which does not exist", file, c.line, target)
+		t.Run(file, func(t *testing.T) {
+			for _, c := range chunks {
+				for _, m := range link.FindAllStringSubmatch(c.text, -1) {
+					target := m[1]
+					if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+						continue
+					}
+					path := filepath.Join(filepath.Dir(file), target)
+					if _, err := os.Stat(path); err != nil {
+						t.Errorf("%s:%d: link to %s, which does not exist", file, c.line, target)
+					}
 				}
 			}
-		}
+		})
 	}
 }
 
@@ -156,24 +160,26 @@ func TestDocsExamples(t *testing.T) {
 		if strings.HasSuffix(file, ".md") {
 			blocks, _ = parse(string(src))
 		}
-		for _, b := range blocks {
-			switch b.lang {
-			case "caddy":
-				n++
-				_, warnings, err := adapter.Adapt([]byte(b.text), map[string]any{"filename": file})
-				if err != nil {
-					t.Errorf("%s:%d: the Caddyfile does not adapt: %v", file, b.line, err)
-				}
-				for _, w := range warnings {
-					t.Errorf("%s:%d: adapting warns: %s", file, b.line, w.String())
-				}
-			case "json":
-				n++
-				if !json.Valid([]byte(b.text)) {
-					t.Errorf("%s:%d: the JSON block is not valid JSON", file, b.line)
+		t.Run(file, func(t *testing.T) {
+			for _, b := range blocks {
+				switch b.lang {
+				case "caddy":
+					n++
+					_, warnings, err := adapter.Adapt([]byte(b.text), map[string]any{"filename": file})
+					if err != nil {
+						t.Errorf("%s:%d: the Caddyfile does not adapt: %v", file, b.line, err)
+					}
+					for _, w := range warnings {
+						t.Errorf("%s:%d: adapting warns: %s", file, b.line, w.String())
+					}
+				case "json":
+					n++
+					if !json.Valid([]byte(b.text)) {
+						t.Errorf("%s:%d: the JSON block is not valid JSON", file, b.line)
+					}
 				}
 			}
-		}
+		})
 	}
 	t.Logf("%d examples adapted or parsed", n)
 }
