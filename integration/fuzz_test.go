@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // fuzzTargets are the decoders that take untrusted bytes, and the
@@ -43,7 +45,7 @@ var fuzzTargets = []struct{ pkg, target string }{
 // (go.dev/issue/75804, fixed in Go 1.27); a count never races a clock.
 func TestFuzzBounded(t *testing.T) {
 	budget := os.Getenv("APPLOG_FUZZ")
-	if budget == "" && os.Getenv("CI") != "true" {
+	if budget == "" && !testtool.CI() {
 		t.Skip("set APPLOG_FUZZ=200000x (or CI=true) to fuzz")
 	}
 	if !strings.HasSuffix(budget, "x") {

@@ -21,6 +21,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // caddyBin is the binary built once for the whole package.
@@ -44,18 +46,12 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// requireTool returns the path of an external program the test needs.
-// Under CI=true a missing tool fails the test: .ci/run must install it.
+// requireTool returns the path of an external program the test needs
+// (testtool.Require: a skip, or a failure under CI=true, naming the
+// command that installs it).
 func requireTool(t *testing.T, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found on PATH: .ci/run must install it", name)
-		}
-		t.Skipf("%s not found on PATH", name)
-	}
-	return path
+	return testtool.Require(t, name)
 }
 
 // freePort returns a loopback TCP port that was free a moment ago and

@@ -15,6 +15,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // relSmallFS gives dir a file system that fills up: a 2 MiB tmpfs if
@@ -181,7 +183,7 @@ func relDiskFull(t *testing.T, output string, rotate bool) {
 		}
 		// Last resort: a file that is /dev/full, where every write fails
 		// with ENOSPC. Space never comes back, so recovery goes untested.
-		if os.Getenv("CI") == "true" {
+		if testtool.CI() {
 			t.Fatal("no way to fill a file system: cannot mount a tmpfs or a loop device (run as root)")
 		}
 		if _, err := os.Stat("/dev/full"); err != nil {

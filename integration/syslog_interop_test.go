@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // syslogDaemon is an rsyslog or syslog-ng started by a test on loopback
@@ -42,12 +44,11 @@ template(name="line" type="string" string="%%syslogfacility-text%%|%%syslogsever
 	return d
 }
 
-// syslogNG finds syslog-ng: $APPLOG_SYSLOG_NG (the root of an unpacked
-// syslog-ng-core package, as .ci/run prepares it, since Debian's
-// syslog-ng-core and rsyslog conflict), else syslog-ng on PATH.
+// syslogNG finds syslog-ng: in the unpacked syslog-ng-core package that
+// .ci/install prepares (testtool.SyslogNGRoot), else on PATH.
 func syslogNG(t *testing.T) (bin string, env []string, modulePath string) {
 	t.Helper()
-	if root := os.Getenv("APPLOG_SYSLOG_NG"); root != "" {
+	if root := testtool.SyslogNGRoot(); root != "" {
 		bin = filepath.Join(root, "usr/sbin/syslog-ng")
 		if _, err := os.Stat(bin); err == nil {
 			lib := filepath.Join(root, "usr/lib/syslog-ng")

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // sentReceivedCaddyfile is the one Caddy every cell of
@@ -147,18 +149,16 @@ var loggenModes = []loggenMode{
 }
 
 // loggen finds loggen and the environment it needs: in the unpacked
-// syslog-ng-core of $APPLOG_SYSLOG_NG, its libraries and its plugins
+// syslog-ng-core (testtool.SyslogNGRoot), its libraries and its plugins
 // (found through SYSLOGNG_PREFIX) are in that tree too.
 func loggen(t *testing.T) (bin string, env []string) {
 	t.Helper()
-	if root := os.Getenv("APPLOG_SYSLOG_NG"); root != "" {
+	if root := testtool.SyslogNGRoot(); root != "" {
 		bin = filepath.Join(root, "usr/bin/loggen")
 		if _, err := os.Stat(bin); err == nil {
 			return bin, []string{"LD_LIBRARY_PATH=" + filepath.Join(root, "usr/lib/syslog-ng"), "SYSLOGNG_PREFIX=" + filepath.Join(root, "usr")}
 		}
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s is missing: .ci/run unpacks syslog-ng-core, which ships it", bin)
-		}
+		testtool.Missing(t, "%s is missing (syslog-ng-core ships it)", bin)
 	}
 	return requireTool(t, "loggen"), nil
 }

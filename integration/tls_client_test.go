@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // tlsRFC5424 returns an RFC 5424 message as the raw test clients send it.
@@ -78,14 +80,8 @@ func tlsFileLines(path string) []string {
 // tlsSeverities are the syslog severity names by number.
 var tlsSeverities = []string{"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"}
 
-// tlsCI reports whether missing tools must fail tests.
-func tlsCI() bool { return os.Getenv("CI") == "true" }
-
 // tlsNeed fails (under CI=true) or skips the test for a missing piece.
 func tlsNeed(t *testing.T, format string, args ...any) {
 	t.Helper()
-	if tlsCI() {
-		t.Fatalf(format, args...)
-	}
-	t.Skipf(format, args...)
+	testtool.Missing(t, format, args...)
 }

@@ -1,6 +1,8 @@
 package integration
 
 import (
+	"bufio"
+	"io"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -9,8 +11,10 @@ import (
 	"time"
 )
 
-// TestXcaddyBuild runs the README's local xcaddy build instructions and
-// checks that the resulting binary has every module of the plugin.
+// TestXcaddyBuild runs the commands of docs/building.md as written there:
+// it installs xcaddy both ways the page gives, builds Caddy from a copy of
+// the clone with the page's local xcaddy command, and checks that the
+// binary lists every module the page shows.
 func TestXcaddyBuild(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds Caddy from scratch; skipped with -short")
@@ -19,48 +23,123 @@ func TestXcaddyBuild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	xcaddy := filepath.Join(dir, "xcaddy")
-	build := exec.Command("go", "build", "-o", xcaddy, "github.com/caddyserver/xcaddy/cmd/xcaddy")
-	build.Dir = filepath.Join(repo, "integration", "testdata", "xcaddy")
-	if out, err := build.CombinedOutput(); err != nil {
-		t.Fatalf("building xcaddy: %v\n%s", err, out)
+	page, err := os.ReadFile(filepath.Join(repo, "docs", "building.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmds, modules := buildingCommands(string(page))
+	var installs []string
+	var build string
+	for _, c := range cmds {
+		switch {
+		case strings.HasPrefix(c, "go install ") || strings.HasPrefix(c, "go -C tools install "):
+			installs = append(installs, c)
+		case strings.Contains(c, "xcaddy build") && strings.Contains(c, "=."):
+			build = c
+		}
+	}
+	if len(installs) != 2 || build == "" || len(modules) == 0 {
+		t.Fatalf("docs/building.md: want two xcaddy installs, a local xcaddy build and the module list; found installs %q, build %q, modules %q", installs, build, modules)
+	}
+	if !strings.Contains(string(page), "xcaddy build --with github.com/caddy-applog/caddy-applog\n") {
+		t.Error("docs/building.md does not give the published form, xcaddy build --with github.com/caddy-applog/caddy-applog")
 	}
 
-	bin := filepath.Join(dir, "caddy")
-	cmd := exec.Command(xcaddy, "build",
-		"--output", bin,
-		"--with", "github.com/caddy-applog/caddy-applog/module",
-		"--replace", "github.com/caddy-applog/caddy-applog="+repo)
-	cmd.Dir = dir
-	cmd.Env = append(os.Environ(), "GOPROXY="+proxyOrOff(t))
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := runBounded(cmd, 10*time.Minute); err != nil {
-		t.Fatalf("xcaddy build: %v\n%s", err, out.String())
+	// A copy of the clone (tracked and new files, as git sees them), so
+	// that ./caddy lands there and not over a binary of the user's.
+	clone := filepath.Join(t.TempDir(), "clone")
+	copyTree(t, repo, clone)
+	bin := filepath.Join(t.TempDir(), "bin")
+	env := append(os.Environ(), "GOBIN="+bin, "PATH="+bin+string(os.PathListSeparator)+os.Getenv("PATH"))
+	run := func(line string, limit time.Duration) {
+		t.Helper()
+		cmd := exec.Command("bash", "-c", line)
+		cmd.Dir, cmd.Env = clone, env
+		var out syncBuffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := runBounded(cmd, limit); err != nil {
+			t.Fatalf("%s: %v\n%s", line, err, out.String())
+		}
 	}
+	for _, line := range installs {
+		os.Remove(filepath.Join(bin, "xcaddy"))
+		run(line, 5*time.Minute)
+		if out, err := exec.Command(filepath.Join(bin, "xcaddy"), "version").Output(); err != nil || !strings.HasPrefix(string(out), "v0.4.7") {
+			t.Fatalf("%s installed xcaddy %q (%v), want v0.4.7", line, out, err)
+		}
+	}
+	run(build, 10*time.Minute)
 
-	list, err := exec.Command(bin, "list-modules").Output()
+	list, err := exec.Command(filepath.Join(clone, "caddy"), "list-modules").Output()
 	if err != nil {
 		t.Fatalf("list-modules: %v", err)
 	}
-	for _, mod := range []string{"applog", "http.handlers.log_ingest"} {
+	for _, mod := range modules {
 		if !strings.Contains("\n"+string(list), "\n"+mod+"\n") {
-			t.Errorf("module %s missing from the xcaddy-built binary:\n%s", mod, list)
+			t.Errorf("module %s (listed in docs/building.md) missing from the xcaddy-built binary", mod)
 		}
 	}
 }
 
-// proxyOrOff is the README's GOPROXY for local builds: the first proxy
-// Go is configured with, then "off". With "|", any error from the proxy
-// (it may answer 403 for a module it has never seen) falls through to
-// "off", whose "not found" makes Go use the --replace folder instead.
-func proxyOrOff(t *testing.T) string {
-	out, err := exec.Command("go", "env", "GOPROXY").Output()
-	if err != nil {
-		t.Fatal(err)
+// buildingCommands reads the page's ```console blocks: the commands (a
+// block's lines, or those after "$ "), and the module IDs printed after
+// "$ ./caddy list-modules".
+func buildingCommands(page string) (cmds, modules []string) {
+	in, listing := false, false
+	sc := bufio.NewScanner(strings.NewReader(page))
+	for sc.Scan() {
+		line := sc.Text()
+		switch {
+		case line == "```console":
+			in, listing = true, false
+		case line == "```":
+			in = false
+		case !in:
+		case strings.HasPrefix(line, "$ ./caddy list-modules"):
+			listing = true
+		case listing:
+			modules = append(modules, line)
+		default:
+			cmds = append(cmds, strings.TrimPrefix(line, "$ "))
+		}
 	}
-	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), ",")
-	first, _, _ = strings.Cut(first, "|")
-	return first + "|off"
+	return cmds, modules
+}
+
+// copyTree copies the files git knows in src (tracked, or new and not
+// ignored) to dst.
+func copyTree(t *testing.T, src, dst string) {
+	t.Helper()
+	cmd := exec.Command("git", "ls-files", "-z", "--cached", "--others", "--exclude-standard")
+	cmd.Dir = src
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("git ls-files: %v", err)
+	}
+	for _, name := range strings.Split(strings.TrimRight(string(out), "\x00"), "\x00") {
+		from := filepath.Join(src, name)
+		fi, err := os.Lstat(from)
+		if err != nil || !fi.Mode().IsRegular() {
+			continue // deleted in the work tree, or not a plain file
+		}
+		to := filepath.Join(dst, name)
+		if err := os.MkdirAll(filepath.Dir(to), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		r, err := os.Open(from)
+		if err != nil {
+			t.Fatal(err)
+		}
+		w, err := os.OpenFile(to, os.O_CREATE|os.O_WRONLY|os.O_TRUNC, fi.Mode().Perm())
+		if err == nil {
+			_, err = io.Copy(w, r)
+			if cerr := w.Close(); err == nil {
+				err = cerr
+			}
+		}
+		r.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
 }

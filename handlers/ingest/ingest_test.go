@@ -6,7 +6,6 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"runtime"
 	"strings"
 	"testing"
@@ -18,6 +17,7 @@ import (
 
 	_ "github.com/caddy-applog/caddy-applog"
 	"github.com/caddy-applog/caddy-applog/handlers/ingest"
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
@@ -25,7 +25,7 @@ import (
 // the server cannot start) into failures under CI.
 func failIfSkipped(t *testing.T) {
 	t.Cleanup(func() {
-		if t.Skipped() && os.Getenv("CI") == "true" {
+		if t.Skipped() && testtool.CI() {
 			t.Errorf("test was skipped under CI=true: caddytest could not start the server")
 		}
 	})

@@ -13,36 +13,18 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // requireSyslogDaemons checks that rsyslogd and syslog-ng can be found
-// the way benchrun finds them. Under CI=true a missing one fails the
-// test: .ci/run must install it.
+// the way benchrun finds them (testtool: skipped, or failed under
+// CI=true, naming the command that installs them).
 func requireSyslogDaemons(t *testing.T) {
 	t.Helper()
-	missing := func(what string) {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found: .ci/run must install it", what)
-		}
-		t.Skipf("%s not found", what)
-	}
-	if _, err := exec.LookPath("rsyslogd"); err != nil {
-		missing("rsyslogd")
-	}
-	roots := []string{os.Getenv("APPLOG_SYSLOG_NG")}
-	if cache, err := os.UserCacheDir(); err == nil {
-		roots = append(roots, filepath.Join(cache, "caddy-applog", "syslog-ng-core"))
-	}
-	for _, root := range roots {
-		if root == "" {
-			continue
-		}
-		if _, err := os.Stat(filepath.Join(root, "usr/sbin/syslog-ng")); err == nil {
-			return
-		}
-	}
-	if _, err := exec.LookPath("syslog-ng"); err != nil {
-		missing("syslog-ng (APPLOG_SYSLOG_NG, ~/.cache/caddy-applog/syslog-ng-core or PATH)")
+	testtool.Require(t, "rsyslogd")
+	if testtool.SyslogNGRoot() == "" {
+		testtool.Require(t, "syslog-ng")
 	}
 }
 
@@ -51,9 +33,7 @@ func requireSyslogDaemons(t *testing.T) {
 // have been verified in the files the daemons wrote.
 func TestBenchSmoke(t *testing.T) {
 	requireSyslogDaemons(t)
-	if _, err := exec.LookPath("bash"); err != nil {
-		t.Skip("bash not found")
-	}
+	testtool.Require(t, "bash")
 	out := filepath.Join(t.TempDir(), "bench.md")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 )
 
@@ -37,14 +38,7 @@ const typicalFrame = "\x00\x00\x021}q\x00(X\x04\x00\x00\x00nameq\x01X\x07\x00\x0
 // without it, except in CI.
 func pythonTB(tb testing.TB) string {
 	tb.Helper()
-	path, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			tb.Fatal("python3 not found on PATH")
-		}
-		tb.Skip("python3 not found on PATH")
-	}
-	return path
+	return testtool.Require(tb, "python3")
 }
 
 // runScript runs a Python script with arguments and returns its stdout.

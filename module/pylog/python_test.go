@@ -20,23 +20,11 @@ import (
 // python3 on PATH they are skipped, except in CI, where that would hide
 // a broken setup.
 
-func python3(t *testing.T) string {
-	t.Helper()
-	path, err := exec.LookPath("python3")
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatal("python3 not found on PATH")
-		}
-		t.Skip("python3 not found on PATH")
-	}
-	return path
-}
-
 // runPython runs script with input on stdin and decodes its JSON output
 // into out.
 func runPython(t *testing.T, script string, input, out any) {
 	t.Helper()
-	py := python3(t)
+	py := pythonTB(t)
 	in, err := json.Marshal(input)
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // These tests run real senders, Python's SysLogHandler and util-linux
@@ -19,14 +21,7 @@ import (
 
 func lookTool(t *testing.T, name string) string {
 	t.Helper()
-	path, err := exec.LookPath(name)
-	if err != nil {
-		if os.Getenv("CI") == "true" {
-			t.Fatalf("%s not found on PATH", name)
-		}
-		t.Skipf("%s not found on PATH", name)
-	}
-	return path
+	return testtool.Require(t, name)
 }
 
 func run(t *testing.T, stdin string, name string, args ...string) []byte {

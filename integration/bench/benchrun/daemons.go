@@ -3,7 +3,6 @@ package main
 import (
 	"bytes"
 	"context"
-	"errors"
 	"fmt"
 	"net"
 	"net/http"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/caddy-applog/caddy-applog/integration/bench/internal/load"
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // daemon is a server process started by the suite: Caddy, rsyslogd or
@@ -202,9 +202,9 @@ func findSyslogNG(root string) (*syslogNG, error) {
 		s.env = []string{"LD_LIBRARY_PATH=" + filepath.Join(root, "usr/lib/syslog-ng")}
 		return s, nil
 	}
-	bin, err := exec.LookPath("syslog-ng")
+	bin, err := testtool.Find("syslog-ng")
 	if err != nil {
-		return nil, errors.New("syslog-ng not found: set APPLOG_SYSLOG_NG to an unpacked syslog-ng-core, or install it")
+		return nil, fmt.Errorf("%w; install the test tools with: %s", err, testtool.Install)
 	}
 	out, err := exec.Command(bin, "--version").Output()
 	if err != nil {

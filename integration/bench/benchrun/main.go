@@ -35,6 +35,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 type options struct {
@@ -76,7 +78,7 @@ func main() {
 	flag.StringVar(&o.work, "work", "", "scratch folder for the daemons' files (default: a new temporary folder)")
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	flag.StringVar(&o.rsyslogd, "rsyslogd", "rsyslogd", "rsyslogd binary")
-	flag.StringVar(&o.syslogNGRoot, "syslog-ng-root", defaultSyslogNGRoot(), "an unpacked syslog-ng-core package (empty: syslog-ng on PATH)")
+	flag.StringVar(&o.syslogNGRoot, "syslog-ng-root", testtool.SyslogNGRoot(), "an unpacked syslog-ng-core package (empty: syslog-ng on PATH)")
 	flag.StringVar(&parts, "parts", "syslog,ndjson,forms,gobench", "the parts to run")
 	flag.IntVar(&o.syslogMsgs, "syslog-msgs", 1_000_000, "syslog messages per daemon and round")
 	flag.IntVar(&o.syslogConns, "syslog-conns", 4, "TCP connections the syslog messages are spread over")
@@ -188,7 +190,7 @@ func (o *options) run(ctx context.Context) int {
 	o.caddyVersion = field(versionOf(nil, o.caddy, "version"), 0) // "v2.11.9 h1:..."
 
 	if o.parts["syslog"] {
-		rsyslogd, err := exec.LookPath(o.rsyslogd)
+		rsyslogd, err := testtool.Find(o.rsyslogd)
 		if err != nil {
 			fatalf("rsyslogd not found (%v): install rsyslog, or run without the syslog part (-parts ndjson,forms,gobench)", err)
 		}
@@ -308,20 +310,6 @@ func machine() string {
 func outputOf(name string, args ...string) string {
 	out, _ := exec.Command(name, args...).Output()
 	return string(out)
-}
-
-func defaultSyslogNGRoot() string {
-	if root := os.Getenv("APPLOG_SYSLOG_NG"); root != "" {
-		return root
-	}
-	cache, err := os.UserCacheDir()
-	if err == nil {
-		root := filepath.Join(cache, "caddy-applog", "syslog-ng-core")
-		if _, err := os.Stat(filepath.Join(root, "usr/sbin/syslog-ng")); err == nil {
-			return root
-		}
-	}
-	return ""
 }
 
 func set(list string) map[string]bool {
