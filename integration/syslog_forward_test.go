@@ -201,7 +201,7 @@ func (sr *sentReceived) fwdCheck(t *testing.T, daemon string, cells []fwdCell, w
 func (sr *sentReceived) rsyslog(t *testing.T) {
 	bin := requireTool(t, "rsyslogd")
 	if !tlsRsyslogGnuTLS() {
-		tlsNeed(t, "rsyslog's gtls stream driver (Debian package rsyslog-gnutls) is not installed: .ci/run must install it")
+		tlsNeed(t, "rsyslog's gtls stream driver (Debian package rsyslog-gnutls) is not installed")
 	}
 	transports := []struct{ name, params string }{
 		{"udp", fmt.Sprintf(`protocol="udp" port="%d"`, sr.ports.udp)},

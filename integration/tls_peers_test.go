@@ -101,7 +101,7 @@ func tlsStartRsyslog(t *testing.T, p *tlsPKI) *tlsPeer {
 	t.Helper()
 	bin := requireTool(t, "rsyslogd")
 	if !tlsRsyslogGnuTLS() {
-		tlsNeed(t, "rsyslog's gtls stream driver (Debian package rsyslog-gnutls) is not installed: .ci/run must install it")
+		tlsNeed(t, "rsyslog's gtls stream driver (Debian package rsyslog-gnutls) is not installed")
 	}
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.log")
