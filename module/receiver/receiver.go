@@ -48,71 +48,40 @@ type Protocol interface {
 
 // Server is the configuration and the machinery shared by receivers.
 type Server struct {
-	// Addresses to listen on, as Caddy network addresses with the
-	// transport first: `udp/127.0.0.1:5514`, `tcp/:5514`,
-	// `tls/0.0.0.0:6514` (TCP with the `tls` settings), `unix//path`,
-	// `unixgram//path`.
-	//
-	// A record's host is its sender's IP address; on Unix sockets,
-	// whose clients choose their own socket paths, it is the sending
-	// process's user as the kernel reports it, `unix-uid-<uid>`
-	// (`unix` where the credentials cannot be read), a name that is no
-	// IP address and is kept whole as a per_host file name.
+	// Addresses to listen on, in Caddy's network address form:
+	// `udp/127.0.0.1:5514`, `tcp/:5514`, `tls/:6514` (TCP with the `tls`
+	// settings), `unix//path`, `unixgram//path`. At least one.
 	Listen []string `json:"listen,omitempty"`
 
-	// The app every record received here belongs to. Default: the one
-	// each record names (see the receiver).
+	// The app of every record received here (the receiver declares it).
+	// Default: the one each record names.
 	App string `json:"app,omitempty"`
 
-	// Accept the PROXY protocol (v1 and v2) from these peers on stream
-	// transports, so that a record's host is the real sender behind a
-	// load balancer. Other peers' headers are not trusted. A v1 header
-	// may end in LF alone (as syslog-ng's loggen sends it) as well as in
-	// the CRLF the spec asks for, within its 107 bytes.
+	// Use the PROXY protocol header of trusted peers on stream transports,
+	// so that a record's host is the sender behind a load balancer.
 	ProxyProtocol *ProxyProtocol `json:"proxy_protocol,omitempty"`
 
-	// TLS settings for `tls/` addresses.
+	// The certificate, and optionally client CAs, of `tls/` addresses.
 	TLS *TLS `json:"tls,omitempty"`
 
-	// The largest message accepted, in bytes: longer stream messages
-	// close the connection (their framing cannot be trusted), longer
-	// datagrams are dropped. Default: 64KiB.
+	// The largest message in bytes: a longer one closes its stream
+	// connection or drops its datagram. Default: 64KiB.
 	MaxMessageSize int `json:"max_message_size,omitempty"`
 
-	// The most simultaneous stream connections per address; more are
-	// closed at once, with a log line. Default: 1024.
+	// The most simultaneous stream connections per address. Default: 1024.
 	MaxConnections int `json:"max_connections,omitempty"`
 
-	// The most simultaneous stream connections per address from one
-	// peer, so that one sender cannot take every slot of
-	// max_connections and lock the others out; more are closed at once.
-	// A peer is the remote IP address of the socket (a Unix socket's
-	// peer is its user, as in the host: see listen). A connection from
-	// a `proxy_protocol` peer counts against the client its PROXY
-	// header names, once the header is read, so that a load balancer's
-	// clients do not share one limit. Refusals, like a peer's other
-	// warnings, are logged in a burst of 5 lines, then at most one a
-	// second per peer (and per address when it is full), each with the
-	// count of those left out. Default: 128 (or max_connections, if lower):
-	// room for one host running 63 gunicorn workers (2×cores+1 on 31
-	// cores) with two SocketHandlers each, while one peer takes at most
-	// an eighth of the default max_connections.
+	// The most simultaneous stream connections per address from one peer
+	// (IP address, PROXY header client, or Unix socket user), so one sender
+	// cannot lock the others out. Default: 128, or max_connections if lower.
 	MaxConnectionsPerPeer int `json:"max_connections_per_peer,omitempty"`
 
-	// How long one message may take to arrive once its first byte has,
-	// so a client sending a byte at a time cannot hold a connection; on
-	// `tls/` addresses, also how long the TLS handshake may take.
-	// Default: 30s.
+	// How long one message, or a TLS handshake, may take once its first
+	// byte has arrived. Default: 30s.
 	ReadTimeout caddy.Duration `json:"read_timeout,omitempty"`
 
-	// How long a connection may stay silent between messages. Long by
-	// default, because closing an idle connection makes clients such as
-	// Python's SocketHandler lose their next record (it learns of the
-	// close only when that record's send fails). An idle connection
-	// costs the server about 10KiB, and max_connections_per_peer bounds
-	// how many one peer can hold; on an address open to untrusted
-	// networks, where many peers could hold connections without
-	// sending, set it to minutes and accept that loss after a silence.
+	// How long a connection may stay silent between messages; long, since
+	// closing one makes Python's SocketHandler lose its next record.
 	// Default: 24h.
 	IdleTimeout caddy.Duration `json:"idle_timeout,omitempty"`
 
@@ -135,9 +104,11 @@ type Server struct {
 	stopping *atomic.Bool
 }
 
-// ProxyProtocol configures the PROXY protocol.
+// ProxyProtocol configures the PROXY protocol (v1 and v2). A v1 header
+// may end in LF alone, as syslog-ng's loggen sends it, as well as CRLF.
 type ProxyProtocol struct {
-	// Peers (CIDR ranges) whose PROXY header is used.
+	// The peers (CIDR ranges) whose PROXY header is used; other peers'
+	// headers are not trusted.
 	Allow []string `json:"allow,omitempty"`
 	// How long to wait for the header. Default: 5s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`

@@ -24,63 +24,25 @@ func init() {
 	caddy.RegisterModule(RotateWriter{})
 }
 
-// RotateWriter writes logs to a file that it rotates on a schedule, by
-// size, or both (whichever comes first). Rotated files ("backups") are
-// renamed next to it with sortable names, compressed in the background
-// and pruned by count and age.
-//
-// Scheduled rotation happens at the boundary itself, even when nothing is
-// being logged, and a file left over from before a boundary (Caddy was
-// stopped across midnight) is rotated when it is opened. An empty file is
-// never rotated, so quiet periods leave no empty backups.
-//
-// Backups are named by `name_format`, by default
-// `{name}-{time}{n}{ext}` plus `.gz` or `.zst`: `app.log` rotated at
-// midnight UTC on 21 November 2026 becomes
-// `app-2026-11-21T00-00-00.log.gz`, and a second backup in the same
-// second `app-2026-11-21T00-00-00_001.log.gz`. The time is that of the
-// rotation (for a scheduled one, the boundary), in UTC unless `local_time`.
-// A backup never overwrites another file. `keep` and `max_age` remove
-// only files whose names this writer's backups can have.
-//
-// Compression writes `<backup>.gz.tmp`, syncs it, renames it to
-// `<backup>.gz` and only then removes the plain backup, so a crash leaves
-// the plain backup or a complete archive; the next start removes
-// incomplete archives and finishes the work.
-//
-// With `per_host`, entries go to one file per source host,
-// `<host>-<name><ext>` (e.g. `10.0.0.7-app.log`), each rotated and pruned
-// on its own. A writer only sees encoded entries, so the host is read from
-// the top-level `"host"` field of JSON entries, as the applog app writes
-// it: use `format json`. Entries without a host (Caddy's own logs, access
-// logs, whose host is inside `request`) and entries that are not JSON
-// objects go to the main file; the latter are counted and reported once
-// in Caddy's log. Host names are reduced to lower-case letters, digits,
-// '.', '-' and '_' (IPv6 `::1` becomes `__1`), so no file can land outside
-// the folder. At most 64 host files are kept open at once.
-//
-// Several `log` blocks that name the same file with the same options
-// share one open file. On a config reload, writers for the same file hand
-// over through one shared file handle: no entry is lost or duplicated,
-// and changed options apply at once. A file moved or deleted by another
-// program is noticed within a second and reopened (no signal needed).
+// RotateWriter writes logs to a file that it rotates on a schedule
+// (named or cron), by size, or both, whichever comes first; a scheduled
+// rotation happens at the boundary even when nothing is logged. Backups
+// get sortable names next to the file (`app-2026-11-21T00-00-00.log.gz`),
+// are compressed in the background and pruned by count and age. With
+// `per_host`, the entries of each source host (the `"host"` field of
+// JSON entries) go to a file of their own. Log blocks naming the same
+// file share it, and a reload hands it over without losing an entry.
 type RotateWriter struct {
-	// The file to write. Placeholders such as {env.X} are replaced
+	// The file to write. Global placeholders such as {env.X} are replaced
 	// when the config is loaded.
 	Filename string `json:"filename,omitempty"`
 
-	// When to rotate: `hourly`, `daily`, `weekly` (Sunday 00:00),
-	// `monthly`, `yearly`, or a 5-field cron expression (minute hour
-	// day-of-month month day-of-week) such as `*/15 * * * *` or
-	// `0 3 * * MON-FRI`. Read on UTC's clock unless `local_time`. A
-	// wall-clock time skipped by a DST change fires when the clock
-	// jumps over it; one repeated by a DST change fires at both
-	// occurrences if the expression runs every hour, at the first one
-	// otherwise.
+	// When to rotate: `hourly`, `daily`, `weekly`, `monthly`, `yearly`,
+	// or 5 cron fields such as `0 3 * * MON-FRI`. Default: no schedule.
 	Every string `json:"every,omitempty"`
 
 	// Rotate before a write would make the file larger than this many
-	// bytes. Default when `every` is not set: 100 MiB.
+	// bytes. Default: 100 MiB when `every` is not set, else no limit.
 	MaxSize int64 `json:"max_size,omitempty"`
 
 	// How many backups to keep per file (-1: all). Default: 10, or all
@@ -93,46 +55,32 @@ type RotateWriter struct {
 	// How to compress backups: `gzip` (default), `zstd` or `none`.
 	Compress string `json:"compress,omitempty"`
 
-	// The compression level: 1-9 for gzip (default 6), 1-22 for zstd
-	// (default 3, mapped to the nearest level of the Go encoder).
+	// The compression level: 1-9 for gzip (default 5), 1-22 for zstd
+	// (default 3, mapped to the nearest speed of the Go encoder).
 	CompressLevel int `json:"compress_level,omitempty"`
 
-	// Read the schedule and write backup times on the local clock rather
-	// than UTC.
+	// Read the schedule and write backup times on the local clock.
+	// Default: UTC.
 	LocalTime bool `json:"local_time,omitempty"`
 
 	// The mode of the log file and its backups, in octal. Default: 0600.
 	Mode string `json:"mode,omitempty"`
 
-	// Write the entries of each source host to their own file.
+	// Write the entries of each source host to their own file,
+	// `<host>-<file>`. Default: off.
 	PerHost bool `json:"per_host,omitempty"`
 
 	// Buffer entries and write them every interval (and at rotation,
-	// reload and exit) instead of with one write per entry. Default: 0,
-	// every entry is written at once.
+	// reload and exit). Default: 0, each entry is written at once.
 	FlushInterval caddy.Duration `json:"flush_interval,omitempty"`
 
 	// Buffer entries and write whatever has gathered with one write as
-	// soon as the writer's goroutine gets to run, as rsyslog's omfile and
-	// syslog-ng's file() do: under load, one write per batch instead of
-	// one per entry, made without holding up the entries that keep
-	// coming; idle, an entry reaches the file within microseconds. A
-	// batch holds at most 256 KiB: the entry that would overflow it waits
-	// for the batch to be written, so a slow disk holds senders back
-	// rather than filling memory. A Write returns once its entry is
-	// buffered, so a crash (not a reload or a stop) loses what had not
-	// been written yet, at most two batches per file. Not with
-	// flush_interval.
+	// soon as the writer's goroutine runs (`flush batch`). Not with
+	// flush_interval. Default: off.
 	FlushBatch bool `json:"flush_batch,omitempty"`
 
-	// How backups are named. Tokens: {name} the live file's name without
-	// extension (with the host prefix for a per_host file), {base} the
-	// configured name without extension, {host} the host (empty for the
-	// main file), {ext} the extension with its dot, {time} the rotation
-	// time as 2006-01-02T15-04-05, {n} empty or `_001`, `_002`... when
-	// the name is taken. It must contain {time}, {n}, and {name} or
-	// {base} ({name} or {host} with per_host). Default:
-	// `{name}-{time}{n}{ext}`.
+	// How backups are named, from the tokens {name} {base} {host} {ext}
+	// {time} {n}. Default: `{name}-{time}{n}{ext}`.
 	NameFormat string `json:"name_format,omitempty"`
 
 	path  string

@@ -20,21 +20,12 @@ func init() {
 }
 
 // PythonSocket receives the records of Python's
-// `logging.handlers.SocketHandler` (on `tcp/` or `tls/` addresses; Python's
-// default port is 9020) and `DatagramHandler` (on `udp/`; default 9021):
-// each a 4-byte big-endian length and a pickle of the record's attributes.
-//
-// The pickle is read by a decoder that only builds dicts, lists, tuples,
-// strings, bytes, numbers, booleans and None. Anything else a pickle can
-// hold (GLOBAL, REDUCE, BUILD, INST, OBJ, NEWOBJ, persistent IDs ...)
-// rejects the record: nothing is imported, instantiated or run. (The one
-// GLOBAL allowed is `_codecs.encode`, which Python's pickler writes for
-// every bytes value, and only as the data it describes.)
-//
-// A record's app is the receiver's `app`, else the record's own `app`
-// attribute (`extra={"app": ...}`); its facility is its `facility`
-// attribute, else its logger name. Records are otherwise mapped exactly
-// like those of Python's HTTPHandler through log_ingest.
+// `logging.handlers.SocketHandler` on `tcp/` or `tls/` addresses and
+// `DatagramHandler` on `udp/`, unchanged. Their pickles are read by a
+// decoder that builds only plain values: nothing is ever imported,
+// instantiated or run. A record's app is the receiver's `app`, else the
+// record's `app` attribute; its facility is its `facility` attribute,
+// else its logger name.
 type PythonSocket struct {
 	receiver.Server
 }
