@@ -36,52 +36,18 @@ func init() {
 	caddy.RegisterModule(Ingest{})
 }
 
-// Ingest accepts log records posted by applications and hands them to
-// the applog app, which emits them into Caddy's logging. It understands:
+// Ingest accepts log records that applications post over HTTP and hands
+// them to the applog app, which emits them into Caddy's logging. It reads
+// what applications already send: Python's logging.handlers.HTTPHandler
+// (a form body or a query string), JSON, NDJSON and text/plain. It
+// answers each request itself, all or nothing: 200 with a summary of the
+// records accepted, or an error status with a one-line reason and none
+// of the request's records emitted.
 //
-//   - Python's `logging.handlers.HTTPHandler`, with GET (the record in
-//     the query string) or POST (`application/x-www-form-urlencoded`),
-//     unchanged: the message is rendered from `msg` and `args` exactly as
-//     `record.getMessage()` would.
-//   - JSON (`application/json`): one object, an array of objects, or
-//     several of either separated by white space, with the key names of
-//     log/slog, zap, logrus and python-json-logger.
-//   - NDJSON (`application/x-ndjson`, `application/jsonl`): one object
-//     (or array of objects) per line; errors name the line.
-//   - `text/plain`: one INFO record per line (`?level=` to change it).
-//
-// A record's app is the handler's `app` when set (records or an `app`
-// query parameter naming another app are refused with 403), else the
-// record's `app` field, else the `app` query parameter. Its facility is
-// the record's `facility` field, else the `facility` query parameter,
-// else the handler's `facility`, else the record's logger name.
-//
-// A signature covers the body only, so a signed POST must not carry the
-// query parameters that route records (`app`, `facility`, `level`): such
-// a request is refused with 400, and the values belong in the signed
-// body. A signed GET (Python's HTTPHandler) signs its query string,
-// which is the record.
-//
-// A level name that is not known is an error, not INFO; a message that
-// is not a string is kept as its JSON text. A JSON body sent as a form
-// (curl -d's default Content-Type) is refused with 415 saying so.
-//
-// The body is read as it arrives, never reserved at the size the client
-// announces, and must arrive within `read_body_timeout`. The message
-// that HTTPHandler's `msg % args` renders stops at three times the
-// form's size (intake.MaxAmplification), whatever widths it asks for;
-// the app cuts what is over its bound and marks the entry truncated.
-//
-// A request is all-or-nothing: either every record is accepted, or the
-// response is an error with a one-line reason and nothing was emitted.
-// 400 malformed body, 401 missing signature, 403 unknown app or bad or
-// stale signature, 405 method, 408 body slower than read_body_timeout
-// (the connection is closed), 409 replayed signature, 413 body too
-// large, 415 unsupported or mislabelled Content-Type. Success is 200
-// with a JSON summary `{"accepted":N,"filtered":N,"truncated":N}`.
+// The manual, with every status and its reason, is docs/log_ingest.md.
 type Ingest struct {
-	// The app every record posted here belongs to. Naming it here makes
-	// it known to the applog app even without a `facility` for it.
+	// The app of every record posted here; a record or query naming
+	// another app gets 403. Default: the record's `app`, else `?app=`.
 	App string `json:"app,omitempty"`
 
 	// The facility of records that name none. Default: the record's
@@ -94,12 +60,8 @@ type Ingest struct {
 	// The most records one request may carry. Default: 10000.
 	MaxRecords int `json:"max_records,omitempty"`
 
-	// How long the whole body of a POST may take to arrive, counted
-	// from when the handler starts reading it. A slower body is cut
-	// with 408 and its connection closed, so that clients trickling
-	// bytes cannot hold connections and memory. Raise it for large
-	// batches over slow links. It can shorten the server's own
-	// `timeouts` (read_body, read_idle), not lengthen them. Default: 10s.
+	// How long the whole body may take to arrive (408 and the connection
+	// closed past it); it cannot lengthen the server's timeouts. Default: 10s.
 	ReadBodyTimeout caddy.Duration `json:"read_body_timeout,omitempty"`
 
 	intake intake.Intake

@@ -30,26 +30,16 @@ func init() {
 var assets embed.FS
 
 // LogStatus serves a live status page of the applog app: the most recent
-// records (as many as the app's `recent_records`, default 300),
-// colour-coded by level and updating live without reloading, filterable
-// by app, facility, level, host and text; and a stats panel with uptime,
-// records accepted, filtered, rejected, truncated and dropped per
-// facility and per door, rates per second over the last minute, and per
-// writer the bytes written, errors, rotations and spool depth.
-//
-// The page needs no external assets and works offline. The same data is
+// records, coloured by level and filterable, updating as they arrive,
+// and the counters per facility, door and writer. The same data is
 // served as JSON (`?format=json`) and as Server-Sent Events
-// (`?format=sse`, or `Accept: text/event-stream`): an event `stats` with
-// the counters every 2 seconds and an event `record` per record, whose
-// `id` is the record's sequence number. All three take the filters as
-// query parameters: `app`, `facility` (the facility or any of its
-// sub-modules), `level` (the lowest level shown), `host`, `q` (text in the
-// message or logger name), plus `after` (a sequence number) and `limit`.
+// (`?format=sse`) for programs. The page shows your logs: protect it
+// like any admin page, for example with Caddy's `basic_auth`.
 //
-// Nothing is exposed unless this handler is configured; protect it like
-// any admin page, for example with Caddy's `basic_auth`.
+// The manual is docs/log_status.md.
 type LogStatus struct {
-	// A CSS file of yours, loaded after the page's own styles, to restyle it.
+	// A stylesheet of yours, loaded after the page's own and read on each
+	// request. Default: none.
 	CSS string `json:"css,omitempty"`
 
 	shutdown     chan struct{}

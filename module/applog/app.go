@@ -1,8 +1,8 @@
 // Package applog is the applog Caddy app: the one place where log records
-// from every door (the log_ingest handler, and later the syslog and
-// Python socket receivers) are checked against per-app facility rules
-// and emitted into Caddy's own logging, where `log` blocks route them
-// through any encoder into any writer.
+// from every door (the log_ingest handler, the syslog and python_socket
+// receivers) are checked against per-app facility rules and emitted into
+// Caddy's own logging, where `log` blocks route them through any encoder
+// into any writer.
 package applog
 
 import (
@@ -33,69 +33,38 @@ func init() {
 	caddy.RegisterModule(new(App))
 }
 
-// App collects application logs into Caddy's logging. A record of app
-// `myapp` whose facility is `web.requests` (by default, the sending
-// logger's name) is emitted as logger `applog.myapp.web.requests`, so a
-// Caddy `log` block with `include applog.myapp` routes all of that app's
-// records, with the encoder and writer of your choice.
+// App is where every log record ends up, whatever door it came in by
+// (the log_ingest handler, the syslog and python_socket receivers): it
+// checks the record against the rules of its app and facility (level,
+// signature, size limits), counts it, and emits it into Caddy's logging
+// as logger `applog.<app>.<facility>`, for `log` blocks to route with
+// `include applog.<app>`. Entries keep the record's own time and message.
+// Records of apps that nothing names are refused unless accept_unknown is
+// set; the app name `receivers` is reserved for the receivers' own logs.
 //
-// Emitted entries keep the record's own timestamp and message, its level
-// mapped onto zap's (DEBUG/INFO/WARNING/ERROR as debug/info/warn/error,
-// CRITICAL as dpanic, syslog alert as panic and emerg as fatal) and these
-// fields: `app`, `facility`, `host`
-// (the sender's address as Caddy sees it, after trusted_proxies),
-// `logger_name`, `level_name` and `level_no` (as the source sent them),
-// and `attrs` (every other attribute of the record). An entry whose
-// message or record was cut to max_message_size or max_record_size has
-// `truncated: true`. A record whose own time is further than
-// max_clock_skew from when it arrived keeps its time as `ts` and gets a
-// `received` field with the arrival time, in the encoder's time format.
-//
-// Records of apps that no facility names, and that no handler names, are
-// refused unless `accept_unknown` is set. The app name `receivers` is
-// reserved: the receivers log their own diagnostics as
-// `applog.receivers.<receiver>`.
-//
-// A signed request is accepted at most once: the MACs of every accepted
-// signature are remembered until its timestamp leaves replay_window, in
-// memory and in a journal, `applog/replay.journal` under Caddy's data
-// directory, so a reload, a restart or a crash does not reopen the
-// window. Each accepted signature is appended to the journal with one
-// write(2) before its records are emitted, so once Caddy has emitted a
-// record, the kernel has its signature: a crash of the process (kill -9)
-// loses nothing. The journal is synced to disk when Caddy stops; after
-// a crash of the machine, entries written since may be lost, so a
-// journal that was not closed cleanly under an earlier boot (Linux's
-// boot id) is not trusted, and signatures made before Caddy started are
-// refused for one replay window. A journal that cannot be written
-// refuses the signed request (503) rather than accepting it unrecorded.
-// The journal belongs to one running Caddy: two servers sharing a data
-// directory would each see only their own signatures. Replays are
-// refused with 409 Conflict.
+// The manual is docs/app.md; signed requests are in docs/signatures.md.
 type App struct {
-	// Rules per facility, keyed by `<app>` or `<app>:<sub.module>`.
+	// Rules per facility, keyed by `<app>` or `<app>:<sub.module>`; unset
+	// options inherit from the nearest configured ancestor.
 	Facilities map[string]*Facility `json:"facilities,omitempty"`
 
-	// Accept records of apps no facility or handler names, with default
-	// rules (no level threshold, no signature).
+	// Accept records of apps no facility, handler or receiver names, with
+	// no level threshold and no signature. Default: false (403).
 	AcceptUnknown bool `json:"accept_unknown,omitempty"`
 
-	// How far a signature's timestamp may be from the server's clock,
-	// and how long a used signature is remembered to refuse replays.
-	// Default: 5m.
+	// How far a signature's time may be from the clock, and how long a
+	// used signature is remembered to refuse replays. Default: 5m.
 	ReplayWindow caddy.Duration `json:"replay_window,omitempty"`
 
 	// How far a record's own time may be from its arrival before the
 	// entry gets a `received` field with the arrival time. Default: 5m.
 	MaxClockSkew caddy.Duration `json:"max_clock_skew,omitempty"`
 
-	// Network receivers: syslog (UDP, TCP, TLS) and Python's
-	// SocketHandler and DatagramHandler, feeding the same rules.
+	// Network receivers (syslog, python_socket) feeding the same rules.
 	ReceiversRaw []json.RawMessage `json:"receivers,omitempty" caddy:"namespace=applog.receivers inline_key=receiver"`
 
-	// How many of the most recent records the status page (the
-	// log_status handler) shows. They are kept only while a log_status
-	// handler is configured. Default: 300.
+	// How many recent records the log_status page keeps, while a
+	// log_status handler is configured. Default: 300.
 	RecentRecords int `json:"recent_records,omitempty"`
 
 	apps       atomic.Pointer[map[string]*appRules]

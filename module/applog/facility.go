@@ -17,34 +17,20 @@ import (
 // (`myapp:web.requests` inherits from `myapp:web`, then from `myapp`),
 // the way Python's loggers inherit their level.
 type Facility struct {
-	// The lowest level accepted; records below it are counted as
-	// filtered and not emitted. A Python level name or number, a syslog
-	// severity, or a slog level ("debug", "INFO", "warning", "25",
-	// "notice"). Default: everything.
+	// The lowest level accepted: a Python, syslog or slog level name, or a
+	// number on Python's scale; lower records are filtered. Default: all.
 	Level string `json:"level,omitempty"`
 
-	// Shared secrets for HMAC-SHA256 request signatures. When set, every
-	// record of this facility must arrive signed with one of them (more
-	// than one allows rotating secrets without downtime). A secret that
-	// is a whole `{env.NAME}` or `{file.PATH}` placeholder is replaced
-	// when the config loads (a file's final newline dropped); any other
-	// value with `{...}` in it is a config error, never taken literally
-	// nor half replaced, and so is a secret that is or becomes empty.
+	// Shared secrets: records must arrive signed (HMAC-SHA256) with one of
+	// them. `{env.NAME}` and `{file.PATH}` are read at load. Default: none.
 	Secrets []string `json:"secrets,omitempty"`
 
-	// Messages longer than this many bytes are cut at a UTF-8 boundary
-	// and the entry gets `"truncated": true`. Default: 65536.
+	// Longer messages are cut at a UTF-8 boundary and the entry gets
+	// `"truncated": true`. Default: 65536.
 	MaxMessageSize int `json:"max_message_size,omitempty"`
 
-	// The most bytes a record's content may take in its entry: the
-	// message, logger name, level name, facility (counted twice: it is
-	// in the entry's logger name too) and every attribute's key and
-	// value, JSON-escaped, nested documents whole. A record is also
-	// bounded by the bytes it arrived in, to 3 times as many (but no
-	// less than 512), so no sender can make an entry larger than what
-	// it sent, whatever the door. Over the bound, content is cut (see
-	// intake.Record.Bound) and the entry gets `"truncated": true`.
-	// Default: 65536.
+	// The most bytes a record's content may take in its entry, and at
+	// most 3 per byte it arrived in (512 minimum). Default: 65536.
 	MaxRecordSize int `json:"max_record_size,omitempty"`
 }
 

@@ -13,10 +13,22 @@ import (
 )
 
 // replayCache remembers signatures until their timestamp leaves the
-// replay window, in memory and in a journal file (see App's doc comment
-// for the guarantees). It is shared across config reloads (see
-// App.Provision), so a reload does not reopen the window for replays,
-// and the journal carries it across restarts.
+// replay window, in memory and in a journal file, so that a signed
+// request is accepted at most once. It is shared across config reloads
+// (see App.Provision), so a reload does not reopen the window for
+// replays, and the journal carries it across restarts.
+//
+// Each accepted signature is appended to the journal with one write(2)
+// before its records are emitted, so once Caddy has emitted a record,
+// the kernel has its signature: a crash of the process (kill -9) loses
+// nothing. The journal is synced to disk when Caddy stops; after a crash
+// of the machine, entries written since may be lost, so a journal that
+// was not closed cleanly under an earlier boot (Linux's boot id) is not
+// trusted, and signatures made before Caddy started are refused for one
+// replay window. A journal that cannot be written refuses the signed
+// request (503) rather than accepting it unrecorded. The journal belongs
+// to one running Caddy: two servers sharing a data directory would each
+// see only their own signatures.
 //
 // The journal is a header and 40-byte entries: a MAC and the Unix
 // second it expires at, big-endian. Entries are only appended, each
