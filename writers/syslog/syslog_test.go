@@ -186,13 +186,22 @@ func TestWriterTCPFraming(t *testing.T) {
 	}
 }
 
+// TestWriterUDPTruncates checks, for udp/ and udp4/ (which must be
+// datagrams too, not octet-counted), that a long entry is cut to
+// max_datagram and counted.
 func TestWriterUDPTruncates(t *testing.T) {
+	for _, network := range []string{"udp", "udp4"} {
+		t.Run(network, func(t *testing.T) { testWriterUDPTruncates(t, network) })
+	}
+}
+
+func testWriterUDPTruncates(t *testing.T, network string) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	addr := "udp/" + pc.LocalAddr().String()
+	addr := network + "/" + pc.LocalAddr().String()
 	w := openWriter(t, &Writer{Address: addr, MaxDatagram: 600})
 	defer w.Close()
 	if _, err := w.Write([]byte(strings.Repeat("x", 1000) + "\n")); err != nil {
@@ -201,8 +210,8 @@ func TestWriterUDPTruncates(t *testing.T) {
 	buf := make([]byte, 2000)
 	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, _, err := pc.ReadFrom(buf)
-	if err != nil || n != 600 {
-		t.Fatalf("datagram of %d bytes, err %v", n, err)
+	if err != nil || n != 600 || buf[0] != 'x' {
+		t.Fatalf("datagram of %d bytes starting %.8q, err %v", n, buf[:min(n, 8)], err)
 	}
 	m := senderOf(w).meter
 	deadline := time.Now().Add(5 * time.Second)

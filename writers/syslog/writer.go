@@ -236,7 +236,11 @@ func (w Writer) WriterKey() string {
 	return "syslog:" + string(opts)
 }
 
-func (w Writer) datagram() bool { return w.network == "udp" || w.network == "unixgram" }
+// datagram reports whether each entry goes as one datagram (udp, udp4,
+// udp6, unixgram) rather than framed on a stream.
+func (w Writer) datagram() bool {
+	return strings.HasPrefix(w.network, "udp") || w.network == "unixgram"
+}
 
 // OpenWriter returns the writer Caddy's loggers write to. Unless
 // soft_start is set, it first checks that the server can be reached.
