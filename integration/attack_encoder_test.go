@@ -61,7 +61,7 @@ const forgeryCaddyfile = `{
 	}
 	log syslog_wire {
 		include applog
-		output syslog tcp://127.0.0.1:WIRE {
+		output syslog tcp/127.0.0.1:WIRE {
 			framing lf
 		}
 		format console

@@ -157,7 +157,7 @@ const syslogInteropCaddyfile = `{
 	log to_tcp {
 		include applog.shop
 		level DEBUG
-		output syslog tcp://127.0.0.1:TCPPORT {
+		output syslog tcp/127.0.0.1:TCPPORT {
 			framing octet_counting
 		}
 		format syslog {
@@ -168,7 +168,7 @@ const syslogInteropCaddyfile = `{
 	log to_udp {
 		include applog.shop
 		level DEBUG
-		output syslog udp://127.0.0.1:UDPPORT
+		output syslog udp/127.0.0.1:UDPPORT
 		format syslog rfc3164 {
 			facility local5
 			wrap json

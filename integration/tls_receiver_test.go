@@ -129,7 +129,7 @@ func TestTLSReceiverCaddyfileSyntax(t *testing.T) {
 }
 
 // tlsSyslogSenderCaddyfile relays app `shop` through the existing
-// `syslog` writer over tls:// with a client certificate.
+// `syslog` writer over tls/ with a client certificate.
 const tlsSyslogSenderCaddyfile = `{
 	admin 127.0.0.1:{{.AdminPort}}
 	applog {
@@ -138,7 +138,7 @@ const tlsSyslogSenderCaddyfile = `{
 	log relay {
 		include applog.shop
 		level DEBUG
-		output syslog tls://127.0.0.1:RPORT {
+		output syslog tls/127.0.0.1:RPORT {
 			tls {
 				ca CAFILE
 				client_cert CLIENTCERT CLIENTKEY

@@ -28,70 +28,24 @@ func init() {
 }
 
 // Encoder writes Caddy's HTTP access log entries as the lines Apache
-// httpd or gunicorn write, so that the tools that parse those lines keep
-// working when Caddy takes over: Common and Combined Log Format, any
-// Apache mod_log_config format string, or any gunicorn
-// access_log_format. Lines are rendered straight from the entry's
-// fields, without encoding JSON and parsing it back.
-//
-// The client address (Apache's %h and %a, gunicorn's %(h)s) is Caddy's
-// client_ip: the connection's peer, or the address a trusted proxy
-// named in client_ip_headers (see the trusted_proxies and
-// trusted_proxies_strict server options), or the source address of a
-// PROXY protocol header accepted by the proxy_protocol listener wrapper.
-// It is never a header value sent by an untrusted peer; %{X-Forwarded-For}i
-// logs that header as it arrived.
-//
-// Values follow the tool being imitated, byte for byte, but for one
-// rule: every entry is exactly one line, with no control character from
-// a request or record in it. Apache formats escape as httpd's
-// ap_escape_logitem does: '"' and '\' get a backslash, \b \n \r \t \v
-// their C escapes, every other byte that is not printable ASCII (control
-// characters, DEL, each byte of UTF-8) becomes \xhh; a missing value and
-// %b of an empty body are "-". gunicorn formats keep what gunicorn writes
-// for text (only '"' becomes '\"'; backslashes stay), write request bytes
-// 0xa0-0xff as the UTF-8 of the Latin-1 characters gunicorn reads them
-// as, and escape control characters as Python does, where gunicorn
-// would write them raw: \t \n \r, and \xhh for the other C0 controls,
-// DEL and request bytes 0x80-0x9f (Latin-1 C1 controls such as CSI); in
-// the user name, which is UTF-8, C1 characters too, U+2028 and U+2029 as
-// \u2028 and \u2029, and bytes that are not UTF-8 as \xhh.
-//
-// Apache's %t is the time the request arrived, gunicorn's %(t)s the time
-// it was logged; both are local time (set TZ to change it).
-//
-// Entries from other loggers than http.log.access (and its
-// http.log.access.<name> children), such as applog records or Caddy's
-// own messages, are written by the fallback encoder.
-//
-// The fallback encoder's lines are kept to one line as the syslog
-// encoder keeps them: what it left raw is escaped as JSON escapes it,
-// \n, \r, \u00XX for the other control characters but tab (C0, DEL,
-// C1), \u2028, \u2029, and \ufffd for bytes that are not UTF-8, so json
-// stays valid JSON with the same values. A console fallback writes plain
-// level names (level_format upper) unless told otherwise, as its colour
-// codes would be escaped too.
-//
-// Entries keep working through Caddy's filter encoder (wrap access in
-// filter to mask addresses or drop headers: the line then shows the
-// filtered values, "-" for deleted ones) and with log_append fields,
-// which Apache formats can show with %{name}n.
+// httpd or gunicorn write for the same request (Common or Combined Log
+// Format, any Apache LogFormat string, any gunicorn access_log_format),
+// so that the tools that parse those lines keep working when Caddy takes
+// over. The client address is Caddy's client_ip (trusted proxies, PROXY
+// protocol), never a header an untrusted peer sent. Values follow the
+// imitated tool byte for byte, except that every entry is one line.
+// Directives whose value Caddy's entries do not carry are refused when
+// the config loads. Other entries go to the fallback encoder.
 type Encoder struct {
-	// A named format: "common" or "combined" (Apache's Common and
-	// Combined Log Format) or "gunicorn" (gunicorn's default
-	// access_log_format). Default: "combined", when neither apache
-	// nor gunicorn is set.
+	// A named format: common, combined (Apache's) or gunicorn
+	// (gunicorn's default). Default: combined, if no format is set.
 	Preset string `json:"preset,omitempty"`
 
 	// An Apache mod_log_config format string, as in httpd's LogFormat
-	// directive, for example
-	// `%h %l %u %t "%r" %>s %b "%{Referer}i" "%{User-Agent}i" %D`.
-	// Directives whose value Caddy's access log entries do not carry
-	// (%A, %p, %k, %X, %I, %O...) are refused rather than logged as "-".
+	// directive. Default: none.
 	Apache string `json:"apache,omitempty"`
 
-	// A gunicorn access_log_format string, for example
-	// `%({X-Forwarded-For}i)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(f)s" "%(a)s" %(L)s`.
+	// A gunicorn access_log_format string. Default: none.
 	Gunicorn string `json:"gunicorn,omitempty"`
 
 	// The encoder for entries that are not access log entries.

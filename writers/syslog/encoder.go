@@ -1,7 +1,7 @@
 // Package syslog provides caddy-applog's syslog output: an encoder that
 // puts RFC 5424 or RFC 3164 headers on any other encoder's output, and a
-// writer that sends entries to a syslog server over UDP, TCP, TLS or a
-// Unix socket.
+// writer that sends entries to a syslog server over UDP, TCP or a Unix
+// socket. Syslog over TLS is the tls writer's job.
 package syslog
 
 import (
@@ -26,50 +26,25 @@ func init() {
 	caddy.RegisterModule(Encoder{})
 }
 
-// Encoder wraps another encoder (default `json`) and puts a syslog header
-// in front of each entry, RFC 5424 by default or RFC 3164:
-//
-//	<PRI>1 TIMESTAMP HOSTNAME APP-NAME PROCID MSGID [SD] MSG      (rfc5424)
-//	<PRI>Mmm dd hh:mm:ss HOSTNAME APP-NAME[PROCID]: MSG          (rfc3164)
-//
-// PRI combines the configured facility with a severity computed here,
-// because writers never see an entry's level. For records of the applog
-// app the severity comes from the record's own level number, so syslog
-// `notice` and Python's levels survive exactly (DEBUG debug, INFO info,
-// 25 notice, WARNING warning, ERROR err, CRITICAL crit, 60 alert, 70
-// emerg); for other entries from zap's level (debug, info, warn, error,
-// and dpanic, panic, fatal as crit, alert, emerg).
-//
-// By default APP-NAME is the record's app (`caddy` for Caddy's own
-// entries) and HOSTNAME is the host the record came from (this machine's
-// name for Caddy's own entries), so a syslog server files relayed records
-// under their origin. Use `app_name` and `hostname` to fix them instead.
-//
-// The wrapped encoder's output is the MSG, without its line ending (the
-// writer frames each entry); pair it with `output syslog`, or with any
-// other writer, which then gets one line per entry. Whatever the wrapped
-// encoder, each entry is exactly one line: what it left raw is escaped
-// as JSON escapes it, line feed and carriage return as \n and \r, the
-// other control characters (C0 but tab, DEL, C1 such as CSI) and the
-// line separators U+2028 and U+2029 as \u00XX and \u2028, and bytes
-// that are not UTF-8 as \ufffd. Tabs, backslashes and other text are
-// kept, so json output stays valid JSON with the same values, and a
-// console message containing a backslash sequence reads like one of
-// these escapes (wrap json, the default, to tell them apart). A wrapped
-// console encoder writes plain level names (level_format upper) unless
-// told otherwise, as its colour codes would be escaped too.
+// Encoder puts an RFC 5424 (default) or RFC 3164 syslog header in front
+// of another encoder's output (default json), with the facility
+// configured here and a severity computed from each entry's level, since
+// writers never see it. APP-NAME and HOSTNAME default to the record's app
+// and origin host, so a syslog server files relayed records under their
+// source. Each entry is kept to one line whatever the wrapped encoder
+// wrote. Pair it with the syslog or tls writer, or any other.
 type Encoder struct {
 	zapcore.Encoder `json:"-"`
 
 	// The encoder that renders the message part. Default: json.
 	WrappedRaw json.RawMessage `json:"wrap,omitempty" caddy:"namespace=caddy.logging.encoders inline_key=format"`
 
-	// The header standard: rfc5424 (default) or rfc3164. (Not "format":
-	// Caddy keeps the encoder's module name under that key.)
+	// The header standard: rfc5424 or rfc3164. Default: rfc5424. (Not
+	// "format": Caddy keeps the encoder's module name under that key.)
 	RFC string `json:"rfc,omitempty"`
 
-	// The syslog facility: kern, user, mail, daemon, auth, syslog, lpr,
-	// news, uucp, cron, authpriv, ftp, local0 ... local7. Default: user.
+	// The syslog facility: kern, user, mail, daemon, ..., local0 to
+	// local7. Default: user.
 	Facility string `json:"facility,omitempty"`
 
 	// A fixed HOSTNAME. Default: the record's host, else this machine's name.

@@ -161,7 +161,7 @@ func TestWriterTCPFraming(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer l.Close()
-			w := openWriter(t, &Writer{Address: "tcp://" + l.Addr().String(), Framing: framing})
+			w := openWriter(t, &Writer{Address: "tcp/" + l.Addr().String(), Framing: framing})
 			conn, err := l.Accept()
 			if err != nil {
 				t.Fatal(err)
@@ -186,13 +186,22 @@ func TestWriterTCPFraming(t *testing.T) {
 	}
 }
 
+// TestWriterUDPTruncates checks, for udp/ and udp4/ (which must be
+// datagrams too, not octet-counted), that a long entry is cut to
+// max_datagram and counted.
 func TestWriterUDPTruncates(t *testing.T) {
+	for _, network := range []string{"udp", "udp4"} {
+		t.Run(network, func(t *testing.T) { testWriterUDPTruncates(t, network) })
+	}
+}
+
+func testWriterUDPTruncates(t *testing.T, network string) {
 	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer pc.Close()
-	addr := "udp://" + pc.LocalAddr().String()
+	addr := network + "/" + pc.LocalAddr().String()
 	w := openWriter(t, &Writer{Address: addr, MaxDatagram: 600})
 	defer w.Close()
 	if _, err := w.Write([]byte(strings.Repeat("x", 1000) + "\n")); err != nil {
@@ -201,8 +210,8 @@ func TestWriterUDPTruncates(t *testing.T) {
 	buf := make([]byte, 2000)
 	_ = pc.SetReadDeadline(time.Now().Add(5 * time.Second))
 	n, _, err := pc.ReadFrom(buf)
-	if err != nil || n != 600 {
-		t.Fatalf("datagram of %d bytes, err %v", n, err)
+	if err != nil || n != 600 || buf[0] != 'x' {
+		t.Fatalf("datagram of %d bytes starting %.8q, err %v", n, buf[:min(n, 8)], err)
 	}
 	m := senderOf(w).meter
 	deadline := time.Now().Add(5 * time.Second)
@@ -217,7 +226,7 @@ func TestWriterUDPTruncates(t *testing.T) {
 func TestWriterBoundedWhenServerDown(t *testing.T) {
 	// A port nobody listens on: the sender keeps trying; writes must not
 	// block longer than block_timeout, and drops are counted.
-	addr := "tcp://127.0.0.1:" + strconv.Itoa(deadPort(t))
+	addr := "tcp/127.0.0.1:" + strconv.Itoa(deadPort(t))
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	defer cancel()
 	if err := (&Writer{Address: addr}).Provision(ctx); err != nil {
@@ -253,7 +262,7 @@ func TestWriterReconnects(t *testing.T) {
 		t.Fatal(err)
 	}
 	addr := l.Addr().String()
-	w := openWriter(t, &Writer{Address: "tcp://" + addr})
+	w := openWriter(t, &Writer{Address: "tcp/" + addr})
 	defer w.Close()
 	conn, _ := l.Accept()
 	fmt.Fprint(w, "first\n")
@@ -295,24 +304,46 @@ func deadPort(t *testing.T) int {
 
 func TestWriterConfig(t *testing.T) {
 	var w Writer
-	in := "syslog tls://logs.example.com:6514 {\n framing lf\n tls {\n  ca /ca.pem\n  client_cert /c.pem /k.pem\n  server_name logs\n }\n soft_start\n queue 50\n block_timeout 1s\n max_datagram 2KiB\n}"
+	in := "syslog tls/logs.example.com:6514 {\n framing lf\n tls {\n  ca /ca.pem\n  client_cert /c.pem /k.pem\n  server_name logs\n }\n soft_start\n queue 50\n block_timeout 1s\n max_datagram 2KiB\n}"
 	if err := w.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
 		t.Fatal(err)
 	}
-	if w.Address != "tls://logs.example.com:6514" || w.Framing != "lf" || w.TLS.ClientKey != "/k.pem" || !w.SoftStart || w.Queue != 50 || w.MaxDatagram != 2048 {
+	if w.Address != "tls/logs.example.com:6514" || w.Framing != "lf" || w.TLS.ClientKey != "/k.pem" || !w.SoftStart || w.Queue != 50 || w.MaxDatagram != 2048 {
 		t.Fatalf("%+v", w)
 	}
 	if (Writer{Address: "a"}).WriterKey() == (Writer{Address: "a", Framing: "lf"}).WriterKey() {
 		t.Fatal("writer key ignores framing")
 	}
 	for addr, want := range map[string]string{
-		"ftp://x:1":  "scheme must be",
-		"tcp://host": "want tcp://host:port",
-		"unix://":    "want unix:///path",
+		"ftp/x:1":             "network must be udp, tcp, unix or unixgram",
+		"ftp://x:1":           "network must be",
+		"x:1":                 "such as udp/x:1",
+		"tcp/host":            "want tcp/host:port",
+		"udp/host:514-515":    "want udp/host:port, one port",
+		"unix/":               "want unix//path",
+		"udp://h:514":         `address "udp://h:514": write it as udp/h:514`,
+		"unixgram:///dev/log": "write it as unixgram//dev/log",
+		"tls://h:6514":        "write it as tls/h:6514",
 	} {
 		if err := (&Writer{Address: addr}).Provision(caddy.Context{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", addr, err, want)
 		}
+	}
+	for addr, want := range map[string][3]string{
+		"udp/127.0.0.1:514":       {"udp", "127.0.0.1:514", "127.0.0.1"},
+		"tcp6/[::1]:6514":         {"tcp6", "[::1]:6514", "::1"},
+		"tls/logs.example.com:65": {"tls", "logs.example.com:65", "logs.example.com"},
+		"unix//run/syslog.sock":   {"unix", "/run/syslog.sock", ""},
+		defaultAddress:            {"unixgram", "/dev/log", ""},
+	} {
+		network, dial, host, err := parseAddress(addr)
+		if err != nil || [3]string{network, dial, host} != want {
+			t.Errorf("%s: %q %q %q %v, want %q", addr, network, dial, host, err, want)
+		}
+	}
+	d := caddyfile.NewTestDispenser("syslog udp://127.0.0.1:514")
+	if err := new(Writer).UnmarshalCaddyfile(d); err == nil || !strings.Contains(err.Error(), "write it as udp/127.0.0.1:514") {
+		t.Errorf("Caddyfile with a URL address: %v", err)
 	}
 }
 
@@ -326,7 +357,7 @@ func TestWriterEndsWithItsConfig(t *testing.T) {
 	}
 	defer l.Close()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	cfg := &Writer{Address: "tcp://" + l.Addr().String()}
+	cfg := &Writer{Address: "tcp/" + l.Addr().String()}
 	if err := cfg.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}
@@ -403,7 +434,7 @@ func TestWriterLosesNothingWhileItsConfigEnds(t *testing.T) {
 		}
 	}()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	cfg := &Writer{Address: "tcp://" + l.Addr().String(), SoftStart: true, BlockTimeout: caddy.Duration(time.Second)}
+	cfg := &Writer{Address: "tcp/" + l.Addr().String(), SoftStart: true, BlockTimeout: caddy.Duration(time.Second)}
 	if err := cfg.Provision(ctx); err != nil {
 		t.Fatal(err)
 	}

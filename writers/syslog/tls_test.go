@@ -63,7 +63,7 @@ func TestWriterTLSKeepsOneConnection(t *testing.T) {
 			}()
 		}
 	}()
-	w := openWriter(t, &Writer{Address: "tls://" + l.Addr().String(), TLS: &TLSConfig{CA: caFile, ServerName: "localhost"}})
+	w := openWriter(t, &Writer{Address: "tls/" + l.Addr().String(), TLS: &TLSConfig{CA: caFile, ServerName: "localhost"}})
 	defer w.Close()
 	for i := range 20 {
 		fmt.Fprintf(w, "<14>1 - - - - - message %d\n", i)

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -29,62 +28,43 @@ func init() {
 	caddy.RegisterModule(Writer{})
 }
 
-// Writer sends log entries to a syslog server: over UDP, TCP, TLS (RFC
-// 5425), or a Unix stream or datagram socket (default: the local syslog
-// daemon at `unixgram:///dev/log`). Pair it with `format syslog` so that
-// each entry carries a syslog header.
+// Writer sends log entries to a syslog server over UDP, TCP or a Unix
+// stream or datagram socket; by default to the local syslog daemon at
+// `unixgram//dev/log`. Pair it with `format syslog` so that each entry
+// carries a syslog header. For syslog over TLS, use the `tls` writer
+// with `format syslog`.
 //
-// Entries go through a bounded queue to one sender, so a slow or absent
-// server never holds up request handling: when the queue is full, a write
-// waits at most `block_timeout`, then the entry is dropped and counted.
-// The sender reconnects with exponential backoff (100ms up to 10s) and
-// keeps queued entries meanwhile; an entry whose write failed is sent
-// again on the next connection. Before each write on a stream it checks
-// that the server has not closed the connection, so a server restart
-// loses nothing. What it cannot promise: entries that the kernel had
-// accepted when the server or the network failed outright, and entries
-// still queued when Caddy exits (it tries for 5 seconds on close). For
-// delivery that survives those, use the `tls` writer with its disk spool.
-//
-// On streams (tcp, tls, unix) each entry is framed by octet counting
-// (`LEN SP MSG`, RFC 6587 and 5425; the default) or ended by a newline
-// (`framing lf`, for receivers that only know that; a line break or
-// other control character that an encoder left inside an entry, as
-// Caddy's console encoder does with a message, is then escaped as the
-// syslog encoder escapes it, \n and \u00XX, so that it cannot split the
-// entry). On datagrams (udp, unixgram) each entry is one datagram, cut
-// to `max_datagram` bytes (default 8KiB) and counted as truncated if
-// longer.
-//
-// Counters (entries, bytes, errors, dropped, truncated) appear on the
-// status page and in the caddy_applog_writer_* metrics.
+// Entries wait in a bounded queue for one sender, so a slow or absent
+// server never holds up requests; the sender reconnects with backoff
+// and resends an entry whose write failed. Streams frame entries by
+// octet counting or by a line feed; datagrams carry one entry each.
 type Writer struct {
-	// Where to send: udp://host:port, tcp://host:port, tls://host:port,
-	// unix:///path or unixgram:///path. Default: unixgram:///dev/log.
+	// Where to send, in Caddy's network address form: udp/host:port,
+	// tcp/host:port, unix//path or unixgram//path. Default: unixgram//dev/log.
 	Address string `json:"address,omitempty"`
 
-	// octet_counting (default) or lf; streams only.
+	// octet_counting (RFC 6587) or lf; streams only. Default: octet_counting.
 	Framing string `json:"framing,omitempty"`
 
-	// TLS settings for tls:// addresses.
+	// TLS settings for tls/host:port addresses. Prefer the tls writer.
 	TLS *TLSConfig `json:"tls,omitempty"`
 
 	// How long to wait for a connection. Default: 5s.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
-	// Start even if the server cannot be reached yet (entries queue up
-	// and are sent once it can). Otherwise an unreachable server at
-	// start-up fails the config load.
+	// Load even if the server cannot be reached yet; entries queue until
+	// it can. Default: false (an unreachable server fails the load).
 	SoftStart bool `json:"soft_start,omitempty"`
 
-	// The largest datagram sent, in bytes. Default: 8192.
+	// The largest datagram sent, in bytes; longer entries are cut.
+	// Default: 8192.
 	MaxDatagram int `json:"max_datagram,omitempty"`
 
 	// How many entries may wait to be sent. Default: 10000.
 	Queue int `json:"queue,omitempty"`
 
-	// How long a write may wait for room in a full queue before the
-	// entry is dropped. Default: 100ms.
+	// How long a write waits for room in a full queue before the entry
+	// is dropped and counted. Default: 100ms.
 	BlockTimeout caddy.Duration `json:"block_timeout,omitempty"`
 
 	network, addr string
@@ -116,7 +96,7 @@ func (Writer) CaddyModule() caddy.ModuleInfo {
 
 // Defaults.
 const (
-	defaultAddress      = "unixgram:///dev/log"
+	defaultAddress      = "unixgram//dev/log"
 	defaultMaxDatagram  = 8192
 	defaultQueue        = 10000
 	defaultBlockTimeout = 100 * time.Millisecond
@@ -143,24 +123,11 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	if w.DialTimeout == 0 {
 		w.DialTimeout = caddy.Duration(defaultDialTimeout)
 	}
-	u, err := url.Parse(w.Address)
+	network, addr, host, err := parseAddress(w.Address)
 	if err != nil {
-		return fmt.Errorf("address %q: %w", w.Address, err)
+		return err
 	}
-	switch u.Scheme {
-	case "udp", "tcp", "tls":
-		if u.Host == "" || u.Port() == "" {
-			return fmt.Errorf("address %q: want %s://host:port", w.Address, u.Scheme)
-		}
-		w.network, w.addr = u.Scheme, u.Host
-	case "unix", "unixgram":
-		if u.Path == "" {
-			return fmt.Errorf("address %q: want %s:///path/to/socket", w.Address, u.Scheme)
-		}
-		w.network, w.addr = u.Scheme, u.Path
-	default:
-		return fmt.Errorf("address %q: scheme must be udp, tcp, tls, unix or unixgram", w.Address)
-	}
+	w.network, w.addr = network, addr
 	switch w.Framing {
 	case "", "octet_counting", "lf":
 	default:
@@ -173,15 +140,60 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("queue must be positive and block_timeout not negative")
 	}
 	if w.TLS != nil && w.network != "tls" {
-		return fmt.Errorf("tls settings need a tls:// address")
+		return fmt.Errorf("tls settings need a tls/ address")
 	}
 	if w.network == "tls" {
-		if w.tlsConfig, err = w.TLS.build(u.Hostname()); err != nil {
+		if w.tlsConfig, err = w.TLS.build(host); err != nil {
 			return err
 		}
 	}
 	lease(ctx, w.WriterKey())
 	return nil
+}
+
+// parseAddress reads an address in Caddy's network address form
+// (udp/host:port, tcp/host:port, unix//path, unixgram//path, or
+// tls/host:port) and returns the network to dial, the address to dial
+// and the host a TLS certificate must name. The URL form this writer
+// once took is refused with the address rewritten, so an old config
+// says how to fix it.
+func parseAddress(address string) (network, addr, host string, err error) {
+	if scheme, rest, ok := strings.Cut(address, "://"); ok && knownNetwork(scheme) {
+		return "", "", "", fmt.Errorf("address %q: write it as %s/%s", address, scheme, rest)
+	}
+	network, rest, ok := strings.Cut(address, "/")
+	if !ok {
+		return "", "", "", fmt.Errorf("address %q: want <network>/<host>:<port> or unix//<path>, such as udp/%s", address, address)
+	}
+	if !knownNetwork(network) {
+		return "", "", "", fmt.Errorf("address %q: network must be udp, tcp, unix or unixgram (for TLS, use the tls writer)", address)
+	}
+	caddyAddr := address
+	if network == "tls" {
+		caddyAddr = "tcp/" + rest
+	}
+	na, err := caddy.ParseNetworkAddress(caddyAddr)
+	if err != nil {
+		return "", "", "", fmt.Errorf("address %q: %w", address, err)
+	}
+	if na.IsUnixNetwork() {
+		if na.Host == "" || strings.Contains(na.Host, "|") {
+			return "", "", "", fmt.Errorf("address %q: want %s//path/to/socket", address, network)
+		}
+		return network, na.Host, "", nil
+	}
+	if na.Host == "" || na.StartPort == 0 || na.PortRangeSize() != 1 {
+		return "", "", "", fmt.Errorf("address %q: want %s/host:port, one port", address, network)
+	}
+	return network, na.JoinHostPort(0), na.Host, nil
+}
+
+func knownNetwork(network string) bool {
+	switch network {
+	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6", "unix", "unixgram", "tls":
+		return true
+	}
+	return false
 }
 
 func (c *TLSConfig) build(host string) (*tls.Config, error) {
@@ -224,7 +236,11 @@ func (w Writer) WriterKey() string {
 	return "syslog:" + string(opts)
 }
 
-func (w Writer) datagram() bool { return w.network == "udp" || w.network == "unixgram" }
+// datagram reports whether each entry goes as one datagram (udp, udp4,
+// udp6, unixgram) rather than framed on a stream.
+func (w Writer) datagram() bool {
+	return strings.HasPrefix(w.network, "udp") || w.network == "unixgram"
+}
 
 // OpenWriter returns the writer Caddy's loggers write to. Unless
 // soft_start is set, it first checks that the server can be reached.
@@ -555,7 +571,7 @@ func (s *sender) send(msg []byte) error {
 
 // UnmarshalCaddyfile sets up the writer from Caddyfile tokens:
 //
-//	output syslog [<address>] {
+//	output syslog [<network>/<address>] {
 //		framing       octet_counting|lf
 //		tls {
 //			ca                   <file>
@@ -644,8 +660,10 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			return d.ArgErr()
 		}
 	}
-	if w.Address != "" && !strings.Contains(w.Address, "://") {
-		return d.Errf("address %q: want a scheme, such as udp://%s", w.Address, w.Address)
+	if w.Address != "" {
+		if _, _, _, err := parseAddress(w.Address); err != nil {
+			return d.Err(err.Error())
+		}
 	}
 	return nil
 }

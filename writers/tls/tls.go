@@ -28,93 +28,40 @@ func init() {
 	caddy.RegisterModule(Writer{})
 }
 
-// Writer forwards log entries to an aggregator (rsyslog, syslog-ng,
-// Vector, another Caddy with the applog `syslog tls/...` receiver) over
-// TLS 1.2 or newer, verifying the server against a pinned CA and
-// presenting a client certificate. Each entry is one frame: octet
-// counting (`LEN SP MSG`, the default) or a line (`framing lf`). With
-// `format syslog`, this is syslog over TLS as RFC 5425 defines it.
-//
-// Unlike Caddy's `net` writer, it does not give entries up when the
-// aggregator is unreachable. With a `spool`, every entry is written to
-// disk before the write returns, and leaves the disk only once the
-// aggregator has it:
-//
-//   - Accepted means spooled: when Write returns without error, the
-//     entry is in the spool file, and fsynced unless `fsync` names an
-//     interval (then it is fsynced within that interval; a kill of Caddy
-//     loses nothing either way, a power cut can lose that interval).
-//   - Entries are sent in the order they were accepted, over one
-//     connection at a time.
-//   - Delivered means acknowledged: an entry is deleted from the spool
-//     only after the aggregator's TCP stack acknowledged every byte
-//     carrying it (Linux reports this through SIOCOUTQ) and the
-//     connection then stayed up for one more second, without a reset or
-//     a TLS alert. That second catches an aggregator that exits with
-//     entries still unread in its socket (its kernel answers with a
-//     reset) and a TLS 1.3 server rejecting the client certificate
-//     after the handshake completed on our side.
-//   - At least once: after a broken connection, a restart of Caddy, or
-//     a crash or kill -9, sending resumes at the oldest entry not yet
-//     delivered. Duplicates are possible only from the window that was
-//     sent but not yet confirmed (about one second of traffic), plus,
-//     after a power cut, up to one second more (the spool's cursor is
-//     fsynced every second).
-//   - Not guaranteed: that the aggregator stored what its TCP stack
-//     acknowledged. Syslog over TLS has no application-level receipt; an
-//     aggregator that crashes after reading entries loses those unless
-//     it has its own disk queue (rsyslog's `queue.type="disk"`,
-//     syslog-ng's `disk-buffer`). Nor is an entry that failed its
-//     Write (dropped by `on_full`, or a disk error) sent at all; every
-//     such entry is counted.
-//
-// When the spool holds `max_size` bytes of undelivered entries,
-// `on_full` decides: `block` (the default) makes writes wait for room,
-// which holds up the requests that log; `drop_newest` drops the entry
-// being written; `drop_oldest` drops the oldest undelivered entries
-// (counting them even if a copy was already in flight). The disk can
-// hold up to one segment (max_size/16, at most 64MiB) more than
-// max_size while delivered segments wait to be deleted.
-//
-// Without a spool, entries wait in memory (up to `buffer` entries;
-// beyond that the newest are dropped and counted) and are lost if Caddy
-// exits before delivering them.
-//
-// Config reloads keep the spool and its order: a reload that changes
-// settings hands over to the new ones once what is in flight is
-// confirmed, so nothing is sent twice. On exit, Caddy waits up to five
-// seconds for the spool to drain; the rest is sent after the next start.
-//
-// Counters (entries and bytes delivered, errors, dropped, spool depth
-// and the age of its oldest entry) appear on the status page and in the
-// caddy_applog_writer_* metrics.
+// Writer forwards log entries over TLS 1.2 or newer to an aggregator
+// (rsyslog, syslog-ng, Vector, another Caddy with the applog syslog
+// receiver), verifying the server and presenting a client certificate.
+// With `format syslog` it is syslog over TLS (RFC 5425). Unlike Caddy's
+// net writer it does not give entries up while the aggregator is down:
+// with a `spool`, each entry is on disk before the write returns and
+// leaves it only once the aggregator's TCP stack has acknowledged it, in
+// order, at least once, across reloads, restarts and crashes.
 type Writer struct {
-	// The aggregator, as host:port.
+	// The aggregator, as host:port. Required.
 	Address string `json:"address,omitempty"`
 
 	// PEM file of the CA certificates that may sign the server's
 	// certificate. Default: the system's roots.
 	CA string `json:"ca,omitempty"`
 
-	// PEM files of the client certificate and its key.
+	// PEM files of the client certificate and its key, read again at each
+	// connection. Default: none.
 	ClientCertificate string `json:"client_certificate,omitempty"`
 	ClientKey         string `json:"client_key,omitempty"`
 
-	// Instead of files: the name of a certificate that Caddy's tls app
-	// manages (for a site of that name, or any automation policy), so
-	// that certificates from Caddy's ACME or internal issuers are used
-	// and renewed. If the tls app does not manage the name yet, the
-	// writer asks it to.
+	// Instead of files, the name of a certificate Caddy's tls app manages
+	// (and is asked to manage if it does not yet). Default: none.
 	ClientCertificateAutomate string `json:"client_certificate_automate,omitempty"`
 
 	// The name the server's certificate must have, also sent as SNI.
 	// Default: the host of the address.
 	ServerName string `json:"server_name,omitempty"`
 
-	// octet_counting (default) or lf.
+	// octet_counting or lf. Default: octet_counting.
 	Framing string `json:"framing,omitempty"`
 
-	// A folder where entries wait on disk until delivered.
+	// A folder where entries wait on disk until delivered. Default: none
+	// (entries wait in memory).
 	Spool *Spool `json:"spool,omitempty"`
 
 	// Without a spool, how many entries may wait in memory. Default:
@@ -141,13 +88,12 @@ type Spool struct {
 	// The most undelivered data the spool holds, in bytes. Default: 1GiB.
 	MaxSize int64 `json:"max_size,omitempty"`
 
-	// What a write does when the spool is full: block (default),
-	// drop_oldest or drop_newest.
+	// What a write does when the spool is full: block, drop_oldest or
+	// drop_newest. Default: block.
 	OnFull string `json:"on_full,omitempty"`
 
-	// When spooled entries are fsynced: `every` (default: before each
-	// write returns; concurrent writes share one fsync) or a duration,
-	// such as `100ms` (at most that long after the write).
+	// When spooled entries are fsynced: every (before each write
+	// returns) or a duration such as 100ms. Default: every.
 	Fsync string `json:"fsync,omitempty"`
 
 	fsyncEvery time.Duration
