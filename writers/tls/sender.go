@@ -14,6 +14,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-applog/caddy-applog/internal/oneline"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
@@ -284,7 +285,11 @@ func (s *sender) session() (delivered bool, err error) {
 		metas := make([]meta, len(recs))
 		for i, r := range recs {
 			if s.set.lf {
-				buf = append(buf, r.data...)
+				// A line break left in an entry (the console encoder
+				// keeps a message's) would end the frame early and
+				// start a message the record chose: escape it, as the
+				// syslog writer's lf framing does.
+				buf = append(buf, oneline.Escape(r.data)...)
 				buf = append(buf, '\n')
 			} else {
 				buf = strconv.AppendInt(buf, int64(len(r.data)), 10)

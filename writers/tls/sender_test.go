@@ -247,6 +247,36 @@ func TestSenderLFFraming(t *testing.T) {
 	}
 }
 
+// TestSenderLFFramingEscapes checks that a line break inside an entry
+// cannot end an lf frame early and forge a message of its own.
+func TestSenderLFFramingEscapes(t *testing.T) {
+	ca := newTestCA(t, "ca")
+	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
+	agg.lf = true
+	meter := status.WriterMeter("tls-test", t.Name())
+	q := newMemQueue("test", 1000, meter)
+	const n = 20
+	for i := range n {
+		q.put(fmt.Appendf(nil, "record %05d\n<13>1 - forged - - - - x\r\n", i))
+	}
+	set := testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth))
+	set.lf = true
+	s := newSender(set, q, meter, nil)
+	go s.run()
+	defer func() { s.requestStop(); <-s.done }()
+	waitFor(t, 10*time.Second, "the queue to empty", func() bool { return q.depth() == 0 })
+	waitFor(t, 10*time.Second, "every record to arrive", func() bool { return len(agg.messages()) >= n })
+	msgs := agg.messages()
+	if len(msgs) != n {
+		t.Fatalf("%d messages arrived for %d records: a line break split a frame", len(msgs), n)
+	}
+	for i, m := range msgs {
+		if want := fmt.Sprintf(`record %05d\n<13>1 - forged - - - - x`, i); m != want {
+			t.Errorf("message %d arrived as %q, want %q", i, m, want)
+		}
+	}
+}
+
 func TestSenderKeepsRecordsWhenCertificateRejected(t *testing.T) {
 	ca, rogue := newTestCA(t, "ca"), newTestCA(t, "rogue")
 	serverCert := ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth)
