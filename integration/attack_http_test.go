@@ -65,24 +65,12 @@ var httpAttacks = []attack{
 }
 
 // examplesCaddyfile is examples/Caddyfile with its admin and site
-// addresses on the test's ports; its logs go to Caddy's working
-// directory, the server's Dir.
+// addresses on the test's ports and its receivers on free ports (see
+// examplesConfig); its logs go under Caddy's working directory, the
+// server's Dir.
 func examplesCaddyfile(t *testing.T) string {
 	t.Helper()
-	b, err := os.ReadFile("../examples/Caddyfile")
-	if err != nil {
-		t.Fatal(err)
-	}
-	s := string(b)
-	for old, repl := range map[string]string{
-		"127.0.0.1:2019": "127.0.0.1:{{.AdminPort}}",
-		"127.0.0.1:8080": "127.0.0.1:{{.HTTPPort}}",
-	} {
-		if !strings.Contains(s, old) {
-			t.Fatalf("examples/Caddyfile no longer has %s", old)
-		}
-		s = strings.ReplaceAll(s, old, repl)
-	}
+	s, _ := examplesConfig(t)
 	return s
 }
 
@@ -399,7 +387,7 @@ func attackMistypedPath(t *testing.T) {
 		t.Fatalf("python: %q", out)
 	}
 	// What the handler was told (it does not look):
-	want := "no log_ingest route at /_applog/otherapp; ingest paths here: /_applog/myapp, /_applog/billing"
+	want := "no log_ingest route at /_applog/otherapp; ingest paths here: /_applog/myapp, /_applog/billing, /_applog/goapp"
 	for _, path := range []string{"/_applog/otherapp", "/_applog/myapp/", "/_applog"} {
 		st, resp := curlPost(t, s.URL(path), []byte("msg=x"))
 		want := strings.Replace(want, "/_applog/otherapp", path, 1)

@@ -357,7 +357,7 @@ func TestBadInput(t *testing.T) {
 	}
 }
 
-// signedClient uses examples/signed_handler.py, exactly as shipped.
+// signedClient uses examples/python/signed_handler.py, exactly as shipped.
 const signedClient = `
 import logging, sys
 sys.path.insert(0, sys.argv[1])
@@ -381,7 +381,7 @@ func sign(secret, ts string, body []byte) string {
 
 func TestSignatures(t *testing.T) {
 	s := startCaddy(t, ingestCaddyfile)
-	examples, _ := filepath.Abs("../examples")
+	examples, _ := filepath.Abs("../examples/python")
 	host := fmt.Sprintf("127.0.0.1:%d", s.HTTPPort)
 	logPath := filepath.Join(s.Dir, "billing.log")
 
