@@ -95,7 +95,7 @@ type App struct {
 
 	// How many of the most recent records the status page (the
 	// log_status handler) shows. They are kept only while a log_status
-	// handler is configured. Default: 300.
+	// handler is configured or `caddy applog tail` follows. Default: 300.
 	RecentRecords int `json:"recent_records,omitempty"`
 
 	apps       atomic.Pointer[map[string]*appRules]
@@ -302,6 +302,7 @@ func (a *App) Start() error {
 	if a.keepRecent {
 		size = a.RecentRecords
 	}
+	status.SetFollowSize(a.RecentRecords) // for `caddy applog tail`
 	status.SetRecentSize(size)
 	if a.signed() {
 		// Now rather than at the first signed request, so that a
