@@ -262,3 +262,25 @@ func TestTailUnreachable(t *testing.T) {
 		t.Fatalf("exit %v\nstderr %q\nwant   %q\nstdout %q", err, errOut.String(), want, out.String())
 	}
 }
+
+// TestTailWithoutApplog: a Caddy without the applog app answers the admin
+// route with 503 and a reason, which the command prints as its one line.
+func TestTailWithoutApplog(t *testing.T) {
+	s := startCaddy(t, `{
+	admin 127.0.0.1:{{.AdminPort}}
+}
+
+http://127.0.0.1:{{.HTTPPort}} {
+	bind 127.0.0.1
+	respond "hello"
+}
+`)
+	cmd := exec.Command(caddyBin, "applog", "tail", "--address", fmt.Sprintf("127.0.0.1:%d", s.AdminPort))
+	var out, errOut strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	err := runBounded(cmd, 10*time.Second)
+	want := fmt.Sprintf("caddy applog tail: admin API at 127.0.0.1:%d: HTTP 503: the applog app is not configured on this server\n", s.AdminPort)
+	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 1 || errOut.String() != want || out.Len() != 0 {
+		t.Fatalf("exit %v\nstderr %q\nwant   %q\nstdout %q", err, errOut.String(), want, out.String())
+	}
+}
