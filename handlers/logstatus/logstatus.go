@@ -111,7 +111,7 @@ func (h *LogStatus) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhtt
 				f.after = n
 			}
 		}
-		return h.serveEvents(w, r, f)
+		return serveEvents(w, r, f, h.shutdown)
 	}
 	page, _ := assets.ReadFile("assets/status.html")
 	html := string(page)
@@ -185,7 +185,10 @@ const (
 	statsEvery = 2 * time.Second
 )
 
-func (h *LogStatus) serveEvents(w http.ResponseWriter, r *http.Request, f filter) error {
+// serveEvents streams the records that match f and the counters, until
+// the client goes away or done is closed. The status page and the admin
+// API's stream (which `caddy applog tail` reads) both serve this.
+func serveEvents(w http.ResponseWriter, r *http.Request, f filter, done <-chan struct{}) error {
 	rc := http.NewResponseController(w)
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
@@ -233,7 +236,7 @@ func (h *LogStatus) serveEvents(w http.ResponseWriter, r *http.Request, f filter
 		select {
 		case <-r.Context().Done():
 			return nil
-		case <-h.shutdown:
+		case <-done:
 			return nil
 		case <-stats.C:
 			if err := sendStats(); err != nil {

@@ -63,8 +63,8 @@ type App struct {
 	// Network receivers (syslog, python_socket) feeding the same rules.
 	ReceiversRaw []json.RawMessage `json:"receivers,omitempty" caddy:"namespace=applog.receivers inline_key=receiver"`
 
-	// How many recent records the log_status page keeps, while a
-	// log_status handler is configured. Default: 300.
+	// How many recent records are kept for the log_status page and
+	// `caddy applog tail`, while either is in use. Default: 300.
 	RecentRecords int `json:"recent_records,omitempty"`
 
 	apps       atomic.Pointer[map[string]*appRules]
@@ -271,6 +271,7 @@ func (a *App) Start() error {
 	if a.keepRecent {
 		size = a.RecentRecords
 	}
+	status.SetFollowSize(a.RecentRecords) // for `caddy applog tail`
 	status.SetRecentSize(size)
 	if a.signed() {
 		// Now rather than at the first signed request, so that a

@@ -35,28 +35,53 @@ type ring struct {
 }
 
 var (
-	recent   atomic.Pointer[ring] // nil: disabled
-	resizeMu sync.Mutex
+	recent atomic.Pointer[ring] // nil: disabled
+
+	// What sizes the ring, under resizeMu: the size the config asks
+	// for, the size it takes while only followers want it, how many
+	// follow it, and the last sequence number handed out by a ring
+	// that was disabled, so that numbers go on rising through a
+	// disable and an enable (a follower resumes after the last one
+	// it saw).
+	resizeMu   sync.Mutex
+	asked      int
+	followSize int
+	followers  int
+	lastSeq    uint64
 )
 
 // DefaultRecent is the default number of recent records kept.
 const DefaultRecent = 300
 
 // SetRecentSize keeps the n most recent records from now on (n <= 0
-// disables the ring). Resizing keeps the newest entries, so a config
-// reload does not empty the status page.
+// disables the ring, unless a follower holds it). Resizing keeps the
+// newest entries, so a config reload does not empty the status page.
 func SetRecentSize(n int) {
 	resizeMu.Lock()
 	defer resizeMu.Unlock()
+	asked = n
+	resize()
+}
+
+// resize makes the ring the size wanted now. The caller holds resizeMu.
+func resize() {
+	n := asked
+	if n <= 0 && followers > 0 {
+		n = followSize
+	}
 	old := recent.Load()
 	if n <= 0 {
+		if old != nil {
+			lastSeq = old.next.Load()
+		}
 		recent.Store(nil)
 		return
 	}
 	if old != nil && len(old.slots) == n {
 		return
 	}
-	r := &ring{slots: make([]atomic.Pointer[Entry], n), floor: 1}
+	r := &ring{slots: make([]atomic.Pointer[Entry], n), floor: lastSeq + 1}
+	r.next.Store(lastSeq)
 	if old != nil {
 		head := old.next.Load()
 		kept := old.since(0, n)

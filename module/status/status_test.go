@@ -29,6 +29,8 @@ func TestRate(t *testing.T) {
 func TestRing(t *testing.T) {
 	SetRecentSize(5)
 	defer SetRecentSize(0)
+	// Sequence numbers go on from any earlier ring of the process.
+	base := Head()
 	RecordBatch([]Entry{{Message: "0", App: "a"}, {Message: "1", App: "a"}})
 	batch := []Entry{}
 	for i := 2; i < 8; i++ { // longer than the ring: only the last 5 count
@@ -36,13 +38,13 @@ func TestRing(t *testing.T) {
 	}
 	RecordBatch(batch)
 	got := Recent(0, 0)
-	if len(got) != 5 || got[0].Message != "3" || got[4].Message != "7" || got[4].Seq != 7 {
+	if len(got) != 5 || got[0].Message != "3" || got[4].Message != "7" || got[4].Seq != base+7 {
 		t.Fatalf("recent %+v", got)
 	}
-	if got := Recent(5, 0); len(got) != 2 || got[0].Message != "6" {
+	if got := Recent(base+5, 0); len(got) != 2 || got[0].Message != "6" {
 		t.Fatalf("since 6: %+v", got)
 	}
-	if got := Recent(1000, 0); len(got) != 0 {
+	if got := Recent(base+1000, 0); len(got) != 0 {
 		t.Fatalf("after the head: %+v", got)
 	}
 	if got := Recent(0, 2); len(got) != 2 || got[0].Message != "6" {
@@ -51,17 +53,17 @@ func TestRing(t *testing.T) {
 	// Growing keeps what was there.
 	SetRecentSize(10)
 	RecordBatch([]Entry{{Message: "8"}})
-	if got := Recent(0, 0); len(got) != 6 || got[0].Message != "3" || got[5].Seq != 8 {
+	if got := Recent(0, 0); len(got) != 6 || got[0].Message != "3" || got[5].Seq != base+8 {
 		t.Fatalf("after resize %+v", got)
 	}
 	// Long messages are cut; kept strings do not share the caller's.
 	big := strings.Repeat("x", MaxEntryMessage+10) + "tail"
 	RecordBatch([]Entry{{Message: big, Host: "h", Logger: "l", Facility: "f"}, {Message: "m", Host: "h2"}})
-	last := Recent(8, 0)[0]
+	last := Recent(base+8, 0)[0]
 	if len(last.Message) != MaxEntryMessage || last.Host != "h" || last.Logger != "l" || last.Facility != "f" {
 		t.Fatalf("entry %q %q %q", last.Host, last.Logger, last.Facility)
 	}
-	if next := Recent(9, 0)[0]; next.Message != "m" || next.Host != "h2" || next.Seq != 10 {
+	if next := Recent(base+9, 0)[0]; next.Message != "m" || next.Host != "h2" || next.Seq != base+10 {
 		t.Fatalf("second entry of the batch %+v", next)
 	}
 }
@@ -69,6 +71,7 @@ func TestRing(t *testing.T) {
 func TestRingConcurrent(t *testing.T) {
 	SetRecentSize(64)
 	defer SetRecentSize(0)
+	base := Head()
 	var wg sync.WaitGroup
 	for w := range 4 {
 		wg.Add(1)
@@ -79,7 +82,7 @@ func TestRingConcurrent(t *testing.T) {
 			}
 		}()
 	}
-	seen := uint64(0)
+	seen := base
 	for range 100 {
 		for _, e := range Recent(seen, 0) {
 			if e.Seq <= seen {
@@ -89,7 +92,7 @@ func TestRingConcurrent(t *testing.T) {
 		}
 	}
 	wg.Wait()
-	if got := Recent(0, 0); len(got) != 64 || got[63].Seq != 4000 {
+	if got := Recent(0, 0); len(got) != 64 || got[63].Seq != base+4000 {
 		t.Fatalf("%d entries, last %d", len(got), got[len(got)-1].Seq)
 	}
 }
@@ -131,4 +134,46 @@ func BenchmarkRecordBatch(b *testing.B) {
 		RecordBatch(batch)
 	}
 	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*100), "ns/record")
+}
+
+// TestFollow: a follower keeps the ring on when the config asks for none,
+// until a config load finds no follower; sequence numbers go on rising
+// through a disable and an enable.
+func TestFollow(t *testing.T) {
+	SetFollowSize(8)
+	defer SetFollowSize(0)
+	SetRecentSize(0)
+	RecordBatch([]Entry{{Message: "unseen"}})
+	if RecentSize() != 0 {
+		t.Fatalf("ring on without a page or a follower: %d", RecentSize())
+	}
+	start := Head()
+	release := Follow()
+	if RecentSize() != 8 {
+		t.Fatalf("follower's ring %d, want 8", RecentSize())
+	}
+	RecordBatch([]Entry{{Message: "a"}})
+	SetRecentSize(0) // a reload while the follower is there
+	RecordBatch([]Entry{{Message: "b"}})
+	release()
+	release() // twice is once
+	RecordBatch([]Entry{{Message: "c"}})
+	got := Recent(start, 0)
+	if len(got) != 3 || got[0].Message != "a" || got[2].Message != "c" || got[0].Seq != start+1 {
+		t.Fatalf("followed %+v", got)
+	}
+	SetRecentSize(0) // the next load without a follower lets go
+	if RecentSize() != 0 {
+		t.Fatalf("ring still on: %d", RecentSize())
+	}
+	head := Head()
+	if head != start+3 {
+		t.Fatalf("head %d, want %d", head, start+3)
+	}
+	release = Follow()
+	defer release()
+	RecordBatch([]Entry{{Message: "d"}})
+	if got := Recent(head, 0); len(got) != 1 || got[0].Seq != head+1 {
+		t.Fatalf("after re-enabling %+v, want seq %d", got, head+1)
+	}
 }
