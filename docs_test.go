@@ -5,8 +5,10 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
+	"unicode"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig"
 	_ "github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
@@ -104,7 +106,7 @@ func parse(src string) (blocks []block, chunks []block) {
 
 var (
 	listItem = regexp.MustCompile(`^([-*+]|\d+[.)])\s`)
-	link     = regexp.MustCompile(`\]\(([^)#\s]+)(#[^)]*)?\)`)
+	link     = regexp.MustCompile(`\]\(([^)#\s]*)(#[^)]*)?\)`)
 )
 
 func TestDocsParagraphs(t *testing.T) {
@@ -134,18 +136,57 @@ func TestDocsLinks(t *testing.T) {
 		t.Run(file, func(t *testing.T) {
 			for _, c := range chunks {
 				for _, m := range link.FindAllStringSubmatch(c.text, -1) {
-					target := m[1]
+					target, anchor := m[1], strings.TrimPrefix(m[2], "#")
 					if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
 						continue
 					}
 					path := filepath.Join(filepath.Dir(file), target)
+					if target == "" {
+						path = file
+					}
 					if _, err := os.Stat(path); err != nil {
 						t.Errorf("%s:%d: link to %s, which does not exist", file, c.line, target)
+						continue
+					}
+					if anchor != "" && !slices.Contains(anchors(t, path), anchor) {
+						t.Errorf("%s:%d: link to %s#%s: %s has no such heading", file, c.line, target, anchor, path)
 					}
 				}
 			}
 		})
 	}
+}
+
+// anchors lists the anchors GitHub gives the headings of a Markdown
+// file: lower case, spaces as hyphens, other punctuation dropped.
+func anchors(t *testing.T, path string) []string {
+	t.Helper()
+	if !strings.HasSuffix(path, ".md") {
+		return nil
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, chunks := parse(string(src))
+	var list []string
+	for _, c := range chunks {
+		if !strings.HasPrefix(c.text, "#") {
+			continue
+		}
+		title := strings.ToLower(strings.TrimSpace(strings.TrimLeft(c.text, "#")))
+		var b strings.Builder
+		for _, r := range title {
+			switch {
+			case r == ' ':
+				b.WriteByte('-')
+			case r == '-' || r == '_' || unicode.IsLetter(r) || unicode.IsDigit(r):
+				b.WriteRune(r)
+			}
+		}
+		list = append(list, b.String())
+	}
+	return list
 }
 
 func TestDocsExamples(t *testing.T) {
