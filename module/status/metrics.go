@@ -63,7 +63,6 @@ func (Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descRecords, f.Accepted, f.Name, "accepted")
 		counter(descRecords, f.Filtered, f.Name, "filtered")
 		counter(descRecords, f.Truncated, f.Name, "truncated")
-		counter(descRecords, f.Dropped, f.Name, "dropped")
 		gauge(descRate, f.RatePerSecond, f.Name)
 	}
 	for _, src := range s.Sources {

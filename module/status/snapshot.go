@@ -16,12 +16,14 @@ type Snapshot struct {
 
 // CounterSnapshot is a copy of one set of Counters.
 type CounterSnapshot struct {
-	Name          string  `json:"name"`
-	Accepted      int64   `json:"accepted"`
-	Filtered      int64   `json:"filtered"`
-	Rejected      int64   `json:"rejected"`
-	Truncated     int64   `json:"truncated"`
-	Dropped       int64   `json:"dropped"`
+	Name      string `json:"name"`
+	Accepted  int64  `json:"accepted"`
+	Filtered  int64  `json:"filtered"`
+	Rejected  int64  `json:"rejected"`
+	Truncated int64  `json:"truncated"`
+	// Entries writers gave up on (full queue, oversize); in totals only,
+	// since a writer's entries are not counted by facility.
+	Dropped       int64   `json:"dropped,omitempty"`
 	RatePerSecond float64 `json:"rate_per_second"`
 }
 
@@ -46,7 +48,6 @@ func (c *Counters) snapshot(name string, now time.Time) CounterSnapshot {
 		Filtered:      c.Filtered.Load(),
 		Rejected:      c.Rejected.Load(),
 		Truncated:     c.Truncated.Load(),
-		Dropped:       c.Dropped.Load(),
 		RatePerSecond: c.RatePerSecond(now),
 	}
 }
@@ -60,7 +61,6 @@ func Take(now time.Time) Snapshot {
 		s.Totals.Accepted += cs.Accepted
 		s.Totals.Filtered += cs.Filtered
 		s.Totals.Truncated += cs.Truncated
-		s.Totals.Dropped += cs.Dropped
 		s.Totals.RatePerSecond += cs.RatePerSecond
 	})
 	sources.each(func(name string, c *Counters) {
@@ -81,6 +81,7 @@ func Take(now time.Time) Snapshot {
 			ws.SpoolOldestAgeSeconds = now.Sub(time.Unix(0, oldest)).Seconds()
 		}
 		s.Writers = append(s.Writers, ws)
+		s.Totals.Dropped += ws.Dropped
 	})
 	return s
 }

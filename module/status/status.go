@@ -26,7 +26,6 @@ type Counters struct {
 	Filtered  atomic.Int64 // below the facility's level
 	Rejected  atomic.Int64 // refused: unknown app, bad signature, bad input
 	Truncated atomic.Int64
-	Dropped   atomic.Int64 // accepted, then lost (e.g. a full queue)
 	rate      rate
 }
 

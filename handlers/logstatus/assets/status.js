@@ -102,9 +102,9 @@
 		document.getElementById("t-filtered").textContent = fmt(t.filtered);
 		document.getElementById("t-rejected").textContent = fmt(t.rejected);
 		document.getElementById("t-truncated").textContent = fmt(t.truncated);
-		document.getElementById("t-dropped").textContent = fmt(t.dropped);
+		document.getElementById("t-dropped").textContent = fmt(t.dropped || 0);
 		fillTable("facilities", (s.facilities || []).map(f =>
-			[f.name, fmt(f.accepted), fmt(f.filtered), fmt(f.rejected), fmt(f.truncated), fmt(f.dropped), rate(f.rate_per_second)]), 1);
+			[f.name, fmt(f.accepted), fmt(f.filtered), fmt(f.rejected), fmt(f.truncated), rate(f.rate_per_second)]), 1);
 		fillTable("sources", (s.sources || []).map(f =>
 			[f.name, fmt(f.accepted), fmt(f.rejected), rate(f.rate_per_second)]), 1);
 		fillTable("writers", (s.writers || []).map(w =>
