@@ -109,7 +109,9 @@ var (
 	link     = regexp.MustCompile(`\]\(([^)#\s]*)(#[^)]*)?\)`)
 )
 
-func TestDocsParagraphs(t *testing.T) {
+// eachChunk runs check on every prose chunk of every page, in a subtest
+// per page.
+func eachChunk(t *testing.T, check func(t *testing.T, file string, c block)) {
 	for _, file := range docFiles(t) {
 		src, err := os.ReadFile(file)
 		if err != nil {
@@ -118,43 +120,40 @@ func TestDocsParagraphs(t *testing.T) {
 		_, chunks := parse(string(src))
 		t.Run(file, func(t *testing.T) {
 			for _, c := range chunks {
-				if n := len([]rune(c.text)); n > maxParagraph {
-					t.Errorf("%s:%d: a paragraph of %d characters (at most %d): %.80s…", file, c.line, n, maxParagraph, c.text)
-				}
+				check(t, file, c)
 			}
 		})
 	}
 }
 
-func TestDocsLinks(t *testing.T) {
-	for _, file := range docFiles(t) {
-		src, err := os.ReadFile(file)
-		if err != nil {
-			t.Fatal(err)
+func TestDocsParagraphs(t *testing.T) {
+	eachChunk(t, func(t *testing.T, file string, c block) {
+		if n := len([]rune(c.text)); n > maxParagraph {
+			t.Errorf("%s:%d: a paragraph of %d characters (at most %d): %.80s…", file, c.line, n, maxParagraph, c.text)
 		}
-		_, chunks := parse(string(src))
-		t.Run(file, func(t *testing.T) {
-			for _, c := range chunks {
-				for _, m := range link.FindAllStringSubmatch(c.text, -1) {
-					target, anchor := m[1], strings.TrimPrefix(m[2], "#")
-					if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
-						continue
-					}
-					path := filepath.Join(filepath.Dir(file), target)
-					if target == "" {
-						path = file
-					}
-					if _, err := os.Stat(path); err != nil {
-						t.Errorf("%s:%d: link to %s, which does not exist", file, c.line, target)
-						continue
-					}
-					if anchor != "" && !slices.Contains(anchors(t, path), anchor) {
-						t.Errorf("%s:%d: link to %s#%s: %s has no such heading", file, c.line, target, anchor, path)
-					}
-				}
+	})
+}
+
+func TestDocsLinks(t *testing.T) {
+	eachChunk(t, func(t *testing.T, file string, c block) {
+		for _, m := range link.FindAllStringSubmatch(c.text, -1) {
+			target, anchor := m[1], strings.TrimPrefix(m[2], "#")
+			if strings.Contains(target, "://") || strings.HasPrefix(target, "mailto:") {
+				continue
 			}
-		})
-	}
+			path := filepath.Join(filepath.Dir(file), target)
+			if target == "" {
+				path = file
+			}
+			if _, err := os.Stat(path); err != nil {
+				t.Errorf("%s:%d: link to %s, which does not exist", file, c.line, target)
+				continue
+			}
+			if anchor != "" && !slices.Contains(anchors(t, path), anchor) {
+				t.Errorf("%s:%d: link to %s#%s: %s has no such heading", file, c.line, target, anchor, path)
+			}
+		}
+	})
 }
 
 // anchors lists the anchors GitHub gives the headings of a Markdown

@@ -117,11 +117,12 @@ func requireDebianPython(t *testing.T) string {
 	return gunicorn
 }
 
-// startGunicorn runs examples/django under gunicorn on port, logging to
-// Caddy's intake at ingest, and stops it (and its workers) at the end.
-func startGunicorn(t *testing.T, gunicorn string, port, ingest int) *syncBuffer {
+// startGunicorn runs gunicorn with the gunicorn.conf.py of dir (an
+// example), bound to port and with env added, waits until it listens,
+// and stops it (and its workers) at the end.
+func startGunicorn(t *testing.T, gunicorn, dir string, port int, env ...string) *syncBuffer {
 	t.Helper()
-	dir, err := filepath.Abs("../examples/django")
+	dir, err := filepath.Abs(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,10 +131,9 @@ func startGunicorn(t *testing.T, gunicorn string, port, ingest int) *syncBuffer 
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
 		fmt.Sprintf("GUNICORN_BIND=127.0.0.1:%d", port),
-		fmt.Sprintf("APPLOG_HOST=127.0.0.1:%d", ingest),
-		"GUNICORN_WORKERS=2",
 		"PYTHONDONTWRITEBYTECODE=1", // keep examples/ free of __pycache__
 	)
+	cmd.Env = append(cmd.Env, env...)
 	cmd.Stdout, cmd.Stderr = out, out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its workers too, at the end
 	if err := cmd.Start(); err != nil {
@@ -183,7 +183,8 @@ func TestAccessDjangoStack(t *testing.T) {
 	cf := strings.ReplaceAll(djangoCaddyfile, "GUNICORN_PORT", strconv.Itoa(gport))
 	cf = strings.ReplaceAll(cf, "INGEST_PORT", strconv.Itoa(ingest))
 	s := startCaddy(t, cf)
-	startGunicorn(t, gunicorn, gport, ingest)
+	startGunicorn(t, gunicorn, "../examples/django", gport,
+		fmt.Sprintf("APPLOG_HOST=127.0.0.1:%d", ingest), "GUNICORN_WORKERS=2")
 	public := fmt.Sprintf("127.0.0.1:%d", s.HTTPPort)
 
 	const ua, referer = "e2e-test/1.0", "https://shop.example.com/cart"

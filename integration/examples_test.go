@@ -11,7 +11,6 @@ import (
 	"regexp"
 	"slices"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -289,42 +288,8 @@ func TestExamples(t *testing.T) {
 	t.Run("gunicorn --log-syslog", func(t *testing.T) {
 		gunicorn := requireTool(t, "gunicorn")
 		port := freePort(t)
-		cmd := exec.Command(gunicorn, "--config", "gunicorn.conf.py")
-		cmd.Dir = "../examples/python"
-		cmd.Env = append(os.Environ(),
-			fmt.Sprintf("GUNICORN_BIND=127.0.0.1:%d", port),
-			fmt.Sprintf("APPLOG_SYSLOG_GUNICORN=udp://127.0.0.1:%d", ports.gunicorn),
-			"PYTHONDONTWRITEBYTECODE=1")
-		out := new(syncBuffer)
-		cmd.Stdout, cmd.Stderr = out, out
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its worker too, at the end
-		if err := cmd.Start(); err != nil {
-			t.Fatal(err)
-		}
-		done := make(chan struct{})
-		go func() { _ = cmd.Wait(); close(done) }()
-		stop := func() {
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-			select {
-			case <-done:
-			case <-time.After(15 * time.Second):
-				_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-				<-done
-			}
-		}
-		defer stop()
-		deadline := time.Now().Add(30 * time.Second)
-		for !tcpUp(port) {
-			select {
-			case <-done:
-				t.Fatalf("gunicorn exited during start-up:\n%s", out.String())
-			default:
-			}
-			if time.Now().After(deadline) {
-				t.Fatalf("gunicorn did not listen within 30s:\n%s", out.String())
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+		startGunicorn(t, gunicorn, "../examples/python", port,
+			fmt.Sprintf("APPLOG_SYSLOG_GUNICORN=udp://127.0.0.1:%d", ports.gunicorn))
 		for _, path := range []string{"/", "/boom"} {
 			resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d%s", port, path))
 			if err != nil {
@@ -340,7 +305,7 @@ func TestExamples(t *testing.T) {
 			}
 		}
 		var started, boom bool
-		deadline = time.Now().Add(10 * time.Second)
+		deadline := time.Now().Add(10 * time.Second)
 		for !(started && boom) && time.Now().Before(deadline) {
 			for _, l := range readLines(t, filepath.Join(s.Dir, "logs", "gunicorn.log")) {
 				msg, _ := l["msg"].(string)

@@ -226,22 +226,34 @@ func TestSenderDeliversInOrderAndConfirms(t *testing.T) {
 	}
 }
 
-func TestSenderLFFraming(t *testing.T) {
+// sendLF sends records through a sender with lf framing to an
+// aggregator that reads lines, and returns once the queue is empty.
+func sendLF(t *testing.T, records [][]byte) *aggregator {
+	t.Helper()
 	ca := newTestCA(t, "ca")
 	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
 	agg.lf = true
 	meter := status.WriterMeter("tls-test", t.Name())
 	q := newMemQueue("test", 1000, meter)
-	const n = 200
-	for i := range n {
-		q.put(fmt.Appendf(nil, "record %05d\n", i))
+	for _, r := range records {
+		q.put(r)
 	}
 	set := testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth))
 	set.lf = true
 	s := newSender(set, q, meter, nil)
 	go s.run()
-	defer func() { s.requestStop(); <-s.done }()
+	t.Cleanup(func() { s.requestStop(); <-s.done })
 	waitFor(t, 10*time.Second, "the queue to empty", func() bool { return q.depth() == 0 })
+	return agg
+}
+
+func TestSenderLFFraming(t *testing.T) {
+	const n = 200
+	var records [][]byte
+	for i := range n {
+		records = append(records, fmt.Appendf(nil, "record %05d\n", i))
+	}
+	agg := sendLF(t, records)
 	if dups := checkAllOnce(t, agg.messages(), n); dups != 0 {
 		t.Errorf("%d duplicates", dups)
 	}
@@ -250,21 +262,12 @@ func TestSenderLFFraming(t *testing.T) {
 // TestSenderLFFramingEscapes checks that a line break inside an entry
 // cannot end an lf frame early and forge a message of its own.
 func TestSenderLFFramingEscapes(t *testing.T) {
-	ca := newTestCA(t, "ca")
-	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
-	agg.lf = true
-	meter := status.WriterMeter("tls-test", t.Name())
-	q := newMemQueue("test", 1000, meter)
 	const n = 20
+	var records [][]byte
 	for i := range n {
-		q.put(fmt.Appendf(nil, "record %05d\n<13>1 - forged - - - - x\r\n", i))
+		records = append(records, fmt.Appendf(nil, "record %05d\n<13>1 - forged - - - - x\r\n", i))
 	}
-	set := testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth))
-	set.lf = true
-	s := newSender(set, q, meter, nil)
-	go s.run()
-	defer func() { s.requestStop(); <-s.done }()
-	waitFor(t, 10*time.Second, "the queue to empty", func() bool { return q.depth() == 0 })
+	agg := sendLF(t, records)
 	waitFor(t, 10*time.Second, "every record to arrive", func() bool { return len(agg.messages()) >= n })
 	msgs := agg.messages()
 	if len(msgs) != n {
