@@ -96,7 +96,6 @@ func (s *tlsSink) waitFrames(n int64, limit time.Duration) (time.Time, bool) {
 // writer sent straight to a TLS socket, one Write per frame. The numbers
 // are logged (go test -v); the test fails only if records go missing.
 func TestTLSWriterThroughput(t *testing.T) {
-	tlsWriterReady(t)
 	p := tlsNewPKI(t)
 	const n, batch = 20000, 500
 	var frames [][]byte

@@ -17,7 +17,6 @@ import (
 // records sent twice may only be the last ones it had received before
 // it stopped (the unacknowledged window).
 func TestTLSWriterPeerOutage(t *testing.T) {
-	tlsWriterReady(t)
 	p := tlsNewPKI(t)
 	peer := tlsStartRsyslog(t, p)
 	s := startCaddy(t, tlsWriterCaddyfile(p, tlsWriterOpts{addr: peer.Addr(), cert: p.ClientCert, key: p.ClientKey, spool: t.TempDir()}))
@@ -57,7 +56,6 @@ func TestTLSWriterPeerOutage(t *testing.T) {
 // same spool: no record that got an HTTP 2xx is lost; duplicates may only
 // be the last records that had arrived before the crash.
 func TestTLSWriterCrash(t *testing.T) {
-	tlsWriterReady(t)
 	p := tlsNewPKI(t)
 	peer := tlsStartSyslogNG(t, p)
 	cfg := tlsWriterCaddyfile(p, tlsWriterOpts{addr: peer.Addr(), cert: p.ClientCert, key: p.ClientKey, spool: t.TempDir()})
@@ -90,7 +88,6 @@ func TestTLSWriterCrash(t *testing.T) {
 // TestTLSWriterReload reloads the config three times under load, keeping
 // the spool: every accepted record arrives exactly once.
 func TestTLSWriterReload(t *testing.T) {
-	tlsWriterReady(t)
 	p := tlsNewPKI(t)
 	peer := tlsStartCaddyPeer(t, p)
 	o := tlsWriterOpts{addr: peer.Addr(), cert: p.ClientCert, key: p.ClientKey, spool: t.TempDir()}
@@ -135,7 +132,6 @@ func TestTLSWriterReload(t *testing.T) {
 // the last; block holds requests up, loses nothing, and drains once the
 // peer is back.
 func TestTLSWriterSpoolFull(t *testing.T) {
-	tlsWriterReady(t)
 	p := tlsNewPKI(t)
 	const n = 500 // about 2.5 times what 64KiB holds (the smallest max_size)
 	for _, policy := range []string{"drop_newest", "drop_oldest", "block"} {

@@ -12,25 +12,11 @@ import (
 	"time"
 )
 
-// tlsWriterReady skips (or, under CI=true, fails) a test when this
-// build has no `tls` writer yet.
-func tlsWriterReady(t *testing.T) {
-	t.Helper()
-	src, err := os.ReadFile("../module/module.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(src), "writers/tls") {
-		tlsNeed(t, "the tls writer is not registered in module/module.go")
-	}
-}
-
 // TestTLSWriterToPeers sends records through the `tls` writer (with a
 // spool, and once without) to rsyslog, syslog-ng and a second Caddy, and
 // checks that every record arrives once, in order, with its facility,
 // severity, app-name and message.
 func TestTLSWriterToPeers(t *testing.T) {
-	tlsWriterReady(t)
 	p := tlsNewPKI(t)
 	type variant struct {
 		name, spool string
@@ -97,7 +83,6 @@ func TestTLSWriterToPeers(t *testing.T) {
 // Caddy says so naming the address, the records stay in the spool; after
 // a reload with the right certificate every record arrives, once.
 func TestTLSWriterWrongCertificate(t *testing.T) {
-	tlsWriterReady(t)
 	p := tlsNewPKI(t)
 	for _, ps := range tlsPeerStarters {
 		t.Run(ps.name, func(t *testing.T) {
@@ -162,7 +147,6 @@ func TestTLSWriterWrongCertificate(t *testing.T) {
 // certificate that Caddy's own tls app obtains from its internal CA (a
 // `tls internal` site for the name); the peer trusts that CA's root.
 func TestTLSWriterClientCertAutomate(t *testing.T) {
-	tlsWriterReady(t)
 	p := tlsNewPKI(t)
 	port, httpsPort := freePort(t), freePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
