@@ -30,11 +30,13 @@ type door struct {
 	// refused throttles the log lines of connections refused because
 	// the door is full, whoever their peer.
 	refused logLimiter
-	// served counts the connections' goroutines, so that the last
-	// release can wait for them: a connection outlives the config that
-	// accepted it, not the door.
-	served sync.WaitGroup
-	swept  time.Time // when idle peers were last swept
+	// live counts the goroutines serving the door's connections, from
+	// add to exit, so that the last release waits for them: a connection
+	// outlives the config that accepted it, not the door. drained is
+	// made by the last release and closed by the last of them to exit.
+	live    int
+	drained chan struct{}
+	swept   time.Time // when idle peers were last swept
 }
 
 // A peer is one sender's share of a door: its connections, and the
@@ -95,12 +97,18 @@ func (d *door) release(logger *zap.Logger) {
 	for c := range d.conns {
 		_ = c.Close()
 	}
+	if d.live == 0 {
+		d.mu.Unlock()
+		return
+	}
+	d.drained = make(chan struct{})
+	drained := d.drained
 	d.mu.Unlock()
-	done := make(chan struct{})
-	go func() { d.served.Wait(); close(done) }()
+	timer := time.NewTimer(releaseWait)
+	defer timer.Stop()
 	select {
-	case <-done:
-	case <-time.After(releaseWait):
+	case <-drained:
+	case <-timer.C:
 		logger.Warn("connections still being served after their listener stopped",
 			zap.String("receiver", d.key), zap.Duration("waited", releaseWait))
 	}
@@ -111,8 +119,8 @@ func (d *door) intake() intake.Intake { return d.current.Load().Intake }
 // add registers a connection from the peer key, unless max are open
 // already or perPeer from that peer. An empty key counts against max
 // only, until rekey names the peer (a trusted proxy's connection, whose
-// client is known once its PROXY header is read). A registered
-// connection counts as served until done.
+// client is known once its PROXY header is read). The goroutine serving
+// a registered connection counts as live until it calls exit.
 func (d *door) add(c net.Conn, key string, max, perPeer int) (*peer, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -124,7 +132,7 @@ func (d *door) add(c net.Conn, key string, max, perPeer int) (*peer, error) {
 		return p, err
 	}
 	d.conns[c] = p
-	d.served.Add(1)
+	d.live++
 	return p, nil
 }
 
@@ -190,7 +198,8 @@ func (d *door) rekey(c net.Conn, key string, perPeer int) (*peer, error) {
 	return p, nil
 }
 
-// done unregisters a connection added by add.
+// done unregisters a connection added by add: it no longer counts
+// against the limits.
 func (d *door) done(c net.Conn) {
 	d.mu.Lock()
 	p, ok := d.conns[c]
@@ -199,7 +208,15 @@ func (d *door) done(c net.Conn) {
 		d.leave(p)
 	}
 	d.mu.Unlock()
-	if ok {
-		d.served.Done()
+}
+
+// exit is the last thing the goroutine serving a connection added by add
+// does, after done and closing it.
+func (d *door) exit() {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.live--; d.live == 0 && d.drained != nil {
+		close(d.drained)
+		d.drained = nil
 	}
 }

@@ -79,6 +79,7 @@ func TestDoorReleaseWaits(t *testing.T) {
 			finished++
 			mu.Unlock()
 			d.done(c)
+			d.exit()
 		}()
 	}
 	d.release(zap.NewNop())

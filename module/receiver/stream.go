@@ -63,7 +63,8 @@ func (s *Server) refuse(conn net.Conn, d *door, p *peer, source, peer string, er
 func (s *Server) serveConn(conn net.Conn, d *door, p *peer, cred, source string) {
 	// Deferred calls run last first: the connection stops counting
 	// against the limits before its peer can see it closed and connect
-	// again.
+	// again, and the goroutine counts as live until its very end.
+	defer d.exit()
 	defer conn.Close()
 	defer d.done(conn)
 	// For a trusted proxy, this reads the PROXY header.
