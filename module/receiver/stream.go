@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strings"
 	"time"
 
 	"go.uber.org/zap"
@@ -27,7 +26,10 @@ func (s *Server) serveStreams(l net.Listener, d *door, source string) {
 			if errors.As(err, &ne) && ne.Timeout() {
 				continue
 			}
-			if errors.Is(err, net.ErrClosed) || strings.Contains(err.Error(), "closed") {
+			// Caddy's pooled listener, once closed, returns an error of
+			// its own, not net.ErrClosed: stopping, checked above, is
+			// what covers it.
+			if errors.Is(err, net.ErrClosed) {
 				return
 			}
 			s.logger.Warn("accepting connection", zap.String("receiver", source), zap.Error(err))
