@@ -59,6 +59,9 @@ type hub struct {
 	mu     sync.Mutex
 	leases []*lease
 	last   *sender // the newest sender; older ones have been asked to stop
+	// retirers counts the goroutines retiring a sender nobody leases,
+	// which shutdownAll waits for.
+	retirers sync.WaitGroup
 }
 
 type queueRef struct{ q queue }
@@ -139,7 +142,7 @@ func (h *hub) applyLocked() {
 	if len(h.leases) == 0 {
 		if s := h.last; s != nil && r != nil && !s.retiring {
 			s.retiring = true
-			go h.retire(s, r.q)
+			h.retirers.Go(func() { h.retire(s, r.q) })
 		}
 		return
 	}
@@ -244,8 +247,9 @@ func shutdownAll() {
 		}
 		h.mu.Unlock()
 		if retiring {
-			// Already draining: wait for it to finish.
-			<-s.done
+			// Already draining: wait for it to finish, its queue
+			// closed.
+			h.retirers.Wait()
 			continue
 		}
 		if s == nil || r == nil {

@@ -5,9 +5,9 @@ import (
 	stdtls "crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -140,8 +140,10 @@ type ack struct {
 func (s *sender) session() (delivered bool, err error) {
 	dialer := net.Dialer{Timeout: s.set.dialTimeout}
 	ctx, cancel := context.WithTimeout(context.Background(), s.set.dialTimeout)
-	defer cancel()
+	watched := make(chan struct{})
+	defer func() { cancel(); <-watched }()
 	go func() {
+		defer close(watched)
 		select {
 		case <-s.stop:
 			cancel()
@@ -186,9 +188,11 @@ func (s *sender) session() (delivered bool, err error) {
 			}
 		}
 	}()
+	// Closing the connection ends the reader.
+	defer func() { _ = conn.Close(); <-broken }()
 	wake := make(chan struct{})
 	sessionDone := make(chan struct{})
-	defer close(sessionDone)
+	defer func() { close(sessionDone); <-wake }()
 	go func() {
 		select {
 		case <-s.stop:
@@ -202,10 +206,12 @@ func (s *sender) session() (delivered bool, err error) {
 	}()
 	brokenBy := func() error {
 		err := brokenErr
-		if err == nil || strings.Contains(err.Error(), "EOF") {
+		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return errors.New("connection closed by the server")
 		}
-		if strings.Contains(err.Error(), "remote error: tls") {
+		// crypto/tls reports an alert from the peer as an OpError
+		// "remote error" (its alert type is not exported).
+		if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op == "remote error" {
 			return fmt.Errorf("the server ended the connection: %w (does it accept this client certificate?)", err)
 		}
 		return fmt.Errorf("connection broken: %w", err)
