@@ -68,3 +68,10 @@ func watch(c *tls.Conn) *watchedConn {
 	}()
 	return w
 }
+
+// Close closes the connection and waits for its reader, which that ends.
+func (w *watchedConn) Close() error {
+	err := w.Conn.Close()
+	<-w.broken
+	return err
+}

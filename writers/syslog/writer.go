@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -295,6 +296,10 @@ var live = liveSenders{m: map[string]*liveEntry{}}
 type liveSenders struct {
 	sync.Mutex
 	m map[string]*liveEntry // never deleted from: handles keep pointers
+	// orphans are the senders a Write started for a key no config
+	// leases, each to send that one entry and end; closeAll waits for
+	// those still running.
+	orphans []*sender
 }
 
 type liveEntry struct {
@@ -344,6 +349,8 @@ func closeAll() {
 			all = append(all, s)
 		}
 	}
+	all = append(all, live.orphans...)
+	live.orphans = nil
 	live.Unlock()
 	var wg sync.WaitGroup
 	for _, s := range all {
@@ -373,13 +380,14 @@ func (h *handle) Write(p []byte) (int, error) {
 					h.e.s.Store(s)
 				} else {
 					orphan = true // no config uses it: send this entry and end
+					live.orphans = append(slices.DeleteFunc(live.orphans, (*sender).hasEnded), s)
 				}
 			}
 			live.Unlock()
 		}
 		n, err := s.Write(p)
 		if orphan {
-			go s.Close()
+			s.stop()
 		}
 		if err != errSenderClosed {
 			return n, err
@@ -439,12 +447,27 @@ func (s *sender) Write(p []byte) (int, error) {
 
 // Close sends what is queued (for up to 5 seconds) and disconnects.
 func (s *sender) Close() error {
+	s.stop()
+	<-s.ended
+	return nil
+}
+
+// stop asks the sender to send what is queued and end, without waiting.
+func (s *sender) stop() {
 	s.mu.Lock()
 	s.closed = true
 	s.mu.Unlock()
 	s.closeOnce.Do(func() { close(s.done) })
-	<-s.ended
-	return nil
+}
+
+// hasEnded reports whether run has returned.
+func (s *sender) hasEnded() bool {
+	select {
+	case <-s.ended:
+		return true
+	default:
+		return false
+	}
 }
 
 func (s *sender) dial() (net.Conn, error) {
