@@ -290,9 +290,9 @@ func attackInterleavedApps(t *testing.T) {
 	}
 	runPython(t, s.Dir, interleaveClient, strconv.Itoa(pyTCP), strconv.Itoa(n))
 	for _, app := range []string{"appa", "appb"} {
-		lines := waitLines(t, filepath.Join(s.Dir, app+".log"), 3*n)
+		waitLines(t, filepath.Join(s.Dir, app+".log"), 3*n)
 		time.Sleep(200 * time.Millisecond) // and no more
-		lines = readLines(t, filepath.Join(s.Dir, app+".log"))
+		lines := readLines(t, filepath.Join(s.Dir, app+".log"))
 		for _, l := range lines {
 			msg, _ := l["msg"].(string)
 			if l["app"] != app || l["logger"] != "applog."+app+".web.requests" || !strings.HasPrefix(msg, app+" ") {

@@ -283,9 +283,9 @@ func attackQueryApp(t *testing.T) {
 	if st, body := post(t, s.URL("/_applog/myapp?app=myapp"), "application/json", []byte(`{"msg":"mine"}`), nil); st != http.StatusOK {
 		t.Errorf("?app=myapp: %d %q", st, body)
 	}
-	lines := waitLines(t, filepath.Join(s.Dir, "logs", "myapp.log"), 1)
+	waitLines(t, filepath.Join(s.Dir, "logs", "myapp.log"), 1)
 	time.Sleep(200 * time.Millisecond)
-	lines = readLines(t, filepath.Join(s.Dir, "logs", "myapp.log"))
+	lines := readLines(t, filepath.Join(s.Dir, "logs", "myapp.log"))
 	if len(lines) != 1 || lines[0]["msg"] != "mine" {
 		t.Errorf("myapp.log = %v, want only the record posted without a conflict", lines)
 	}
@@ -310,9 +310,9 @@ func attackSignedQuery(t *testing.T) {
 	if st, resp := post(t, s.URL("/_applog/billing"), "application/json", signed, http.Header{"X-Applog-Signature": {sign(examplesSecret, ts, signed)}}); st != http.StatusOK {
 		t.Fatalf("signed body: %d %q", st, resp)
 	}
-	lines := waitLines(t, filepath.Join(s.Dir, "logs", "billing.log"), 1)
+	waitLines(t, filepath.Join(s.Dir, "logs", "billing.log"), 1)
 	time.Sleep(200 * time.Millisecond)
-	lines = readLines(t, filepath.Join(s.Dir, "logs", "billing.log"))
+	lines := readLines(t, filepath.Join(s.Dir, "logs", "billing.log"))
 	if len(lines) != 1 || lines[0]["msg"] != "refunded" || lines[0]["facility"] != "refunds" {
 		t.Errorf("billing.log = %v, want only the record routed by its signed body", lines)
 	}

@@ -77,9 +77,6 @@ func tlsFileLines(path string) []string {
 	return out
 }
 
-// tlsSeverities are the syslog severity names by number.
-var tlsSeverities = []string{"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"}
-
 // tlsNeed fails (under CI=true) or skips the test for a missing piece.
 func tlsNeed(t *testing.T, format string, args ...any) {
 	t.Helper()

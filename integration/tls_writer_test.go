@@ -40,9 +40,9 @@ func TestTLSWriterToPeers(t *testing.T) {
 			for from := 0; from < n; from += batch {
 				tlsPostRange(t, s.URL("/_applog"), marker, from, from+batch)
 			}
-			got := peer.waitArrivals(marker, n, 30*time.Second)
+			peer.waitArrivals(marker, n, 30*time.Second)
 			time.Sleep(300 * time.Millisecond)
-			got = peer.waitArrivals(marker, n, 0)
+			got := peer.waitArrivals(marker, n, 0)
 			if len(got) != n {
 				t.Fatalf("%d of %d records arrived\ncaddy:\n%s", len(got), n, s.Output())
 			}

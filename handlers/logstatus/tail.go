@@ -168,6 +168,7 @@ func (t *tailer) follow(ctx context.Context, connected func()) error {
 	case sc.Err() != nil:
 		return fmt.Errorf("reading the stream from %s: %w", t.addr, sc.Err())
 	}
+	//lint:ignore ST1005 Caddy is a name; docs/tail.md quotes this message
 	return fmt.Errorf("Caddy at %s ended the stream", t.addr)
 }
 

@@ -2,6 +2,7 @@ package jsonlog
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"log/slog"
 	"strings"
@@ -19,7 +20,7 @@ func TestDecodeSlog(t *testing.T) {
 	l := slog.New(slog.NewJSONHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	l.Info("invoice sent", "logger", "billing.worker", "n", 3, "ratio", 0.25, "ok", true,
 		"nested", map[string]any{"b": 1, "a": []int{1, 2}}, "nothing", nil)
-	l.Log(nil, slog.LevelWarn+2, "odd level")
+	l.Log(context.Background(), slog.LevelWarn+2, "odd level")
 	recs, err := Decode(buf.Bytes(), Limits{}, now)
 	if err != nil {
 		t.Fatal(err)

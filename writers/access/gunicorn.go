@@ -103,6 +103,7 @@ func gunicornAtom(key string) (item, error) {
 		case 'o', 'O':
 			return item{op: opRespHeader, arg: http.CanonicalHeaderKey(name)}, nil
 		case 'e', 'E':
+			//lint:ignore ST1005 Caddy is a name; the error follows "%X: " as apache's do
 			return item{}, fmt.Errorf("Caddy's access log entries do not carry WSGI environ variables")
 		}
 		return item{}, fmt.Errorf("want {header}i or {header}o")

@@ -143,10 +143,6 @@ func (f *nameFormat) backupName(fs fileSet, at time.Time, n int) string {
 	return b.String()
 }
 
-// compressSuffixes are the suffixes an archive can have, whatever the
-// current compression: a reload may have changed it.
-var compressSuffixes = []string{".gz", ".zst"}
-
 // tmpSuffix marks an archive being written.
 const tmpSuffix = ".tmp"
 
