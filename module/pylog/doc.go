@@ -11,7 +11,7 @@
 // of guessing.
 //
 // Value is the one representation of a Python object here: the repr()
-// parser produces it and the pickle decoder for SocketHandler will too,
+// parser and the pickle decoder for SocketHandler both produce it,
 // which is why every Value carries the repr() text it stands for (Raw)
 // and the constructors (Str, Int, Tuple, ...) compute it the way Python
 // does.

@@ -70,7 +70,7 @@ func TestFormat(t *testing.T) {
 }
 
 // TestFormatConstructed formats values built the way the pickle decoder
-// will build them, not read from a repr.
+// builds them, not read from a repr.
 func TestFormatConstructed(t *testing.T) {
 	big1, _ := new(big.Int).SetString("-123456789012345678901234567890", 10)
 	args := Tuple(Str("it's"), BigInt(big1), Float(0.1), List(Str("a"), None()), Call("ValueError", Str("x")))

@@ -331,7 +331,7 @@ print(json.dumps({
 `
 
 // TestReprAgainstPython checks the constructors' Raw, which the pickle
-// decoder will rely on, and that ParseLiteral reads it back.
+// decoder relies on, and that ParseLiteral reads it back.
 func TestReprAgainstPython(t *testing.T) {
 	r := rand.New(rand.NewPCG(3, 4))
 	strs := []string{"", "plain", "it's", `say "hi"`, `both ' and "`, "back\\slash", "\t\n\r\x00\x1f\x7f",
