@@ -182,7 +182,9 @@ func (o *options) runSyslog(ctx context.Context, t syslogTarget) syslogRow {
 	runCtx, cancel := context.WithTimeout(ctx, o.syslogTimeout)
 	defer cancel()
 	if t.profile != nil {
-		go t.profile(runCtx)
+		profiled := make(chan struct{})
+		go func() { defer close(profiled); t.profile(runCtx) }()
+		defer func() { cancel(); <-profiled }()
 	}
 	v := load.NewVerifier(o.syslogMsgs)
 	start := time.Now()
