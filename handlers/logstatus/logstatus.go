@@ -316,33 +316,6 @@ func (f filter) apply(recs []status.Entry) []status.Entry {
 	return out
 }
 
-// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
-//
-//	log_status {
-//		css <path>
-//	}
-func (h *LogStatus) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // consume directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "css":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			h.CSS = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-		default:
-			return d.Errf("unrecognized log_status option '%s'", d.Val())
-		}
-	}
-	return nil
-}
-
 // Interface guards
 var (
 	_ caddy.Provisioner           = (*LogStatus)(nil)
