@@ -12,8 +12,11 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("log_ingest", parseCaddyfile)
-	// log_ingest answers the request itself, like respond.
-	httpcaddyfile.RegisterDirectiveOrder("log_ingest", httpcaddyfile.Before, "respond")
+	// log_ingest answers the request itself, like respond: it goes just
+	// before respond. It is placed after copy_response, the directive
+	// before respond, so that it comes ahead of log_status (placed before
+	// respond) whichever of the two packages Go initializes first.
+	httpcaddyfile.RegisterDirectiveOrder("log_ingest", httpcaddyfile.After, "copy_response")
 }
 
 // parseCaddyfile sets up a log_ingest handler from the directive.

@@ -8,7 +8,8 @@ import (
 
 func init() {
 	httpcaddyfile.RegisterHandlerDirective("log_status", parseCaddyfile)
-	// log_status answers the request itself, like respond.
+	// log_status answers the request itself, like respond: it goes just
+	// before respond, after log_ingest (see handlers/ingest).
 	httpcaddyfile.RegisterDirectiveOrder("log_status", httpcaddyfile.Before, "respond")
 }
 
