@@ -102,7 +102,7 @@ func NewPool[V caddy.Destructor]() *Pool[V] {
 // construct if the key has none. If the key's previous value is still
 // being destructed, it waits for that to finish first.
 func (p *Pool[V]) Acquire(key string, construct func() (V, error)) (V, error) {
-	hookOnce.Do(func() { caddy.OnExit(func(context.Context) { drainAll() }) })
+	exitHook()
 	for {
 		p.mu.Lock()
 		if e := p.ending[key]; e != nil {
@@ -222,10 +222,25 @@ var (
 		sync.Mutex
 		pools []drainer
 	}
+	// background counts the goroutines started by Go.
+	background sync.WaitGroup
 )
 
-// drainAll drains every pool, in parallel: Caddy is exiting, and no
-// config will release what it holds.
+func exitHook() {
+	hookOnce.Do(func() { caddy.OnExit(func(context.Context) { drainAll() }) })
+}
+
+// Go runs f in a goroutine that the exit drain waits for: work that
+// outlives the config which started it, such as a sender of its own
+// finishing an entry logged after its config was unloaded.
+func Go(f func()) {
+	exitHook()
+	background.Go(f)
+}
+
+// drainAll drains every pool, in parallel, and waits for the goroutines
+// started by Go: Caddy is exiting, and no config will release what it
+// holds.
 func drainAll() {
 	registry.Lock()
 	pools := append([]drainer(nil), registry.pools...)
@@ -235,4 +250,5 @@ func drainAll() {
 		wg.Go(p.Drain)
 	}
 	wg.Wait()
+	background.Wait()
 }
