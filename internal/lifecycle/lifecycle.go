@@ -49,6 +49,7 @@ import (
 	"sync"
 
 	"github.com/caddyserver/caddy/v2"
+	"go.uber.org/zap"
 )
 
 // Pool holds keyed values shared by the configs that use them. The zero
@@ -136,7 +137,7 @@ func (p *Pool[V]) AcquireUntil(ctx context.Context, key string, construct func()
 	if err == nil {
 		context.AfterFunc(ctx, func() {
 			if err := p.Release(key); err != nil {
-				caddy.Log().Named("lifecycle").Error("releasing " + key + ": " + err.Error())
+				caddy.Log().Named("lifecycle").Error("closing what no config uses any more", zap.String("key", key), zap.Error(err))
 			}
 		})
 	}
@@ -145,8 +146,9 @@ func (p *Pool[V]) AcquireUntil(ctx context.Context, key string, construct func()
 
 // Release counts one use of key less. The last one deletes the key and
 // destructs its value, returning the value's error; it returns when the
-// value is destructed. Releasing a key more often than it was acquired
-// panics, as it would in a caddy.UsagePool.
+// value is destructed. Releasing a key that has no use does nothing;
+// releasing it more often than it was acquired while it is in use
+// panics, as in a caddy.UsagePool.
 func (p *Pool[V]) Release(key string) error {
 	p.mu.Lock()
 	e := p.live[key]
@@ -191,8 +193,9 @@ func (p *Pool[V]) Len() int {
 }
 
 // Drain destructs every value still held, in parallel, and waits for
-// those already being destructed: the process is exiting. Leases
-// released after it find their value destructed already.
+// those already being destructed: the process is exiting. Releases
+// after it find their value destructed already; the pool is not meant
+// to hand out values after it.
 func (p *Pool[V]) Drain() {
 	p.mu.Lock()
 	all := make([]*entry[V], 0, len(p.live)+len(p.ending))
@@ -207,7 +210,7 @@ func (p *Pool[V]) Drain() {
 	for _, e := range all {
 		wg.Go(func() {
 			if err := e.end(); err != nil {
-				caddy.Log().Named("lifecycle").Error("closing at exit: " + err.Error())
+				caddy.Log().Named("lifecycle").Error("closing at exit", zap.Error(err))
 			}
 		})
 	}

@@ -251,16 +251,16 @@ func (h *hub) Destruct() error {
 	h.ended = true
 	s, r := h.last, h.q.Load()
 	h.leases = nil
-	retiring := s != nil && s.retiring
 	if s != nil {
 		s.retiring = true
 	}
 	h.mu.Unlock()
 	switch {
-	case retiring:
-		<-s.done
 	case s != nil && r != nil:
 		h.retire(s, r.q)
+	case s != nil:
+		s.requestStop()
+		<-s.done
 	case r != nil:
 		h.mu.Lock()
 		h.q.Store(nil)
