@@ -307,6 +307,10 @@ func (s *server) reload(caddyfile string) {
 		body, _ := io.ReadAll(resp.Body)
 		s.t.Fatalf("reload: %s: %s", resp.Status, body)
 	}
+	// Kept-alive connections belong to the old config's servers, which
+	// close them as they stop: a POST that picks one as it closes fails
+	// with EOF (net/http retries only idempotent requests).
+	http.DefaultClient.CloseIdleConnections()
 }
 
 // stop ends Caddy gracefully, killing it if it does not exit in time.
