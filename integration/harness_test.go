@@ -22,6 +22,7 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
@@ -423,19 +424,4 @@ func runBounded(cmd *exec.Cmd, limit time.Duration) error {
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a
 // child's stdout and stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testdaemon.Buffer

@@ -43,7 +43,7 @@ type Daemon struct {
 // process that started it dies. A daemon that exits or does not listen
 // in time is stopped and reported with its output.
 func Start(ctx context.Context, name string, cmd *exec.Cmd, ports ...int) (*Daemon, error) {
-	d := &Daemon{Name: name, cmd: cmd, done: make(chan struct{})}
+	d := &Daemon{Name: name, cmd: cmd, out: Buffer{Limit: 1 << 20}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = &d.out, &d.out
 	cmd.SysProcAttr = sysProcAttr()
 	if err := cmd.Start(); err != nil {
@@ -105,9 +105,12 @@ func (d *Daemon) Stop() {
 	})
 }
 
-// Buffer is a bytes.Buffer safe for a child's stdout and stderr at once,
-// keeping the first MiB: the start-up output, not a flood.
+// Buffer is a bytes.Buffer safe for a child's stdout and stderr at once.
 type Buffer struct {
+	// Limit, if not 0, is how many bytes to keep: the start-up output,
+	// not a flood.
+	Limit int
+
 	mu sync.Mutex
 	b  bytes.Buffer
 }
@@ -115,7 +118,7 @@ type Buffer struct {
 func (s *Buffer) Write(p []byte) (int, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.b.Len() > 1<<20 {
+	if s.Limit > 0 && s.b.Len() > s.Limit {
 		return len(p), nil
 	}
 	return s.b.Write(p)

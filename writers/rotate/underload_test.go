@@ -94,40 +94,11 @@ func TestRotateUnderLoadOnClock(t *testing.T) {
 	if len(files) < 6 {
 		t.Errorf("%d files, want several size and scheduled rotations: %q", len(files), files)
 	}
-	seen := map[string]int{}
-	last := map[byte]int{}
 	for _, n := range files {
 		if n != "app.log" && !strings.HasSuffix(n, ".log.gz") {
 			t.Errorf("backup %s is not compressed", n)
 		}
-		for _, l := range lines(t, filepath.Join(dir, n)) {
-			id, rest, ok := strings.Cut(l, " ")
-			if !ok || rest != pad || len(id) != 8 {
-				t.Fatalf("%s: torn or mixed line %.40q", n, l)
-			}
-			seen[id]++
-			var g byte
-			var i int
-			if _, err := fmt.Sscanf(id, "g%c-%d", &g, &i); err != nil {
-				t.Fatalf("%s: line %q: %v", n, l, err)
-			}
-			if prev, ok := last[g]; ok && i <= prev {
-				t.Fatalf("%s: %s comes after g%c-%05d: the backup names do not sort by time", n, id, g, prev)
-			}
-			last[g] = i
-		}
 	}
-	total := 0
-	for g := range goroutines {
-		for i := range counts[g] {
-			if id := fmt.Sprintf("g%d-%05d", g, i); seen[id] != 1 {
-				t.Fatalf("%s written %d times", id, seen[id])
-			}
-		}
-		total += counts[g]
-	}
-	if len(seen) != total {
-		t.Errorf("%d distinct entries in the files, %d written", len(seen), total)
-	}
-	t.Logf("%d entries across %d files", total, len(files))
+	// In name order: backups by time, then the live file.
+	checkEntries(t, dir, files, pad, counts)
 }
