@@ -198,7 +198,7 @@ print(os.getuid())
 
 func attackUnixPathHost(t *testing.T) {
 	s := startCaddy(t, unixCaddyfile)
-	fdDir := fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid)
+	fdDir := fmt.Sprintf("/proc/%d/fd", s.d.Pid())
 	fds0, _ := os.ReadDir(fdDir)
 	out, _ := runPython(t, s.Dir, unixClient, s.Dir)
 	uid, err := strconv.Atoi(strings.TrimSpace(out))

@@ -563,7 +563,7 @@ func TestReliabilityBadInput(t *testing.T) {
 			good := <-goodDone
 
 			select {
-			case <-s.done:
+			case <-s.d.Done():
 				t.Fatalf("caddy exited:\n%s", s.Output())
 			default:
 			}

@@ -260,7 +260,7 @@ func relDiskFull(t *testing.T, output string, rotate bool) {
 	during := postPhase("during", 40, 10)
 	t.Logf("posted %d records to a full disk in %v, all answered 200", len(during), time.Since(began).Round(time.Millisecond))
 	select {
-	case <-s.done:
+	case <-s.d.Done():
 		t.Fatalf("caddy exited on a full disk:\n%s", s.Output())
 	default:
 	}
@@ -345,7 +345,7 @@ func relDiskFull(t *testing.T, output string, rotate bool) {
 		t.Errorf("torn line in the file: %.300s", b)
 	}
 	select {
-	case <-s.done:
+	case <-s.d.Done():
 		t.Fatalf("caddy exited:\n%s", s.Output())
 	default:
 	}

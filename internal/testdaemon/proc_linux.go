@@ -9,4 +9,4 @@ func sysProcAttr() *syscall.SysProcAttr {
 	return &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 }
 
-func killGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+func signalGroup(pid int, sig syscall.Signal) { _ = syscall.Kill(-pid, sig) }

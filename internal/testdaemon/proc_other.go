@@ -8,4 +8,4 @@ import "syscall"
 // have it killed when its starter dies.
 func sysProcAttr() *syscall.SysProcAttr { return &syscall.SysProcAttr{Setpgid: true} }
 
-func killGroup(pid int) { _ = syscall.Kill(-pid, syscall.SIGKILL) }
+func signalGroup(pid int, sig syscall.Signal) { _ = syscall.Kill(-pid, sig) }

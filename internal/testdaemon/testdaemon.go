@@ -24,7 +24,7 @@ import (
 const StartTimeout = 30 * time.Second
 
 // stopGrace is how long Stop waits after SIGTERM before SIGKILL.
-const stopGrace = 10 * time.Second
+const stopGrace = 15 * time.Second
 
 // Daemon is a running server process.
 type Daemon struct {
@@ -90,19 +90,27 @@ func (d *Daemon) Done() <-chan struct{} { return d.done }
 // Output is what the daemon wrote to stdout and stderr (its first MiB).
 func (d *Daemon) Output() string { return d.out.String() }
 
-// Stop ends the daemon gracefully: SIGTERM, then SIGKILL to its process
-// group after 10s; it returns once the process has ended. Calling it
+// Stop ends the daemon gracefully: SIGTERM to its process group (a
+// daemon's workers too: they would hold its output pipes open), then
+// SIGKILL after 15s; it returns once the process has ended. Calling it
 // again does nothing.
 func (d *Daemon) Stop() {
 	d.stopOnce.Do(func() {
-		_ = d.cmd.Process.Signal(syscall.SIGTERM)
+		signalGroup(d.Pid(), syscall.SIGTERM)
 		select {
 		case <-d.done:
 		case <-time.After(stopGrace):
-			killGroup(d.Pid())
+			signalGroup(d.Pid(), syscall.SIGKILL)
 			<-d.done
 		}
 	})
+}
+
+// Kill ends the daemon and its process group at once (SIGKILL), as a
+// crash would, and returns once the process has ended.
+func (d *Daemon) Kill() {
+	signalGroup(d.Pid(), syscall.SIGKILL)
+	<-d.done
 }
 
 // Buffer is a bytes.Buffer safe for a child's stdout and stderr at once.
