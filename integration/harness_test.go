@@ -59,8 +59,14 @@ func requireTool(t *testing.T, name string) string {
 // that no other test of this process was given.
 func freePort(t *testing.T) int {
 	t.Helper()
+	return freeTCPPort(t, "127.0.0.1:0")
+}
+
+// freeTCPPort is freePort on the host of addr (port 0).
+func freeTCPPort(t *testing.T, addr string) int {
+	t.Helper()
 	return uniquePort(t, func() (int, error) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return 0, err
 		}

@@ -125,13 +125,7 @@ type relBadCase struct {
 
 func relDial(t *testing.T, network, addr string) net.Conn {
 	t.Helper()
-	d := net.Dialer{Timeout: 2 * time.Second}
-	if network == "udp" {
-		d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(relBadPeer)}
-	} else {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(relBadPeer)}
-	}
-	c, err := d.Dial(network, addr)
+	c, err := dialNetFrom(network, relBadPeer, addr)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 )
 
 // fwdShape is one kind of message fed to a forwarding daemon, and the
@@ -199,10 +197,7 @@ func (sr *sentReceived) fwdCheck(t *testing.T, daemon string, cells []fwdCell, w
 // UDP, TCP (LF framing, its default, and octet counting) and TLS (the
 // gtls driver, checking the receiver's certificate).
 func (sr *sentReceived) rsyslog(t *testing.T) {
-	r := rsyslog(t)
-	if !testdaemon.RsyslogGnuTLS() {
-		tlsNeed(t, "rsyslog's gtls stream driver (Debian package rsyslog-gnutls) is not installed")
-	}
+	r := rsyslogTLS(t)
 	transports := []struct{ name, params string }{
 		{"udp", fmt.Sprintf(`protocol="udp" port="%d"`, sr.ports.udp)},
 		{"tcp", fmt.Sprintf(`protocol="tcp" port="%d"`, sr.ports.tcp)},

@@ -3,11 +3,9 @@ package integration
 import (
 	"context"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 	"github.com/caddy-applog/caddy-applog/internal/testtool"
@@ -45,6 +43,17 @@ template(name="line" type="string" string="%%syslogfacility-text%%|%%syslogsever
 func rsyslog(t *testing.T) *testdaemon.Rsyslog {
 	t.Helper()
 	return &testdaemon.Rsyslog{Bin: requireTool(t, "rsyslogd")}
+}
+
+// rsyslogTLS is rsyslog with its gtls stream driver (Debian package
+// rsyslog-gnutls), or skips t (fails it under CI=true).
+func rsyslogTLS(t *testing.T) *testdaemon.Rsyslog {
+	t.Helper()
+	r := rsyslog(t)
+	if !testdaemon.RsyslogGnuTLS() {
+		testtool.Missing(t, "rsyslog's gtls stream driver (Debian package rsyslog-gnutls) is not installed")
+	}
+	return r
 }
 
 // syslogNG finds syslog-ng: in the unpacked syslog-ng-core package that
@@ -105,23 +114,6 @@ log { source(s_net); destination(d_file); };
 	return d
 }
 
-// lines waits (bounded) until the daemon wrote at least n lines.
-func (d *syslogDaemon) lines(t *testing.T, n int) []string {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		data, _ := os.ReadFile(d.out)
-		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(data) > 0 && len(lines) >= n || time.Now().After(deadline) {
-			if len(data) == 0 {
-				return nil
-			}
-			return lines
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
 const syslogInteropCaddyfile = `{
 	admin 127.0.0.1:{{.AdminPort}}
 	applog {
@@ -178,7 +170,7 @@ func TestSyslogWriterInterop(t *testing.T) {
 				t.Fatalf("post: %d %s", code, resp)
 			}
 			want := 2 * perLevel * len(syslogLevels) // over TCP and over UDP
-			lines := d.lines(t, want)
+			lines := waitTextLines(t, d.out, want)
 			if len(lines) != want {
 				t.Fatalf("%s received %d messages, want %d:\n%s", d.name, len(lines), want, strings.Join(lines, "\n"))
 			}

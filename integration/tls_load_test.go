@@ -322,13 +322,7 @@ func tlsWriterStatus(t *testing.T, s *server, addr string) (tlsWriterSnap, bool)
 // addr from Caddy's /metrics (the admin endpoint).
 func tlsMetric(t *testing.T, s *server, metric, addr string) (float64, bool) {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.AdminPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(scrape(t, s), "\n") {
 		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, `writer="tls"`) || !strings.Contains(line, `name="`+addr+`"`) {
 			continue
 		}

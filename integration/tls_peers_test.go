@@ -74,10 +74,7 @@ func (d *tlsDaemon) stop() {
 // name (x509/name: a chain to the test CA and the permitted name).
 func tlsStartRsyslog(t *testing.T, p *tlsPKI) *tlsPeer {
 	t.Helper()
-	r := rsyslog(t)
-	if !testdaemon.RsyslogGnuTLS() {
-		tlsNeed(t, "rsyslog's gtls stream driver (Debian package rsyslog-gnutls) is not installed")
-	}
+	r := rsyslogTLS(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.log")
 	peer := &tlsPeer{name: "rsyslog", port: freePort(t), t: t}
