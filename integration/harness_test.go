@@ -372,6 +372,24 @@ func post(t *testing.T, url, contentType string, body []byte, header http.Header
 	return resp.StatusCode, string(b)
 }
 
+// getJSON GETs url and decodes its JSON body into v, failing t unless
+// the answer is a 200 whose body decodes.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
 // runPython runs script with python3 and returns its standard output.
 func runPython(t *testing.T, dir, script string, args ...string) (stdout, stderr string) {
 	t.Helper()

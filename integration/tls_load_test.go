@@ -297,19 +297,12 @@ type tlsWriterSnap struct {
 // status page's JSON.
 func tlsWriterStatus(t *testing.T, s *server, addr string) (tlsWriterSnap, bool) {
 	t.Helper()
-	resp, err := http.Get(s.URL("/status?format=json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Stats struct {
 			Writers []tlsWriterSnap `json:"writers"`
 		} `json:"stats"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("status JSON: %v", err)
-	}
+	getJSON(t, s.URL("/status?format=json"), &body)
 	for _, ws := range body.Stats.Writers {
 		if ws.Kind == "tls" && ws.Name == addr {
 			return ws, true
