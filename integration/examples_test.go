@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -324,17 +323,10 @@ func TestExamples(t *testing.T) {
 	})
 
 	t.Run("log_status", func(t *testing.T) {
-		resp, err := http.Get(s.URL("/status?format=json&limit=1000"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var page struct {
 			Records []struct{ App string } `json:"records"`
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET /status?format=json: %s: %v", resp.Status, err)
-		}
+		getJSON(t, s.URL("/status?format=json&limit=1000"), &page)
 		seen := map[string]bool{}
 		for _, r := range page.Records {
 			seen[r.App] = true

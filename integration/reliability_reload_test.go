@@ -524,7 +524,7 @@ func (st relStorm) run(t *testing.T) *server {
 		t.Fatal("clients did not stop within 30s")
 	}
 	select {
-	case <-s.done:
+	case <-s.d.Done():
 		t.Fatalf("caddy exited during the storm:\n%s", s.Output())
 	default:
 	}
