@@ -256,7 +256,9 @@ func TestExamples(t *testing.T) {
 	t.Run("slogclient", func(t *testing.T) {
 		goTool := requireTool(t, "go")
 		bin := filepath.Join(t.TempDir(), "slogclient")
-		if out, err := exec.Command(goTool, "build", "-o", bin, "../examples/slogclient").CombinedOutput(); err != nil {
+		build := exec.Command(goTool, "build", "-o", bin, "./examples/slogclient")
+		build.Dir = ".." // the root module, which examples/ belongs to
+		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("go build: %v\n%s", err, out)
 		}
 		if code, stderr := runExample(t, bin, s.URL("/_applog/goapp")); code != 0 || stderr != "" {

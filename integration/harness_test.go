@@ -36,7 +36,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	caddyBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", caddyBin, "../cmd/caddy")
+	// Built in the root module, from its own folder, as a plugin user builds
+	// it: integration is a module of its own, with test-only dependencies.
+	build := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
+	build.Dir = ".."
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building caddy:", err)
