@@ -7,10 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
-	"testing"
 	"time"
-
-	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // tlsRFC5424 returns an RFC 5424 message as the raw test clients send it.
@@ -75,10 +72,4 @@ func tlsFileLines(path string) []string {
 		}
 	}
 	return out
-}
-
-// tlsNeed fails (under CI=true) or skips the test for a missing piece.
-func tlsNeed(t *testing.T, format string, args ...any) {
-	t.Helper()
-	testtool.Missing(t, format, args...)
 }
