@@ -26,6 +26,7 @@ import (
 	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
 
+	"github.com/caddy-applog/caddy-applog/internal/size"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/caddy-applog/caddy-applog/module/jsonlog"
 	"github.com/caddy-applog/caddy-applog/module/pylog"
@@ -565,11 +566,11 @@ func (h *Ingest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "facility":
 			h.Facility = d.Val()
 		case "max_body_size":
-			n, err := humanize.ParseBytes(d.Val())
-			if err != nil || n > 1<<40 {
+			n, err := size.Parse(d.Val(), 1<<40)
+			if err != nil {
 				return d.Errf("max_body_size: invalid size %q", d.Val())
 			}
-			h.MaxBodySize = int64(n)
+			h.MaxBodySize = n
 		case "max_records":
 			n, err := strconv.Atoi(d.Val())
 			if err != nil || n <= 0 {

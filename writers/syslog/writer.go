@@ -18,9 +18,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/dustin/go-humanize"
 
 	"github.com/caddy-applog/caddy-applog/internal/oneline"
+	"github.com/caddy-applog/caddy-applog/internal/size"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
@@ -641,8 +641,8 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					w.BlockTimeout = caddy.Duration(dur)
 				}
 			case "max_datagram":
-				n, err := humanize.ParseBytes(val)
-				if err != nil || n > 65507 {
+				n, err := size.Parse(val, 65507)
+				if err != nil {
 					return d.Errf("max_datagram: invalid size %q", val)
 				}
 				w.MaxDatagram = int(n)

@@ -20,8 +20,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
-	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
+
+	"github.com/caddy-applog/caddy-applog/internal/size"
 )
 
 func init() {
@@ -437,11 +438,11 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				switch sub {
 				case "max_size":
-					n, err := humanize.ParseBytes(val)
-					if err != nil || n > 1<<62 {
+					n, err := size.Parse(val, 1<<62)
+					if err != nil {
 						return d.Errf("spool max_size: invalid size %q", val)
 					}
-					w.Spool.MaxSize = int64(n)
+					w.Spool.MaxSize = n
 				case "on_full":
 					w.Spool.OnFull = val
 				case "fsync":
