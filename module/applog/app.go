@@ -97,7 +97,7 @@ const replayKey = "replay"
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.core = a.logger.Core()
-	a.writeErrs = &writeErrors{logger: a.logger}
+	a.writeErrs = &writeErrors{logger: a.logger, now: time.Now}
 	if a.ReplayWindow <= 0 {
 		a.ReplayWindow = caddy.Duration(5 * time.Minute)
 	}
