@@ -9,13 +9,11 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -28,6 +26,7 @@ import (
 
 	"github.com/caddy-applog/caddy-applog/internal/ratelog"
 	"github.com/caddy-applog/caddy-applog/internal/size"
+	"github.com/caddy-applog/caddy-applog/internal/tlsconfig"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
@@ -248,14 +247,11 @@ func (t *TLS) build() (*tls.Config, error) {
 		SessionTicketsDisabled: true,
 	}
 	if t.ClientCA != "" {
-		pem, err := os.ReadFile(t.ClientCA)
+		pool, err := tlsconfig.CertPool(t.ClientCA)
 		if err != nil {
 			return nil, fmt.Errorf("tls client_ca: %w", err)
 		}
-		cfg.ClientCAs = x509.NewCertPool()
-		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls client_ca %s: no PEM certificates found", t.ClientCA)
-		}
+		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return cfg, nil
