@@ -1,48 +1,32 @@
 package tlsconfig
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testpki"
 )
 
-// pki is a throwaway CA, its file, and a way to issue certificates into
-// files.
+// pki is a throwaway CA, its file, and a folder to issue certificates
+// into.
 type pki struct {
+	*testpki.CA
 	dir    string
-	cert   *x509.Certificate
-	key    *ecdsa.PrivateKey
 	caFile string
 }
 
 func newPKI(t *testing.T) *pki {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test ca"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	p := &pki{dir: t.TempDir(), cert: cert, key: key}
+	p := &pki{CA: testpki.NewCA(t, "test ca"), dir: t.TempDir()}
 	p.caFile = filepath.Join(p.dir, "ca.pem")
-	writeFile(t, p.caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
+	p.WriteCA(t, p.caFile)
 	return p
 }
 
@@ -50,28 +34,9 @@ func newPKI(t *testing.T) *pki {
 // <file>-key.pem, and returns their paths.
 func (p *pki) issue(t *testing.T, file, name string, usage x509.ExtKeyUsage) (certFile, keyFile string) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{name}, KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.cert, &key.PublicKey, p.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, _ := x509.MarshalECPrivateKey(key)
 	certFile, keyFile = filepath.Join(p.dir, file+".pem"), filepath.Join(p.dir, file+"-key.pem")
-	writeFile(t, certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
-	writeFile(t, keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}))
+	testpki.WriteFiles(t, p.Issue(t, name, usage), certFile, keyFile)
 	return certFile, keyFile
-}
-
-func writeFile(t *testing.T, name string, data []byte) {
-	t.Helper()
-	if err := os.WriteFile(name, data, 0o600); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // server accepts TLS connections that present a client certificate of
@@ -184,7 +149,9 @@ func TestClientSettingsRefused(t *testing.T) {
 	p := newPKI(t)
 	certFile, keyFile := p.issue(t, "client", "web-1", x509.ExtKeyUsageClientAuth)
 	notPEM := filepath.Join(p.dir, "not.pem")
-	writeFile(t, notPEM, []byte("not a certificate\n"))
+	if err := os.WriteFile(notPEM, []byte("not a certificate\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	for _, tc := range []struct {
 		c    Client
 		want string
