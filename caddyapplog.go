@@ -8,9 +8,10 @@
 package caddyapplog
 
 import (
-	// Caddyfile syntax: the applog global option and directives.
+	// The Caddyfile's applog global option.
 	_ "github.com/caddy-applog/caddy-applog/caddyfile"
-	// HTTP handlers.
+	// HTTP handlers, with their Caddyfile directives, and the admin
+	// route and command of log_status.
 	_ "github.com/caddy-applog/caddy-applog/handlers/ingest"
 	_ "github.com/caddy-applog/caddy-applog/handlers/logstatus"
 	// Log writers and their encoders.

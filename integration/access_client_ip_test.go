@@ -237,14 +237,7 @@ func TestAccessClientIP(t *testing.T) {
 // freePort6 is freePort on ::1.
 func freePort6(t *testing.T) int {
 	t.Helper()
-	return uniquePort(t, func() (int, error) {
-		l, err := net.Listen("tcp", "[::1]:0")
-		if err != nil {
-			return 0, err
-		}
-		defer l.Close()
-		return l.Addr().(*net.TCPAddr).Port, nil
-	})
+	return freeTCPPort(t, "[::1]:0")
 }
 
 // rawRequest sends a GET over a new connection to addr, after a PROXY
@@ -288,7 +281,7 @@ func rawRequest(t *testing.T, addr string, proxy *goproxy.Header, path string, h
 // and returns them.
 func waitTextLines(t *testing.T, path string, n int) []string {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(15 * time.Second)
 	for {
 		data, err := os.ReadFile(path)
 		if err != nil && !os.IsNotExist(err) {

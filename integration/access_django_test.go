@@ -1,18 +1,18 @@
 package integration
 
 import (
+	"context"
 	"fmt"
-	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
+	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
@@ -120,13 +120,12 @@ func requireDebianPython(t *testing.T) string {
 // startGunicorn runs gunicorn with the gunicorn.conf.py of dir (an
 // example), bound to port and with env added, waits until it listens,
 // and stops it (and its workers) at the end.
-func startGunicorn(t *testing.T, gunicorn, dir string, port int, env ...string) *syncBuffer {
+func startGunicorn(t *testing.T, gunicorn, dir string, port int, env ...string) *testdaemon.Daemon {
 	t.Helper()
 	dir, err := filepath.Abs(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out := new(syncBuffer)
 	cmd := exec.Command(gunicorn, "--config", "gunicorn.conf.py")
 	cmd.Dir = dir
 	cmd.Env = append(os.Environ(),
@@ -134,41 +133,7 @@ func startGunicorn(t *testing.T, gunicorn, dir string, port int, env ...string) 
 		"PYTHONDONTWRITEBYTECODE=1", // keep examples/ free of __pycache__
 	)
 	cmd.Env = append(cmd.Env, env...)
-	cmd.Stdout, cmd.Stderr = out, out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true} // its workers too, at the end
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-		select {
-		case <-done:
-		case <-time.After(15 * time.Second):
-			_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("gunicorn output:\n%s", out.String())
-		}
-	})
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-done:
-			t.Fatalf("gunicorn exited during start-up:\n%s", out.String())
-		default:
-		}
-		if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", port)); err == nil {
-			c.Close()
-			return out
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gunicorn did not listen within 30s:\n%s", out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	return keepDaemon(t)(testdaemon.Start(context.Background(), "gunicorn", cmd, port))
 }
 
 // TestAccessDjangoStack runs the whole deployment: clients reach Caddy

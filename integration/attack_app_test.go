@@ -310,12 +310,11 @@ func attackInterleavedApps(t *testing.T) {
 func restartCaddy(t *testing.T, s *server, kill bool) *server {
 	t.Helper()
 	if kill {
-		_ = s.cmd.Process.Kill()
-		<-s.done
+		s.d.Kill()
 	} else {
 		s.stop()
 	}
-	n := &server{t: t, Dir: s.Dir, HTTPPort: s.HTTPPort, AdminPort: s.AdminPort, out: new(syncBuffer), done: make(chan struct{})}
+	n := &server{t: t, Dir: s.Dir, HTTPPort: s.HTTPPort, AdminPort: s.AdminPort}
 	n.launch(t)
 	return n
 }

@@ -51,12 +51,19 @@ var receiverAttacks = []attack{
 // the thousands of connections these attacks open would leave those in
 // TIME_WAIT, so that freePort would hand out one port twice (and Caddy,
 // with SO_REUSEPORT, would share it between two of its servers).
-func dialFrom(ip, addr string) (net.Conn, error) {
+func dialFrom(ip, addr string) (net.Conn, error) { return dialNetFrom("tcp", ip, addr) }
+
+// dialNetFrom is dialFrom over network, "tcp" or "udp".
+func dialNetFrom(network, ip, addr string) (net.Conn, error) {
 	d := net.Dialer{Timeout: 2 * time.Second}
-	if ip != "127.0.0.1" {
+	switch {
+	case ip == "127.0.0.1":
+	case network == "udp":
+		d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(ip)}
+	default:
 		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(ip)}
 	}
-	return d.Dial("tcp", addr)
+	return d.Dial(network, addr)
 }
 
 // closedByServer reports whether the server closed c within wait.
@@ -198,7 +205,7 @@ print(os.getuid())
 
 func attackUnixPathHost(t *testing.T) {
 	s := startCaddy(t, unixCaddyfile)
-	fdDir := fmt.Sprintf("/proc/%d/fd", s.cmd.Process.Pid)
+	fdDir := fmt.Sprintf("/proc/%d/fd", s.d.Pid())
 	fds0, _ := os.ReadDir(fdDir)
 	out, _ := runPython(t, s.Dir, unixClient, s.Dir)
 	uid, err := strconv.Atoi(strings.TrimSpace(out))

@@ -3,7 +3,6 @@ package integration
 import (
 	"encoding/json"
 	"fmt"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -195,11 +194,6 @@ func attackUnparsableKept(t *testing.T) {
 		}
 	}
 	// Counted, as the fallback app's records, on the status page.
-	resp, err := http.Get(s.URL("/status?format=json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var doc struct {
 		Stats struct {
 			Facilities []struct {
@@ -208,9 +202,7 @@ func attackUnparsableKept(t *testing.T) {
 			}
 		}
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&doc); err != nil {
-		t.Fatal(err)
-	}
+	getJSON(t, s.URL("/status?format=json"), &doc)
 	for _, f := range doc.Stats.Facilities {
 		if f.Name == "unparsed" {
 			if f.Accepted != 3 {

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
@@ -257,7 +256,9 @@ func TestExamples(t *testing.T) {
 	t.Run("slogclient", func(t *testing.T) {
 		goTool := requireTool(t, "go")
 		bin := filepath.Join(t.TempDir(), "slogclient")
-		if out, err := exec.Command(goTool, "build", "-o", bin, "../examples/slogclient").CombinedOutput(); err != nil {
+		build := exec.Command(goTool, "build", "-o", bin, "./examples/slogclient")
+		build.Dir = ".." // the root module, which examples/ belongs to
+		if out, err := build.CombinedOutput(); err != nil {
 			t.Fatalf("go build: %v\n%s", err, out)
 		}
 		if code, stderr := runExample(t, bin, s.URL("/_applog/goapp")); code != 0 || stderr != "" {
@@ -324,17 +325,10 @@ func TestExamples(t *testing.T) {
 	})
 
 	t.Run("log_status", func(t *testing.T) {
-		resp, err := http.Get(s.URL("/status?format=json&limit=1000"))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
 		var page struct {
 			Records []struct{ App string } `json:"records"`
 		}
-		if err := json.NewDecoder(resp.Body).Decode(&page); err != nil || resp.StatusCode != http.StatusOK {
-			t.Fatalf("GET /status?format=json: %s: %v", resp.Status, err)
-		}
+		getJSON(t, s.URL("/status?format=json&limit=1000"), &page)
 		seen := map[string]bool{}
 		for _, r := range page.Records {
 			seen[r.App] = true

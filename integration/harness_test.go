@@ -6,6 +6,7 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -17,11 +18,11 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"text/template"
 	"time"
 
+	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
@@ -35,7 +36,10 @@ func TestMain(m *testing.M) {
 		os.Exit(1)
 	}
 	caddyBin = filepath.Join(dir, "caddy")
-	build := exec.Command("go", "build", "-o", caddyBin, "../cmd/caddy")
+	// Built in the root module, from its own folder, as a plugin user builds
+	// it: integration is a module of its own, with test-only dependencies.
+	build := exec.Command("go", "build", "-o", caddyBin, "./cmd/caddy")
+	build.Dir = ".."
 	build.Stdout, build.Stderr = os.Stderr, os.Stderr
 	if err := build.Run(); err != nil {
 		fmt.Fprintln(os.Stderr, "building caddy:", err)
@@ -58,8 +62,14 @@ func requireTool(t *testing.T, name string) string {
 // that no other test of this process was given.
 func freePort(t *testing.T) int {
 	t.Helper()
+	return freeTCPPort(t, "127.0.0.1:0")
+}
+
+// freeTCPPort is freePort on the host of addr (port 0).
+func freeTCPPort(t *testing.T, addr string) int {
+	t.Helper()
 	return uniquePort(t, func() (int, error) {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
+		l, err := net.Listen("tcp", addr)
 		if err != nil {
 			return 0, err
 		}
@@ -130,9 +140,7 @@ type server struct {
 	Dir       string // scratch folder: logs, Caddyfile
 	HTTPPort  int
 	AdminPort int
-	cmd       *exec.Cmd
-	out       *syncBuffer
-	done      chan struct{}
+	d         *testdaemon.Daemon
 }
 
 // caddyHeap reads Caddy's live heap, in bytes, from the admin API's
@@ -165,7 +173,7 @@ func caddyMemory(t *testing.T, s *server) (heap, rss int64) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.cmd.Process.Pid))
+	status, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", s.d.Pid()))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -236,7 +244,7 @@ func startCaddy(t *testing.T, caddyfile string) *server {
 // first, for files the config needs to exist.
 func startCaddyWith(t *testing.T, caddyfile string, prepare func(dir string)) *server {
 	t.Helper()
-	s := &server{t: t, Dir: t.TempDir(), HTTPPort: freePort(t), AdminPort: freePort(t), out: new(syncBuffer), done: make(chan struct{})}
+	s := &server{t: t, Dir: t.TempDir(), HTTPPort: freePort(t), AdminPort: freePort(t)}
 	if prepare != nil {
 		prepare(s.Dir)
 	}
@@ -248,40 +256,19 @@ func startCaddyWith(t *testing.T, caddyfile string, prepare func(dir string)) *s
 }
 
 // launch runs Caddy on the Caddyfile in s.Dir, with its data and config
-// folders there too, and waits until it serves on s.AdminPort and
-// s.HTTPPort.
+// folders there too, and waits until it listens on s.AdminPort and
+// s.HTTPPort; it is stopped when t ends.
 func (s *server) launch(t *testing.T) {
 	t.Helper()
-	s.cmd = exec.Command(caddyBin, "run", "--config", filepath.Join(s.Dir, "Caddyfile"), "--adapter", "caddyfile")
-	s.cmd.Dir = s.Dir
-	s.cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+s.Dir+"/data", "XDG_CONFIG_HOME="+s.Dir+"/config")
-	s.cmd.Stdout, s.cmd.Stderr = s.out, s.out
-	if err := s.cmd.Start(); err != nil {
+	cmd := exec.Command(caddyBin, "run", "--config", filepath.Join(s.Dir, "Caddyfile"), "--adapter", "caddyfile")
+	cmd.Dir = s.Dir
+	cmd.Env = append(os.Environ(), "XDG_DATA_HOME="+s.Dir+"/data", "XDG_CONFIG_HOME="+s.Dir+"/config")
+	d, err := testdaemon.Start(context.Background(), "caddy", cmd, s.AdminPort, s.HTTPPort)
+	if err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = s.cmd.Wait(); close(s.done) }()
+	s.d = d
 	t.Cleanup(s.stop)
-
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		select {
-		case <-s.done:
-			t.Fatalf("caddy exited during start-up:\n%s", s.out.String())
-		default:
-		}
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/config/", s.AdminPort))
-		if err == nil {
-			resp.Body.Close()
-			if c, err := net.Dial("tcp", fmt.Sprintf("127.0.0.1:%d", s.HTTPPort)); err == nil {
-				c.Close()
-				return
-			}
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("caddy did not start within 30s:\n%s", s.out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 func (s *server) render(caddyfile string) []byte {
@@ -307,24 +294,22 @@ func (s *server) reload(caddyfile string) {
 		body, _ := io.ReadAll(resp.Body)
 		s.t.Fatalf("reload: %s: %s", resp.Status, body)
 	}
+	// Kept-alive connections belong to the old config's servers, which
+	// close them as they stop: a POST that picks one as it closes fails
+	// with EOF (net/http retries only idempotent requests).
+	http.DefaultClient.CloseIdleConnections()
 }
 
 // stop ends Caddy gracefully, killing it if it does not exit in time.
 func (s *server) stop() {
-	_ = s.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-s.done:
-	case <-time.After(15 * time.Second):
-		_ = s.cmd.Process.Kill()
-		<-s.done
-	}
+	s.d.Stop()
 	if s.t.Failed() {
-		s.t.Logf("caddy output:\n%s", s.out.String())
+		s.t.Logf("caddy output:\n%s", s.d.Output())
 	}
 }
 
 // Output returns what Caddy printed so far.
-func (s *server) Output() string { return s.out.String() }
+func (s *server) Output() string { return s.d.Output() }
 
 // readLines returns the JSON entries of a log file, numbers kept exact.
 func readLines(t *testing.T, path string) []map[string]any {
@@ -394,6 +379,24 @@ func post(t *testing.T, url, contentType string, body []byte, header http.Header
 	return resp.StatusCode, string(b)
 }
 
+// getJSON GETs url and decodes its JSON body into v, failing t unless
+// the answer is a 200 whose body decodes.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	resp, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		b, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %s: %s", url, resp.Status, b)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
 // runPython runs script with python3 and returns its standard output.
 func runPython(t *testing.T, dir, script string, args ...string) (stdout, stderr string) {
 	t.Helper()
@@ -423,19 +426,4 @@ func runBounded(cmd *exec.Cmd, limit time.Duration) error {
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a
 // child's stdout and stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+type syncBuffer = testdaemon.Buffer

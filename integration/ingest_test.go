@@ -233,7 +233,8 @@ func exactNanos(t *testing.T, created string) string {
 func TestGoSlogClient(t *testing.T) {
 	s := startCaddy(t, ingestCaddyfile)
 	start := time.Now()
-	cmd := exec.Command("go", "run", "../examples/slogclient", s.URL("/_applog/goapp"))
+	cmd := exec.Command("go", "run", "./examples/slogclient", s.URL("/_applog/goapp"))
+	cmd.Dir = ".." // the root module, which examples/ belongs to
 	if out, err := cmd.CombinedOutput(); err != nil {
 		t.Fatalf("slogclient: %v\n%s", err, out)
 	}

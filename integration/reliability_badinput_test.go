@@ -125,13 +125,7 @@ type relBadCase struct {
 
 func relDial(t *testing.T, network, addr string) net.Conn {
 	t.Helper()
-	d := net.Dialer{Timeout: 2 * time.Second}
-	if network == "udp" {
-		d.LocalAddr = &net.UDPAddr{IP: net.ParseIP(relBadPeer)}
-	} else {
-		d.LocalAddr = &net.TCPAddr{IP: net.ParseIP(relBadPeer)}
-	}
-	c, err := d.Dial(network, addr)
+	c, err := dialNetFrom(network, relBadPeer, addr)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -563,7 +557,7 @@ func TestReliabilityBadInput(t *testing.T) {
 			good := <-goodDone
 
 			select {
-			case <-s.done:
+			case <-s.d.Done():
 				t.Fatalf("caddy exited:\n%s", s.Output())
 			default:
 			}

@@ -2,7 +2,6 @@ package integration
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -113,10 +112,6 @@ var relErrorsMetric = regexp.MustCompile(`(?m)^caddy_applog_writer_errors_total\
 // the status page's JSON and from the admin endpoint's metrics.
 func relWriterErrors(t *testing.T, s *server, path string) (page, metric int64) {
 	t.Helper()
-	resp, err := http.Get(s.URL("/status?format=json"))
-	if err != nil {
-		t.Fatal(err)
-	}
 	var doc struct {
 		Stats struct {
 			Writers []struct {
@@ -125,26 +120,15 @@ func relWriterErrors(t *testing.T, s *server, path string) (page, metric int64) 
 			}
 		}
 	}
-	err = json.NewDecoder(resp.Body).Decode(&doc)
-	resp.Body.Close()
-	if err != nil {
-		t.Fatalf("status JSON: %v", err)
-	}
+	getJSON(t, s.URL("/status?format=json"), &doc)
 	page = -1
 	for _, w := range doc.Stats.Writers {
 		if w.Kind == "rotate" && w.Name == path {
 			page = w.Errors
 		}
 	}
-	resp, err = http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.AdminPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b bytes.Buffer
-	_, _ = b.ReadFrom(resp.Body)
-	resp.Body.Close()
 	metric = -1
-	for _, m := range relErrorsMetric.FindAllStringSubmatch(b.String(), -1) {
+	for _, m := range relErrorsMetric.FindAllStringSubmatch(scrape(t, s), -1) {
 		if m[1] == path {
 			metric, _ = strconv.ParseInt(m[2], 10, 64)
 		}
@@ -260,7 +244,7 @@ func relDiskFull(t *testing.T, output string, rotate bool) {
 	during := postPhase("during", 40, 10)
 	t.Logf("posted %d records to a full disk in %v, all answered 200", len(during), time.Since(began).Round(time.Millisecond))
 	select {
-	case <-s.done:
+	case <-s.d.Done():
 		t.Fatalf("caddy exited on a full disk:\n%s", s.Output())
 	default:
 	}
@@ -345,7 +329,7 @@ func relDiskFull(t *testing.T, output string, rotate bool) {
 		t.Errorf("torn line in the file: %.300s", b)
 	}
 	select {
-	case <-s.done:
+	case <-s.d.Done():
 		t.Fatalf("caddy exited:\n%s", s.Output())
 	default:
 	}

@@ -25,13 +25,9 @@ package integration
 //     fields, slowloris, connection floods) against log_ingest, syslog
 //     udp/tcp and python_socket tcp/udp, each with a well-behaved client
 //     sending at the same time whose records must arrive. About 40 s.
-//   - TestReliabilityRaceDetector, in integration/race (a package of its
-//     own, for its own 10-minute budget under `go test ./...`): `go test
-//     -race` on the packages with concurrency, then this reload storm,
-//     shortened to 5 s, against a Caddy built with -race; a data race
-//     anywhere fails it. Under a minute with a warm build cache; with a
-//     cold one, 6 minutes for the -race unit tests alone on a 2-core
-//     machine (compiling with -race), plus up to 2 for a Caddy build.
+//   - .ci/run's race step: `go test -race` on the packages with
+//     concurrency, then this reload storm, shortened to 5 s, against a
+//     Caddy built with -race; a data race anywhere fails it.
 //
 // Clients number their records (client id and sequence) so that loss
 // and duplication are counted exactly, never estimated.
@@ -391,8 +387,8 @@ type relStorm struct {
 	duration, reloadEvery time.Duration
 }
 
-// TestReliabilityReloadStorm runs the storm for 20 seconds. The race
-// package runs it again against a Caddy built with -race, through
+// TestReliabilityReloadStorm runs the storm for 20 seconds. .ci/run's
+// race step runs it again against a Caddy built with -race, through
 // APPLOG_RELIABILITY_CADDY (the binary) and APPLOG_RELIABILITY_STORM (a
 // shorter duration).
 func TestReliabilityReloadStorm(t *testing.T) {
@@ -524,7 +520,7 @@ func (st relStorm) run(t *testing.T) *server {
 		t.Fatal("clients did not stop within 30s")
 	}
 	select {
-	case <-s.done:
+	case <-s.d.Done():
 		t.Fatalf("caddy exited during the storm:\n%s", s.Output())
 	default:
 	}

@@ -1,11 +1,9 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net"
-	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -199,10 +197,7 @@ func (sr *sentReceived) fwdCheck(t *testing.T, daemon string, cells []fwdCell, w
 // UDP, TCP (LF framing, its default, and octet counting) and TLS (the
 // gtls driver, checking the receiver's certificate).
 func (sr *sentReceived) rsyslog(t *testing.T) {
-	bin := requireTool(t, "rsyslogd")
-	if !tlsRsyslogGnuTLS() {
-		tlsNeed(t, "rsyslog's gtls stream driver (Debian package rsyslog-gnutls) is not installed")
-	}
+	r := rsyslogTLS(t)
 	transports := []struct{ name, params string }{
 		{"udp", fmt.Sprintf(`protocol="udp" port="%d"`, sr.ports.udp)},
 		{"tcp", fmt.Sprintf(`protocol="tcp" port="%d"`, sr.ports.tcp)},
@@ -237,11 +232,7 @@ input(type="imtcp" address="127.0.0.1" port="%d" ruleset="forward")
 ruleset(name="forward") {
 %s}
 `, dir, sr.pki.CA, d.tcpPort, rules.String())
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d.run(t, exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslog.pid")))
+	keepDaemon(t)(r.Start(context.Background(), dir, conf, d.tcpPort))
 	started, udpDrops := time.Now(), udpRcvbufErrors()
 	want := fwdFeed(t, "rsyslog", cells, d.tcpPort, 0)
 	sr.fwdCheck(t, "rsyslog", cells, want, started, udpDrops)
@@ -285,10 +276,7 @@ source s_rfc5424 { syslog(ip("127.0.0.1") port(%d) transport("tcp")); };
 		fmt.Fprintf(&conf, "destination d_%d { %s; };\n", i, c.action)
 		fmt.Fprintf(&conf, "log { source(s_bsd); source(s_rfc5424); filter(f_%d); destination(d_%d); };\n", i, i)
 	}
-	d.runSyslogNG(t, dir, conf.String(), "-e")
-	if !tlsWaitFor(10*time.Second, func() bool { return tcpUp(d.udpPort) }) {
-		t.Fatalf("syslog-ng's syslog() source did not listen")
-	}
+	keepDaemon(t)(syslogNG(t).Start(context.Background(), dir, conf.String(), []int{d.tcpPort, d.udpPort}, "-e"))
 	started, udpDrops := time.Now(), udpRcvbufErrors()
 	want := fwdFeed(t, "syslog-ng", cells, d.tcpPort, d.udpPort)
 	sr.fwdCheck(t, "syslog-ng", cells, want, started, udpDrops)

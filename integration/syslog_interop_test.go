@@ -1,14 +1,13 @@
 package integration
 
 import (
+	"context"
 	"fmt"
-	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
+	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
@@ -25,7 +24,7 @@ type syslogDaemon struct {
 // (octet-counted framing is on by default) and imudp.
 func startRsyslog(t *testing.T) *syslogDaemon {
 	t.Helper()
-	bin := requireTool(t, "rsyslogd")
+	r := rsyslog(t)
 	dir := t.TempDir()
 	d := &syslogDaemon{name: "rsyslog", tcpPort: freePort(t), udpPort: freeUDPPort(t), out: filepath.Join(dir, "out.log")}
 	conf := fmt.Sprintf(`global(workDirectory=%q maxMessageSize="64k")
@@ -36,35 +35,70 @@ input(type="imudp" address="127.0.0.1" port="%d")
 template(name="line" type="string" string="%%syslogfacility-text%%|%%syslogseverity-text%%|%%app-name%%|%%hostname%%|%%msg:2:$%%\n")
 *.* action(type="omfile" file=%q template="line")
 `, dir, d.tcpPort, d.udpPort, d.out)
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	d.run(t, exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslog.pid")))
+	keepDaemon(t)(r.Start(context.Background(), dir, conf, d.tcpPort))
 	return d
 }
 
+// rsyslog finds rsyslogd, or skips t (fails it under CI=true).
+func rsyslog(t *testing.T) *testdaemon.Rsyslog {
+	t.Helper()
+	return &testdaemon.Rsyslog{Bin: requireTool(t, "rsyslogd")}
+}
+
+// rsyslogTLS is rsyslog with its gtls stream driver (Debian package
+// rsyslog-gnutls), or skips t (fails it under CI=true).
+func rsyslogTLS(t *testing.T) *testdaemon.Rsyslog {
+	t.Helper()
+	r := rsyslog(t)
+	if !testdaemon.RsyslogGnuTLS() {
+		testtool.Missing(t, "rsyslog's gtls stream driver (Debian package rsyslog-gnutls) is not installed")
+	}
+	return r
+}
+
 // syslogNG finds syslog-ng: in the unpacked syslog-ng-core package that
-// .ci/install prepares (testtool.SyslogNGRoot), else on PATH.
-func syslogNG(t *testing.T) (bin string, env []string, modulePath string) {
+// .ci/install prepares (testtool.SyslogNGRoot), else on PATH; or skips
+// t (fails it under CI=true).
+func syslogNG(t *testing.T) *testdaemon.SyslogNG {
 	t.Helper()
 	if root := testtool.SyslogNGRoot(); root != "" {
-		bin = filepath.Join(root, "usr/sbin/syslog-ng")
-		if _, err := os.Stat(bin); err == nil {
-			lib := filepath.Join(root, "usr/lib/syslog-ng")
-			mods, _ := filepath.Glob(filepath.Join(root, "usr/lib/syslog-ng/3.*"))
-			if len(mods) == 1 {
-				return bin, []string{"LD_LIBRARY_PATH=" + lib}, mods[0]
-			}
+		if ng, err := testdaemon.FindSyslogNG(root); err == nil {
+			return ng
 		}
 	}
-	return requireTool(t, "syslog-ng"), nil, ""
+	requireTool(t, "syslog-ng")
+	ng, err := testdaemon.FindSyslogNG("")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ng
+}
+
+// keepDaemon returns what takes testdaemon's start results: it fails t
+// if the daemon did not start, and stops the daemon when t ends,
+// showing its output if t failed.
+func keepDaemon(t *testing.T) func(*testdaemon.Daemon, error) *testdaemon.Daemon {
+	t.Helper()
+	return func(d *testdaemon.Daemon, err error) *testdaemon.Daemon {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() {
+			d.Stop()
+			if t.Failed() {
+				t.Logf("%s output:\n%s", d.Name, d.Output())
+			}
+		})
+		return d
+	}
 }
 
 // startSyslogNG runs syslog-ng in the foreground with its syslog()
 // source (RFC 5424, octet counting on TCP) on both transports.
 func startSyslogNG(t *testing.T) *syslogDaemon {
 	t.Helper()
+	ng := syslogNG(t)
 	dir := t.TempDir()
 	d := &syslogDaemon{name: "syslog-ng", tcpPort: freePort(t), udpPort: freeUDPPort(t), out: filepath.Join(dir, "out.log")}
 	conf := fmt.Sprintf(`@version: 3.38
@@ -76,77 +110,8 @@ source s_net {
 destination d_file { file(%q template("${FACILITY}|${LEVEL}|${PROGRAM}|${HOST}|${MSG}\n")); };
 log { source(s_net); destination(d_file); };
 `, d.tcpPort, d.udpPort, d.out)
-	d.runSyslogNG(t, dir, conf)
+	keepDaemon(t)(ng.Start(context.Background(), dir, conf, []int{d.tcpPort}))
 	return d
-}
-
-// runSyslogNG writes conf to dir and runs syslog-ng on it in the
-// foreground with flags, its pid, persist and control files in dir too,
-// until its TCP port accepts (see run).
-func (d *syslogDaemon) runSyslogNG(t *testing.T, dir, conf string, flags ...string) {
-	t.Helper()
-	bin, env, modules := syslogNG(t)
-	confPath := filepath.Join(dir, "syslog-ng.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	args := append([]string{"-F"}, flags...)
-	args = append(args, "--no-caps", "-f", confPath, "-p", filepath.Join(dir, "pid"),
-		"-R", filepath.Join(dir, "persist"), "-c", filepath.Join(dir, "ctl"))
-	if modules != "" {
-		args = append(args, "--module-path="+modules)
-	}
-	cmd := exec.Command(bin, args...)
-	cmd.Env = append(os.Environ(), env...)
-	d.run(t, cmd)
-}
-
-// run starts the daemon and waits until its TCP port accepts.
-func (d *syslogDaemon) run(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", d.name, err)
-	}
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Kill()
-		<-done
-		if t.Failed() {
-			t.Logf("%s output:\n%s", d.name, out.String())
-		}
-	})
-	deadline := time.Now().Add(15 * time.Second)
-	for !tcpUp(d.tcpPort) {
-		select {
-		case <-done:
-			t.Fatalf("%s exited during start-up:\n%s", d.name, out.String())
-		default:
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not listen within 15s:\n%s", d.name, out.String())
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-}
-
-// lines waits (bounded) until the daemon wrote at least n lines.
-func (d *syslogDaemon) lines(t *testing.T, n int) []string {
-	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for {
-		data, _ := os.ReadFile(d.out)
-		lines := strings.Split(strings.TrimRight(string(data), "\n"), "\n")
-		if len(data) > 0 && len(lines) >= n || time.Now().After(deadline) {
-			if len(data) == 0 {
-				return nil
-			}
-			return lines
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
 }
 
 const syslogInteropCaddyfile = `{
@@ -205,7 +170,7 @@ func TestSyslogWriterInterop(t *testing.T) {
 				t.Fatalf("post: %d %s", code, resp)
 			}
 			want := 2 * perLevel * len(syslogLevels) // over TCP and over UDP
-			lines := d.lines(t, want)
+			lines := waitTextLines(t, d.out, want)
 			if len(lines) != want {
 				t.Fatalf("%s received %d messages, want %d:\n%s", d.name, len(lines), want, strings.Join(lines, "\n"))
 			}

@@ -1,15 +1,17 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 )
 
 // appsCaddyfile is a Caddyfile whose applog global option holds applog
@@ -131,20 +133,14 @@ def app(environ, start_response):
 	cmd := exec.Command(gunicorn, "--bind", fmt.Sprintf("127.0.0.1:%d", port), "--workers", "1",
 		"--log-syslog", "--log-syslog-to", fmt.Sprintf("udp://127.0.0.1:%d", udp), "--log-syslog-prefix", "myproj",
 		"--chdir", s.Dir, "wsgiapp:app")
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	defer stopGroup(cmd)
+	d := keepDaemon(t)(testdaemon.Start(context.Background(), "gunicorn", cmd, port))
 	// Wait for the worker, not just the port: gunicorn 20.1 sends no
 	// syslog access line for a request that reached it before its worker
 	// booted (seen with a UDP relay in front of the receiver).
 	deadline := time.Now().Add(30 * time.Second)
-	for !strings.Contains(out.String(), "Booting worker") || !tcpUp(port) {
+	for !strings.Contains(d.Output(), "Booting worker") {
 		if time.Now().After(deadline) {
-			t.Fatalf("gunicorn did not start:\n%s", out.String())
+			t.Fatalf("gunicorn did not start:\n%s", d.Output())
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
@@ -175,7 +171,7 @@ def app(environ, start_response):
 	}
 	if access == nil || errorLog == nil {
 		t.Fatalf("gunicorn's access and error logs did not both arrive (access %v, error %v)\nall records: %v\ngunicorn:\n%s",
-			access, errorLog, readLines(t, filepath.Join(s.Dir, "apps.log")), out.String())
+			access, errorLog, readLines(t, filepath.Join(s.Dir, "apps.log")), d.Output())
 	}
 	msg, _ := access["msg"].(string)
 	if !strings.Contains(msg, `"GET /some/path?q=1 HTTP/1.1" 200`) || access["app"] != "gunicorn" || access["facility"] != "myproj.access" || access["level"] != "info" {
@@ -183,19 +179,5 @@ def app(environ, start_response):
 	}
 	if m, _ := errorLog["msg"].(string); !strings.Contains(m, "Starting gunicorn") && !strings.Contains(m, "Listening at") && !strings.Contains(m, "Booting worker") {
 		t.Errorf("error log record: %v", errorLog)
-	}
-}
-
-// stopGroup stops a process and its children (gunicorn's workers hold
-// its output pipes open): SIGTERM, then SIGKILL to the group if needed.
-func stopGroup(cmd *exec.Cmd) {
-	_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGTERM)
-	done := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
-		<-done
 	}
 }

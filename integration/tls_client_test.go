@@ -7,10 +7,7 @@ import (
 	"net"
 	"os"
 	"strings"
-	"testing"
 	"time"
-
-	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
 // tlsRFC5424 returns an RFC 5424 message as the raw test clients send it.
@@ -79,9 +76,3 @@ func tlsFileLines(path string) []string {
 
 // tlsSeverities are the syslog severity names by number.
 var tlsSeverities = []string{"emerg", "alert", "crit", "err", "warning", "notice", "info", "debug"}
-
-// tlsNeed fails (under CI=true) or skips the test for a missing piece.
-func tlsNeed(t *testing.T, format string, args ...any) {
-	t.Helper()
-	testtool.Missing(t, format, args...)
-}

@@ -7,7 +7,6 @@ import (
 	"slices"
 	"sort"
 	"sync/atomic"
-	"syscall"
 	"testing"
 	"time"
 )
@@ -65,8 +64,7 @@ func TestTLSWriterCrash(t *testing.T) {
 	defer load.stop()
 
 	time.Sleep(3 * time.Second)
-	_ = s.cmd.Process.Signal(syscall.SIGKILL)
-	<-s.done
+	s.d.Kill()
 	atKill := load.acceptedNow()
 	time.Sleep(1500 * time.Millisecond) // the peer writes what it read
 	before := tlsCount(peer.outs(), marker).order

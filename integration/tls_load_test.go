@@ -297,19 +297,12 @@ type tlsWriterSnap struct {
 // status page's JSON.
 func tlsWriterStatus(t *testing.T, s *server, addr string) (tlsWriterSnap, bool) {
 	t.Helper()
-	resp, err := http.Get(s.URL("/status?format=json"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
 	var body struct {
 		Stats struct {
 			Writers []tlsWriterSnap `json:"writers"`
 		} `json:"stats"`
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
-		t.Fatalf("status JSON: %v", err)
-	}
+	getJSON(t, s.URL("/status?format=json"), &body)
 	for _, ws := range body.Stats.Writers {
 		if ws.Kind == "tls" && ws.Name == addr {
 			return ws, true
@@ -322,13 +315,7 @@ func tlsWriterStatus(t *testing.T, s *server, addr string) (tlsWriterSnap, bool)
 // addr from Caddy's /metrics (the admin endpoint).
 func tlsMetric(t *testing.T, s *server, metric, addr string) (float64, bool) {
 	t.Helper()
-	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", s.AdminPort))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, _ := io.ReadAll(resp.Body)
-	for _, line := range strings.Split(string(b), "\n") {
+	for _, line := range strings.Split(scrape(t, s), "\n") {
 		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, `writer="tls"`) || !strings.Contains(line, `name="`+addr+`"`) {
 			continue
 		}

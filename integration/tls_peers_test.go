@@ -1,15 +1,17 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 )
 
 // tlsArrival is one message as a peer wrote it down.
@@ -44,54 +46,27 @@ var tlsPeerStarters = []struct {
 	{"caddy", tlsStartCaddyPeer},
 }
 
-// tlsDaemon runs a foreground daemon process and stops it with SIGTERM.
+// tlsDaemon is a peer's daemon process, stopped (SIGTERM) and started
+// again on the same configuration by tests that take the peer away.
 type tlsDaemon struct {
-	name string
-	port int
-	cmd  *exec.Cmd
-	out  *syncBuffer
-	done chan struct{}
-	all  *syncBuffer // output of every run, for failure reports
+	t     *testing.T
+	name  string
+	cmd   func() *exec.Cmd // a new command line for each run
+	ports []int
+	run   *testdaemon.Daemon // nil while stopped
 }
 
-func (d *tlsDaemon) run(t *testing.T, cmd *exec.Cmd) {
-	t.Helper()
-	d.cmd, d.out, d.done = cmd, new(syncBuffer), make(chan struct{})
-	cmd.Stdout, cmd.Stderr = d.out, d.out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("starting %s: %v", d.name, err)
-	}
-	go func() { _ = cmd.Wait(); close(d.done) }()
-	if !tlsWaitFor(15*time.Second, func() bool {
-		select {
-		case <-d.done:
-			return true
-		default:
-		}
-		return tcpUp(d.port)
-	}) {
-		t.Fatalf("%s did not listen on %d within 15s:\n%s", d.name, d.port, d.out.String())
-	}
-	select {
-	case <-d.done:
-		t.Fatalf("%s exited during start-up:\n%s", d.name, d.out.String())
-	default:
-	}
+// start runs the daemon until t ends, failing t if it does not listen.
+func (d *tlsDaemon) start() {
+	d.t.Helper()
+	d.run = keepDaemon(d.t)(testdaemon.Start(context.Background(), d.name, d.cmd(), d.ports...))
 }
 
 func (d *tlsDaemon) stop() {
-	if d.cmd == nil {
-		return
+	if d.run != nil {
+		d.run.Stop()
+		d.run = nil
 	}
-	_ = d.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(10 * time.Second):
-		_ = d.cmd.Process.Kill()
-		<-d.done
-	}
-	d.all.Write([]byte(d.out.String()))
-	d.cmd = nil
 }
 
 // tlsStartRsyslog runs rsyslogd with imtcp on GnuTLS ("gtls" stream
@@ -99,10 +74,7 @@ func (d *tlsDaemon) stop() {
 // name (x509/name: a chain to the test CA and the permitted name).
 func tlsStartRsyslog(t *testing.T, p *tlsPKI) *tlsPeer {
 	t.Helper()
-	bin := requireTool(t, "rsyslogd")
-	if !tlsRsyslogGnuTLS() {
-		tlsNeed(t, "rsyslog's gtls stream driver (Debian package rsyslog-gnutls) is not installed")
-	}
+	r := rsyslogTLS(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.log")
 	peer := &tlsPeer{name: "rsyslog", port: freePort(t), t: t}
@@ -117,41 +89,21 @@ input(type="imtcp" address="127.0.0.1" port="%d")
 template(name="line" type="string" string="%%syslogfacility-text%%|%%syslogseverity-text%%|%%app-name%%|%%hostname%%|%%msg%%\n")
 *.* action(type="omfile" file=%q template="line")
 `, dir, p.CA, p.ServerCert, p.ServerKey, tlsClientName, peer.port, out)
-	confPath := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "rsyslog.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	d := &tlsDaemon{name: "rsyslog", port: peer.port, all: new(syncBuffer)}
-	peer.start = func() {
-		d.run(t, exec.Command(bin, "-n", "-f", confPath, "-i", filepath.Join(dir, "rsyslog.pid")))
-	}
-	peer.stop = d.stop
+	d := &tlsDaemon{t: t, name: "rsyslog", cmd: func() *exec.Cmd { return r.Command(dir) }, ports: []int{peer.port}}
+	peer.start, peer.stop = d.start, d.stop
 	peer.outs = func() []tlsArrival { return tlsPipeArrivals(out) }
 	peer.start()
-	t.Cleanup(func() {
-		d.stop()
-		if t.Failed() {
-			t.Logf("rsyslog output:\n%s", d.all.String())
-		}
-	})
 	return peer
-}
-
-// tlsRsyslogGnuTLS reports whether rsyslog's gtls driver is installed.
-func tlsRsyslogGnuTLS() bool {
-	for _, pattern := range []string{"/usr/lib/*/rsyslog/lmnsd_gtls.so", "/usr/lib/rsyslog/lmnsd_gtls.so", "/usr/lib64/rsyslog/lmnsd_gtls.so"} {
-		if m, _ := filepath.Glob(pattern); len(m) > 0 {
-			return true
-		}
-	}
-	return false
 }
 
 // tlsStartSyslogNG runs syslog-ng with its syslog() source on TLS
 // (OpenSSL), requiring a client certificate that chains to the test CA.
 func tlsStartSyslogNG(t *testing.T, p *tlsPKI) *tlsPeer {
 	t.Helper()
-	bin, env, modules := syslogNG(t)
+	ng := syslogNG(t)
 	dir := t.TempDir()
 	out := filepath.Join(dir, "out.log")
 	peer := &tlsPeer{name: "syslog-ng", port: freePort(t), t: t}
@@ -164,30 +116,13 @@ source s_tls {
 destination d_file { file(%q template("${FACILITY}|${LEVEL}|${PROGRAM}|${HOST}|${MSG}\n")); };
 log { source(s_tls); destination(d_file); };
 `, peer.port, p.CA, p.ServerCert, p.ServerKey, out)
-	confPath := filepath.Join(dir, "syslog-ng.conf")
-	if err := os.WriteFile(confPath, []byte(conf), 0o644); err != nil {
+	if err := os.WriteFile(filepath.Join(dir, "syslog-ng.conf"), []byte(conf), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	args := []string{"-F", "--no-caps", "-f", confPath, "-p", filepath.Join(dir, "pid"),
-		"-R", filepath.Join(dir, "persist"), "-c", filepath.Join(dir, "ctl")}
-	if modules != "" {
-		args = append(args, "--module-path="+modules)
-	}
-	d := &tlsDaemon{name: "syslog-ng", port: peer.port, all: new(syncBuffer)}
-	peer.start = func() {
-		cmd := exec.Command(bin, args...)
-		cmd.Env = append(os.Environ(), env...)
-		d.run(t, cmd)
-	}
-	peer.stop = d.stop
+	d := &tlsDaemon{t: t, name: "syslog-ng", cmd: func() *exec.Cmd { return ng.Command(dir) }, ports: []int{peer.port}}
+	peer.start, peer.stop = d.start, d.stop
 	peer.outs = func() []tlsArrival { return tlsPipeArrivals(out) }
 	peer.start()
-	t.Cleanup(func() {
-		d.stop()
-		if t.Failed() {
-			t.Logf("syslog-ng output:\n%s", d.all.String())
-		}
-	})
 	return peer
 }
 

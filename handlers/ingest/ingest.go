@@ -26,7 +26,6 @@ import (
 	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
 
-	"github.com/caddy-applog/caddy-applog/internal/size"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/caddy-applog/caddy-applog/module/jsonlog"
 	"github.com/caddy-applog/caddy-applog/module/pylog"
@@ -536,61 +535,6 @@ func oneLine(s string) string {
 		}
 		return r
 	}, s)
-}
-
-// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
-//
-//	log_ingest [<app>] {
-//		app <app>
-//		facility <facility>
-//		max_body_size <size>
-//		max_records <n>
-//		read_body_timeout <duration>
-//	}
-func (h *Ingest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // consume directive name
-	if d.NextArg() {
-		h.App = d.Val()
-	}
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		opt := d.Val()
-		if !d.NextArg() {
-			return d.ArgErr()
-		}
-		switch opt {
-		case "app":
-			h.App = d.Val()
-		case "facility":
-			h.Facility = d.Val()
-		case "max_body_size":
-			n, err := size.Parse(d.Val(), 1<<40)
-			if err != nil {
-				return d.Errf("max_body_size: invalid size %q", d.Val())
-			}
-			h.MaxBodySize = n
-		case "max_records":
-			n, err := strconv.Atoi(d.Val())
-			if err != nil || n <= 0 {
-				return d.Errf("max_records: want a positive integer, got %q", d.Val())
-			}
-			h.MaxRecords = n
-		case "read_body_timeout":
-			dur, err := caddy.ParseDuration(d.Val())
-			if err != nil || dur <= 0 {
-				return d.Errf("read_body_timeout: want a positive duration, got %q", d.Val())
-			}
-			h.ReadBodyTimeout = caddy.Duration(dur)
-		default:
-			return d.Errf("unrecognized log_ingest option '%s'", opt)
-		}
-		if d.NextArg() {
-			return d.ArgErr()
-		}
-	}
-	return nil
 }
 
 // Interface guards

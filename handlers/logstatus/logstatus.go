@@ -46,6 +46,16 @@ type LogStatus struct {
 	shutdownOnce sync.Once
 }
 
+// RecentKeeper is what the handler needs of the applog app, beyond the
+// counters and records it reads from module/status: the app fills the
+// page's ring of recent records only when a config has a log_status
+// handler, which asks while provisioning.
+type RecentKeeper interface {
+	// KeepRecent makes the app keep its most recent records, from its
+	// next start, in module/status's ring (status.Recent).
+	KeepRecent()
+}
+
 // CaddyModule returns the Caddy module information.
 func (*LogStatus) CaddyModule() caddy.ModuleInfo {
 	return caddy.ModuleInfo{
@@ -62,9 +72,11 @@ func (h *LogStatus) Provision(ctx caddy.Context) error {
 	if err != nil {
 		return fmt.Errorf("getting applog app: %w", err)
 	}
-	if k, ok := app.(interface{ KeepRecent() }); ok {
-		k.KeepRecent()
+	keeper, ok := app.(RecentKeeper)
+	if !ok {
+		return fmt.Errorf("applog app %T does not keep recent records", app)
 	}
+	keeper.KeepRecent()
 	h.shutdown = make(chan struct{})
 	if srv, ok := ctx.Value(caddyhttp.ServerCtxKey).(*caddyhttp.Server); ok {
 		srv.RegisterOnShutdown(func() { h.shutdownOnce.Do(func() { close(h.shutdown) }) })
@@ -314,33 +326,6 @@ func (f filter) apply(recs []status.Entry) []status.Entry {
 		out = out[len(out)-f.limit:]
 	}
 	return out
-}
-
-// UnmarshalCaddyfile sets up the handler from Caddyfile tokens:
-//
-//	log_status {
-//		css <path>
-//	}
-func (h *LogStatus) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
-	d.Next() // consume directive name
-	if d.NextArg() {
-		return d.ArgErr()
-	}
-	for d.NextBlock(0) {
-		switch d.Val() {
-		case "css":
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			h.CSS = d.Val()
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-		default:
-			return d.Errf("unrecognized log_status option '%s'", d.Val())
-		}
-	}
-	return nil
 }
 
 // Interface guards

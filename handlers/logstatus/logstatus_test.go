@@ -10,8 +10,12 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/caddy-applog/caddy-applog/module/applog"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
+
+// The applog app is what Provision asks to keep recent records.
+var _ RecentKeeper = (*applog.App)(nil)
 
 func TestFilter(t *testing.T) {
 	entries := []status.Entry{

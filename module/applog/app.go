@@ -25,6 +25,7 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-applog/caddy-applog/internal/lifecycle"
 	"github.com/caddy-applog/caddy-applog/internal/size"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/caddy-applog/caddy-applog/module/status"
@@ -72,6 +73,7 @@ type App struct {
 	unknown    *appRules
 	declareMu  sync.Mutex
 	replay     *replayCache
+	replayHeld bool // a use of replayPool, until Cleanup
 	core       zapcore.Core
 	logger     *zap.Logger
 	fieldsPool sync.Pool
@@ -89,7 +91,7 @@ func (*App) CaddyModule() caddy.ModuleInfo {
 }
 
 // replayPool keeps one replay cache alive across config reloads.
-var replayPool = caddy.NewUsagePool()
+var replayPool = lifecycle.NewPool[*replayCache]()
 
 const replayKey = "replay"
 
@@ -150,13 +152,13 @@ func (a *App) Provision(ctx caddy.Context) error {
 		a.unknown = &appRules{root: defaultRules("(unknown apps)")}
 	}
 
-	val, _, err := replayPool.LoadOrNew(replayKey, func() (caddy.Destructor, error) {
+	replay, err := replayPool.Acquire(replayKey, func() (*replayCache, error) {
 		return newReplayCache(filepath.Join(caddy.AppDataDir(), intake.AppName)), nil
 	})
 	if err != nil {
 		return fmt.Errorf("replay cache: %w", err)
 	}
-	a.replay = val.(*replayCache)
+	a.replay, a.replayHeld = replay, true
 
 	if a.ReceiversRaw != nil {
 		mods, err := ctx.LoadModule(a, "ReceiversRaw")
@@ -325,10 +327,13 @@ func (a *App) Stop() error {
 	return errors.Join(errs...)
 }
 
-// Cleanup releases the replay cache.
+// Cleanup releases the replay cache, if Provision got that far.
 func (a *App) Cleanup() error {
-	_, err := replayPool.Delete(replayKey)
-	return err
+	if !a.replayHeld {
+		return nil
+	}
+	a.replayHeld = false
+	return replayPool.Release(replayKey)
 }
 
 // DeclareApp makes records of app acceptable: a handler or receiver whose

@@ -9,6 +9,7 @@ import (
 
 	"go.uber.org/zap"
 
+	"github.com/caddy-applog/caddy-applog/internal/lifecycle"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 )
 
@@ -23,8 +24,8 @@ import (
 type door struct {
 	key     string
 	current atomic.Pointer[intakeRef]
+	logger  atomic.Pointer[zap.Logger] // of the config that released it last
 	mu      sync.Mutex
-	refs    int
 	conns   map[net.Conn]*peer
 	peers   map[string]*peer
 	// refused throttles the log lines of connections refused because
@@ -48,10 +49,8 @@ type peer struct {
 
 type intakeRef struct{ intake.Intake }
 
-var (
-	doorsMu sync.Mutex
-	doors   = map[string]*door{}
-)
+// doors holds the door of every address some loaded config listens on.
+var doors = lifecycle.NewPool[*door]()
 
 // Refusals of a new connection.
 var (
@@ -66,31 +65,25 @@ const releaseWait = 5 * time.Second
 
 // acquireDoor returns the door of key, now feeding in.
 func acquireDoor(key string, in intake.Intake) *door {
-	doorsMu.Lock()
-	defer doorsMu.Unlock()
-	d := doors[key]
-	if d == nil {
-		d = &door{key: key, conns: map[net.Conn]*peer{}, peers: map[string]*peer{}}
-		doors[key] = d
-	}
-	d.refs++
+	d, _ := doors.Acquire(key, func() (*door, error) {
+		return &door{key: key, conns: map[net.Conn]*peer{}, peers: map[string]*peer{}}, nil
+	})
 	d.current.Store(&intakeRef{in})
 	return d
 }
 
-// release drops one config's use of the door; the last one closes the
-// connections still open and waits (at most releaseWait) for them to end.
+// release drops one config's use of the door; the last one deletes its
+// key and, through Destruct, closes the connections still open and waits
+// (at most releaseWait) for them to end.
 func (d *door) release(logger *zap.Logger) {
-	doorsMu.Lock()
-	d.refs--
-	last := d.refs == 0
-	if last {
-		delete(doors, d.key)
-	}
-	doorsMu.Unlock()
-	if !last {
-		return
-	}
+	d.logger.Store(logger)
+	_ = doors.Release(d.key)
+}
+
+// Destruct closes the connections still open and waits (at most
+// releaseWait) for them to end: no config listens on the door's address
+// any more, or Caddy is exiting.
+func (d *door) Destruct() error {
 	d.mu.Lock()
 	for c := range d.conns {
 		_ = c.Close()
@@ -101,9 +94,14 @@ func (d *door) release(logger *zap.Logger) {
 	select {
 	case <-done:
 	case <-time.After(releaseWait):
+		logger := d.logger.Load()
+		if logger == nil {
+			logger = zap.NewNop()
+		}
 		logger.Warn("connections still being served after their listener stopped",
 			zap.String("receiver", d.key), zap.Duration("waited", releaseWait))
 	}
+	return nil
 }
 
 func (d *door) intake() intake.Intake { return d.current.Load().Intake }

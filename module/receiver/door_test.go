@@ -95,3 +95,26 @@ func TestDoorReleaseWaits(t *testing.T) {
 	}
 	ended.Wait()
 }
+
+// TestDoorKeyDeleted checks that the last release deletes the door's key,
+// and that a config listening there again gets a new door.
+func TestDoorKeyDeleted(t *testing.T) {
+	n := doors.Len()
+	d := acquireDoor("test/deleted", nil)
+	if acquireDoor("test/deleted", nil) != d {
+		t.Fatal("two configs on one address got two doors")
+	}
+	d.release(zap.NewNop())
+	if _, ok := doors.Load("test/deleted"); !ok {
+		t.Fatal("a release that was not the last deleted the door")
+	}
+	d.release(zap.NewNop())
+	if _, ok := doors.Load("test/deleted"); ok || doors.Len() != n {
+		t.Fatalf("the last release left the door's key (%d keys, %d before)", doors.Len(), n)
+	}
+	d2 := acquireDoor("test/deleted", nil)
+	defer d2.release(zap.NewNop())
+	if d2 == d {
+		t.Fatal("a released door was handed out again")
+	}
+}

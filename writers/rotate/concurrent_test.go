@@ -71,13 +71,21 @@ func TestFlushBatchOverflowConcurrent(t *testing.T) {
 	const goroutines, each = 4, 2000
 	pad := strings.Repeat("x", 188)
 	writeConcurrently(t, h, goroutines, each, func(g, i int) string { return fmt.Sprintf("g%d-%05d %s\n", g, i, pad) }) // 198 bytes
-	seen := map[string]int{}
 	files := names(t, dir)
 	if len(files) < 4 {
 		t.Errorf("%d files, want rotations by size: %v", len(files), files)
 	}
+	checkEntries(t, dir, files, pad, []int{each, each, each, each})
+}
+
+// checkEntries reads files (of dir) in their order: every line must be
+// an entry "g<g>-<i, 5 digits> <pad>", whole, and goroutine g's entries
+// 0 to counts[g]-1 each there once, in the order it wrote them.
+func checkEntries(t *testing.T, dir string, files []string, pad string, counts []int) {
+	t.Helper()
+	seen := map[string]int{}
+	last := map[byte]int{}
 	for _, n := range files {
-		last := map[byte]int{}
 		for _, l := range lines(t, filepath.Join(dir, n)) {
 			id, rest, ok := strings.Cut(l, " ")
 			if !ok || rest != pad || len(id) != 8 {
@@ -86,19 +94,26 @@ func TestFlushBatchOverflowConcurrent(t *testing.T) {
 			seen[id]++
 			var g byte
 			var i int
-			fmt.Sscanf(id, "g%c-%d", &g, &i)
+			if _, err := fmt.Sscanf(id, "g%c-%d", &g, &i); err != nil {
+				t.Fatalf("%s: line %q: %v", n, l, err)
+			}
 			if prev, ok := last[g]; ok && i <= prev {
-				t.Fatalf("%s: %s after g%c-%05d", n, id, g, prev)
+				t.Fatalf("%s: %s comes after g%c-%05d", n, id, g, prev)
 			}
 			last[g] = i
 		}
 	}
-	for g := range goroutines {
-		for i := range each {
+	total := 0
+	for g, count := range counts {
+		for i := range count {
 			if id := fmt.Sprintf("g%d-%05d", g, i); seen[id] != 1 {
 				t.Fatalf("%s written %d times", id, seen[id])
 			}
 		}
+		total += count
+	}
+	if len(seen) != total {
+		t.Errorf("%d distinct entries in the files, %d written", len(seen), total)
 	}
 }
 

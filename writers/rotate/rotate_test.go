@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -709,17 +710,71 @@ func TestCaddyLifecycle(t *testing.T) {
 	}
 }
 
-func TestShutdownAllFlushes(t *testing.T) {
+// TestExitDrainFlushes: the exit drain flushes and closes the file of a
+// config Caddy never unloaded; later writes are appended without a sink.
+// Unloading the config afterwards deletes the key.
+func TestExitDrainFlushes(t *testing.T) {
 	dir := t.TempDir()
-	h, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.FlushInterval = 1e12 })
-	mustWrite(t, h, "buffered")
-	shutdownAll()
-	if got := lines(t, filepath.Join(dir, "app.log")); !equal(got, []string{"buffered"}) {
-		t.Fatalf("after the exit hook: %q", got)
+	n := leases.Len()
+	w := &RotateWriter{Filename: filepath.Join(dir, "app.log"), clock: newFakeClock(start), FlushInterval: 1e12}
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	if err := w.Provision(ctx); err != nil {
+		t.Fatal(err)
 	}
-	mustWrite(t, h, "last words") // appended without the sink
+	wc, err := w.OpenWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	mustWrite(t, wc, "buffered")
+	leases.Drain()
+	if got := lines(t, filepath.Join(dir, "app.log")); !equal(got, []string{"buffered"}) {
+		t.Fatalf("after the exit drain: %q", got)
+	}
+	mustWrite(t, wc, "last words") // appended without the sink
 	if got := lines(t, filepath.Join(dir, "app.log")); !equal(got, []string{"buffered", "last words"}) {
-		t.Fatalf("after the exit hook: %q", got)
+		t.Fatalf("after the exit drain: %q", got)
+	}
+	cancel()
+	waitFor(t, "the key to be deleted", func() bool { return leases.Len() == n })
+}
+
+// TestLeaseKeyDeleted: two configs share a key; the last one's end
+// deletes it and detaches the handle, and a later config with the same
+// options attaches the handle Caddy kept again.
+func TestLeaseKeyDeleted(t *testing.T) {
+	dir := t.TempDir()
+	n := leases.Len()
+	provision := func() (*RotateWriter, context.CancelFunc) {
+		w := &RotateWriter{Filename: filepath.Join(dir, "app.log"), clock: newFakeClock(start)}
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		if err := w.Provision(ctx); err != nil {
+			t.Fatal(err)
+		}
+		return w, cancel
+	}
+	w1, cancel1 := provision()
+	wc, err := w1.OpenWriter()
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := wc.(*handle)
+	_, cancel2 := provision()
+	cancel1()
+	mustWrite(t, h, "one")
+	if h.sink.Load() == nil {
+		t.Fatal("unloading one of two configs detached their handle")
+	}
+	cancel2()
+	waitFor(t, "the key to be deleted", func() bool { return leases.Len() == n && h.sink.Load() == nil })
+	_, cancel3 := provision()
+	if h.sink.Load() == nil {
+		t.Fatal("a new config with the same options did not attach the handle Caddy kept")
+	}
+	mustWrite(t, h, "two")
+	cancel3()
+	waitFor(t, "the key to be deleted again", func() bool { return leases.Len() == n && h.sink.Load() == nil })
+	if got := lines(t, filepath.Join(dir, "app.log")); !equal(got, []string{"one", "two"}) {
+		t.Fatalf("file holds %q", got)
 	}
 }
 

@@ -42,12 +42,14 @@ import (
 // writers: the clean-up that should (Logging.openLogs registers it with
 // Context.OnCancel) is lost, so every writer ever opened would stay open
 // with its options, even those of a config that failed to load. Writers
-// therefore track their configs themselves (lease.go): Provision takes a
-// lease on the key for the config's context, released when that context
-// is cancelled (the config is replaced, fails, or Caddy stops), and a
-// handle stays attached while its key has a lease. Close detaches too, for
-// a Caddy that calls it, and a process-exit hook shuts every sink down,
-// since nothing else would flush buffers before Caddy exits.
+// therefore track their configs themselves (lease.go, on
+// internal/lifecycle): Provision takes a lease on the key for the
+// config's context, released when that context is cancelled (the config
+// is replaced, fails, or Caddy stops), and a handle stays attached while
+// its key has a lease; the last release deletes the key. Close detaches
+// too, for a Caddy that calls it, and lifecycle's exit drain detaches
+// every handle still leased, since nothing else would flush buffers
+// before Caddy exits.
 //
 // Two log blocks of one config naming the same file with different
 // options would make the result depend on which opened last, so a handle
@@ -261,22 +263,6 @@ func (h *handle) Close() error {
 		return finish()
 	}
 	return nil
-}
-
-// shutdownAll shuts every sink down: the process is exiting.
-func shutdownAll() {
-	registry.Lock()
-	var all []*sink
-	for _, s := range registry.sinks {
-		all = append(all, s)
-	}
-	for _, s := range registry.closing {
-		all = append(all, s)
-	}
-	registry.Unlock()
-	for _, s := range all {
-		s.shutdown()
-	}
 }
 
 // sink owns the open files of one path and everything that happens to

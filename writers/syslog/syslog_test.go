@@ -118,7 +118,11 @@ func openWriter(t *testing.T, w *Writer) io.WriteCloser {
 
 // senderOf returns the sender behind a writer opened by openWriter.
 func senderOf(w io.WriteCloser) *sender {
-	return w.(*handle).e.s.Load()
+	e := w.(*handle).entry()
+	if e == nil {
+		return nil
+	}
+	return e.s.Load()
 }
 
 // readFrames reads n octet-counted or LF-terminated frames from c.

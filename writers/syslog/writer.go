@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -117,8 +115,8 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	if w.Queue < 1 || w.BlockTimeout < 0 {
 		return fmt.Errorf("queue must be positive and block_timeout not negative")
 	}
-	lease(ctx, w.WriterKey())
-	return nil
+	_, err = senders.AcquireUntil(ctx, w.WriterKey(), func() (*liveEntry, error) { return new(liveEntry), nil })
+	return err
 }
 
 // parseAddress reads an address in Caddy's network address form
@@ -200,16 +198,13 @@ func (w Writer) OpenWriter() (io.WriteCloser, error) {
 			return nil, fmt.Errorf("connecting to syslog server %s: %w (use soft_start to start anyway)", w.Address, err)
 		}
 	}
-	key := w.WriterKey()
-	live.Lock()
-	defer live.Unlock()
-	e := live.entry(key)
-	if e.s.Load() == nil {
-		e.s.Store(newSender(w, conn))
-	} else if conn != nil {
-		conn.Close()
+	h := &handle{w: w, key: w.WriterKey()}
+	if e := h.entry(); e == nil || !e.start(w, conn) {
+		if conn != nil {
+			conn.Close()
+		}
 	}
-	return &handle{w: w, e: e}, nil
+	return h, nil
 }
 
 func newSender(w Writer, conn net.Conn) *sender {
@@ -224,118 +219,6 @@ func newSender(w Writer, conn net.Conn) *sender {
 	go s.run()
 	return s
 }
-
-// How senders live and end
-//
-// Caddy pools log writers by WriterKey and, in v2.11, never closes
-// them: a reload that changes an option would leave the old sender, its
-// goroutine and its connection behind forever, and on exit whatever was
-// queued would be lost. So the writer Caddy holds (a handle) does not
-// own a sender: each loaded config leases its key from Provision until
-// its context ends, and the key's sender is closed (sending what is
-// queued, for up to 5 seconds) when the last lease ends, or when Caddy
-// exits. A handle used after that (by a request the old config was
-// still serving, or by a later config with the same options) starts a
-// new sender.
-var live = liveSenders{m: map[string]*liveEntry{}}
-
-type liveSenders struct {
-	sync.Mutex
-	m map[string]*liveEntry // never deleted from: handles keep pointers
-}
-
-type liveEntry struct {
-	leases int                    // guarded by live's lock
-	s      atomic.Pointer[sender] // nil until opened and after closing; set under live's lock
-}
-
-// entry returns the entry of key, making it if need be; the lock is
-// held.
-func (l *liveSenders) entry(key string) *liveEntry {
-	e := l.m[key]
-	if e == nil {
-		e = new(liveEntry)
-		l.m[key] = e
-	}
-	return e
-}
-
-var exitHook sync.Once
-
-func lease(ctx context.Context, key string) {
-	exitHook.Do(func() { caddy.OnExit(func(context.Context) { closeAll() }) })
-	live.Lock()
-	e := live.entry(key)
-	e.leases++
-	live.Unlock()
-	context.AfterFunc(ctx, func() {
-		live.Lock()
-		e.leases--
-		var s *sender
-		if e.leases == 0 {
-			s = e.s.Swap(nil)
-		}
-		live.Unlock()
-		if s != nil {
-			s.Close()
-		}
-	})
-}
-
-// closeAll closes every sender, in parallel: Caddy is exiting.
-func closeAll() {
-	live.Lock()
-	var all []*sender
-	for _, e := range live.m {
-		if s := e.s.Swap(nil); s != nil {
-			all = append(all, s)
-		}
-	}
-	live.Unlock()
-	var wg sync.WaitGroup
-	for _, s := range all {
-		wg.Go(func() { s.Close() })
-	}
-	wg.Wait()
-}
-
-// handle is the writer Caddy's loggers hold.
-type handle struct {
-	w Writer
-	e *liveEntry
-}
-
-// Write hands p to the key's sender, without a lock in the common
-// case. A sender that closes under it refuses the entry rather than
-// lose it in its queue, and the entry goes to the next sender.
-func (h *handle) Write(p []byte) (int, error) {
-	for {
-		s := h.e.s.Load()
-		orphan := false
-		if s == nil {
-			live.Lock()
-			if s = h.e.s.Load(); s == nil {
-				s = newSender(h.w, nil)
-				if h.e.leases > 0 {
-					h.e.s.Store(s)
-				} else {
-					orphan = true // no config uses it: send this entry and end
-				}
-			}
-			live.Unlock()
-		}
-		n, err := s.Write(p)
-		if orphan {
-			go s.Close()
-		}
-		if err != errSenderClosed {
-			return n, err
-		}
-	}
-}
-
-// Close does nothing: senders end with the configs that use them.
-func (h *handle) Close() error { return nil }
 
 // sender owns the connection; Write only queues.
 type sender struct {

@@ -8,42 +8,38 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/caddyserver/caddy/v2"
-
+	"github.com/caddy-applog/caddy-applog/internal/lifecycle"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 // How writers share queues
 //
 // Caddy pools log writers by WriterKey and, in v2.11, never closes
-// them: a reload that changes any option opens a second writer and
-// leaves the first one open. So the queue and its sender do not belong
-// to the writer Caddy holds but to a hub, one per spool folder (or, for
-// writers without a spool, one per address), that lives as long as some
-// loaded config uses it:
+// them (see internal/lifecycle): a reload that changes any option opens
+// a second writer and leaves the first one open. So the queue and its
+// sender do not belong to the writer Caddy holds but to a hub, one per
+// spool folder (or, for writers without a spool, one per address), held
+// in a lifecycle.Pool for as long as some loaded config uses it:
 //
-//   - Provision leases the hub for the config being loaded and returns
-//     the lease when that config's context ends (unloaded, or failed to
-//     load).
-//   - The newest lease's settings are in force: when they change, the
+//   - Provision acquires the hub for the config being loaded and
+//     releases it when that config's context ends (unloaded, or failed
+//     to load).
+//   - The newest config's settings are in force: when they change, the
 //     running sender hands over (it stops taking records, waits until
 //     those in flight are confirmed, closes its connection) and a new
 //     one carries on from the queue's head. Records are sent once and
 //     in order across reloads.
-//   - When no config uses the hub, its sender drains the queue for a few
-//     seconds and stops; a spool's files are closed and its undelivered
-//     records wait on disk for the next start.
+//   - When no config uses the hub, its key is deleted and its sender
+//     drains the queue for a few seconds and stops; a spool's files are
+//     closed and its undelivered records wait on disk for the next
+//     start. A config that uses the key again meanwhile waits for that
+//     to finish, so a spool is never open twice.
 //   - When Caddy exits, every hub drains for a few seconds the same way.
 //
-// Every writer Caddy holds writes into its hub's current queue, so
+// Every writer Caddy holds writes into its key's current hub, so
 // entries logged by the old config during a reload are not lost either.
 
-var hubs = struct {
-	sync.Mutex
-	m map[string]*hub
-}{m: map[string]*hub{}}
-
-var exitHook sync.Once
+var hubs = lifecycle.NewPool[*hub]()
 
 // drainTimeout bounds how long a hub that nobody uses any more, or
 // Caddy at exit, waits for the aggregator to take what is queued.
@@ -59,6 +55,7 @@ type hub struct {
 	mu     sync.Mutex
 	leases []*lease
 	last   *sender // the newest sender; older ones have been asked to stop
+	ended  bool    // Destruct has begun: the key has a new hub or none
 }
 
 type queueRef struct{ q queue }
@@ -69,20 +66,26 @@ type lease struct {
 	w   *Writer // provisioned: w.set holds its connection settings
 }
 
+// hubFor returns the hub of key, counting one more use of it, which
+// acquire hands to the config it leases the hub for.
 func hubFor(key, name string) *hub {
-	hubs.Lock()
-	defer hubs.Unlock()
-	h := hubs.m[key]
-	if h == nil {
-		h = &hub{key: key, name: name, meter: status.WriterMeter("tls", name)}
-		hubs.m[key] = h
-	}
+	h, _ := hubs.Acquire(key, func() (*hub, error) {
+		return &hub{key: key, name: name, meter: status.WriterMeter("tls", name)}, nil
+	})
 	return h
 }
 
-// acquire leases h for the config of ctx until ctx ends.
+// acquire leases h for the config of ctx until ctx ends, when the use
+// hubFor counted is released too.
 func (h *hub) acquire(ctx context.Context, w *Writer) error {
-	exitHook.Do(func() { caddy.OnExit(func(context.Context) { shutdownAll() }) })
+	if err := h.acquireLocked(ctx, w); err != nil {
+		_ = hubs.Release(h.key)
+		return err
+	}
+	return nil
+}
+
+func (h *hub) acquireLocked(ctx context.Context, w *Writer) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, l := range h.leases {
@@ -97,7 +100,10 @@ func (h *hub) acquire(ctx context.Context, w *Writer) error {
 	l := &lease{ctx: ctx, w: w}
 	h.leases = append(h.leases, l)
 	h.applyLocked()
-	context.AfterFunc(ctx, func() { h.release(l) })
+	context.AfterFunc(ctx, func() {
+		h.release(l)
+		_ = hubs.Release(h.key)
+	})
 	return nil
 }
 
@@ -132,15 +138,11 @@ func (h *hub) release(l *lease) {
 	h.applyLocked()
 }
 
-// applyLocked puts the newest lease's settings in force, or retires the
-// sender if there is no lease left.
+// applyLocked puts the newest lease's settings in force. Without a
+// lease, the sender carries on until Destruct retires it.
 func (h *hub) applyLocked() {
 	r := h.q.Load()
 	if len(h.leases) == 0 {
-		if s := h.last; s != nil && r != nil && !s.retiring {
-			s.retiring = true
-			go h.retire(s, r.q)
-		}
 		return
 	}
 	newest := h.leases[len(h.leases)-1]
@@ -176,7 +178,7 @@ wait:
 		select {
 		case <-deadline.C:
 			break wait
-		case <-s.stop: // a new config took over
+		case <-s.stop: // asked to stop: no more waiting
 			break wait
 		case <-tick.C:
 		}
@@ -194,67 +196,76 @@ wait:
 	}
 }
 
-// put queues one entry. A hub whose configs were all unloaded has no
-// queue; an entry logged to it anyway (by a request the old config was
-// still serving) goes into the spool, which is reopened for it, to be
-// sent on the next start; without a spool it is dropped and counted.
+// put queues one entry. An entry logged through a hub that has ended
+// (by a request the old config was still serving, or through a writer
+// Caddy kept from an earlier config) goes to its key's current hub; if
+// no config uses the key, it goes into the spool, which is opened for
+// it, to be sent on the next start; without a spool it is dropped and
+// counted.
 func (h *hub) put(p []byte, w *Writer) error {
 	for range 3 {
-		r := h.q.Load()
-		if r == nil {
-			if w.Spool == nil {
-				h.meter.Dropped.Add(1)
-				return fmt.Errorf("tls writer %s is not in use by any config; entry dropped", h.name)
-			}
-			h.mu.Lock()
-			q, err := h.openLocked(w)
-			h.mu.Unlock()
-			if err != nil {
-				h.meter.Errors.Add(1)
+		if r := h.q.Load(); r != nil {
+			err := r.q.put(p)
+			if !errors.Is(err, errClosed) {
 				return err
 			}
-			r = &queueRef{q}
 		}
-		err := r.q.put(p)
-		if !errors.Is(err, errClosed) {
-			return err
+		h.mu.Lock()
+		ended := h.ended
+		h.mu.Unlock()
+		if !ended {
+			continue // the queue is being replaced
 		}
+		if cur, ok := hubs.Load(h.key); ok && cur != h {
+			return cur.put(p, w)
+		}
+		if w.Spool == nil {
+			break
+		}
+		return h.putOrphan(p, w)
 	}
 	h.meter.Dropped.Add(1)
-	return fmt.Errorf("tls writer %s: queue closed; entry dropped", h.name)
+	return fmt.Errorf("tls writer %s is not in use by any config; entry dropped", h.name)
 }
 
-// shutdownAll drains every hub for up to drainTimeout, then stops the
-// senders and closes the queues: Caddy is exiting.
-func shutdownAll() {
-	hubs.Lock()
-	var all []*hub
-	for _, h := range hubs.m {
-		all = append(all, h)
+// putOrphan spools one entry while no config uses the key: it takes a
+// use of the key for as long as it takes to write it.
+func (h *hub) putOrphan(p []byte, w *Writer) error {
+	cur := hubFor(h.key, h.name)
+	defer func() { _ = hubs.Release(h.key) }()
+	cur.mu.Lock()
+	q, err := cur.openLocked(w)
+	cur.mu.Unlock()
+	if err != nil {
+		cur.meter.Errors.Add(1)
+		return err
 	}
-	hubs.Unlock()
-	var wg sync.WaitGroup
-	for _, h := range all {
+	return q.put(p)
+}
+
+// Destruct retires the hub: no config uses its key any more, or Caddy
+// is exiting. Its sender drains the queue for up to drainTimeout, then
+// stops, and the queue is closed.
+func (h *hub) Destruct() error {
+	h.mu.Lock()
+	h.ended = true
+	s, r := h.last, h.q.Load()
+	h.leases = nil
+	if s != nil {
+		s.retiring = true
+	}
+	h.mu.Unlock()
+	switch {
+	case s != nil && r != nil:
+		h.retire(s, r.q)
+	case s != nil:
+		s.requestStop()
+		<-s.done
+	case r != nil:
 		h.mu.Lock()
-		s, r := h.last, h.q.Load()
-		h.leases = nil
-		retiring := s != nil && s.retiring
-		if s != nil {
-			s.retiring = true
-		}
+		h.q.Store(nil)
 		h.mu.Unlock()
-		if retiring {
-			// Already draining: wait for it to finish.
-			<-s.done
-			continue
-		}
-		if s == nil || r == nil {
-			if r != nil {
-				_ = r.q.close()
-			}
-			continue
-		}
-		wg.Go(func() { h.retire(s, r.q) })
+		return r.q.close()
 	}
-	wg.Wait()
+	return nil
 }

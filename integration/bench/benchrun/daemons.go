@@ -9,26 +9,20 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"regexp"
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"time"
 
 	"github.com/caddy-applog/caddy-applog/integration/bench/internal/load"
+	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 	"github.com/caddy-applog/caddy-applog/internal/testtool"
 )
 
-// daemon is a server process started by the suite: Caddy, rsyslogd or
-// syslog-ng, each in its own process group so that it can be ended with
-// everything it started.
-type daemon struct {
-	name string
-	cmd  *exec.Cmd
-	out  syncBuffer
-	done chan struct{}
-}
+// daemon is a server process started by the suite (Caddy, rsyslogd or
+// syslog-ng; see testdaemon.Start), listed while it runs so that an
+// interrupted suite can end it.
+type daemon struct{ *testdaemon.Daemon }
 
 // running lists the daemons to end if the suite is interrupted.
 var (
@@ -38,52 +32,26 @@ var (
 
 // start runs cmd and waits (bounded) until port accepts connections.
 func start(ctx context.Context, name string, cmd *exec.Cmd, port int) (*daemon, error) {
-	d := &daemon{name: name, cmd: cmd, done: make(chan struct{})}
-	cmd.Stdout, cmd.Stderr = &d.out, &d.out
-	// Its own group, so a Ctrl-C in the terminal reaches only the suite,
-	// which ends the daemon in order; and killed with the suite if the
-	// suite itself is killed.
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("starting %s: %w", name, err)
+	return started(testdaemon.Start(ctx, name, cmd, port))
+}
+
+// started lists a daemon that testdaemon started.
+func started(td *testdaemon.Daemon, err error) (*daemon, error) {
+	if err != nil {
+		return nil, err
 	}
+	d := &daemon{td}
 	runningMu.Lock()
 	running[d] = struct{}{}
 	runningMu.Unlock()
-	go func() { _ = cmd.Wait(); close(d.done) }()
-	deadline := time.Now().Add(30 * time.Second)
-	for {
-		c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-		if err == nil {
-			c.Close()
-			return d, nil
-		}
-		select {
-		case <-d.done:
-			return nil, fmt.Errorf("%s exited during start-up:\n%s", name, d.out.String())
-		case <-ctx.Done():
-			d.stop()
-			return nil, ctx.Err()
-		case <-time.After(50 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			d.stop()
-			return nil, fmt.Errorf("%s did not listen on port %d within 30s:\n%s", name, port, d.out.String())
-		}
-	}
+	return d, nil
 }
 
-func (d *daemon) pid() int { return d.cmd.Process.Pid }
+func (d *daemon) pid() int { return d.Pid() }
 
 // stop ends the daemon: SIGTERM, then SIGKILL to its group after 10s.
 func (d *daemon) stop() {
-	_ = syscall.Kill(d.pid(), syscall.SIGTERM)
-	select {
-	case <-d.done:
-	case <-time.After(10 * time.Second):
-		_ = syscall.Kill(-d.pid(), syscall.SIGKILL)
-		<-d.done
-	}
+	d.Stop()
 	runningMu.Lock()
 	delete(running, d)
 	runningMu.Unlock()
@@ -102,11 +70,11 @@ func killAll() {
 	}
 }
 
-// sample is a daemon's CPU time at one moment.
+// cpu is the daemon's CPU time (utime+stime) at this moment.
 func (d *daemon) cpu() (time.Duration, error) {
 	t, err := load.CPUTime(d.pid())
 	if err != nil {
-		return 0, fmt.Errorf("%s: %w", d.name, err)
+		return 0, fmt.Errorf("%s: %w", d.Name, err)
 	}
 	return t, nil
 }
@@ -167,11 +135,8 @@ ruleset(name="bench") {
 }
 input(type="imtcp" address="127.0.0.1" port="%d" ruleset="bench")
 `, dir, rsyslogEntry, out, template, port)
-	path := filepath.Join(dir, "rsyslog.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	return start(ctx, "rsyslog", exec.Command(bin, "-n", "-f", path, "-i", filepath.Join(dir, "rsyslog.pid")), port)
+	r := &testdaemon.Rsyslog{Bin: bin}
+	return started(r.Start(ctx, dir, conf, port))
 }
 
 // rsyslogEntry is caddy-applog's JSON entry for a syslog message as an
@@ -181,40 +146,14 @@ var rsyslogEntry = strings.ReplaceAll(`{"level":"%syslogseverity-text%","ts":%ti
 	`"logger_name":"","level_name":"%syslogseverity-text%","level_no":20,"attrs":{"syslog_facility":"%syslogfacility-text%",`+
 	`"syslog_severity":%syslogseverity%,"program":"%app-name:::json%","hostname":"%hostname:::json%","procid":"%procid:::json%"}}`, `"`, `\"`)
 
-// syslogNG is how to run syslog-ng: a binary, its environment and
-// module path, and its configuration version.
-type syslogNG struct {
-	bin, modulePath, version string
-	env                      []string
-}
-
-// findSyslogNG finds syslog-ng: root is an unpacked syslog-ng-core
-// package (Debian's syslog-ng-core conflicts with rsyslog, so .ci/run
-// unpacks it into a private folder), else syslog-ng on PATH.
-func findSyslogNG(root string) (*syslogNG, error) {
-	if root != "" {
-		s := &syslogNG{bin: filepath.Join(root, "usr/sbin/syslog-ng")}
-		mods, _ := filepath.Glob(filepath.Join(root, "usr/lib/syslog-ng/[0-9]*.[0-9]*"))
-		if _, err := os.Stat(s.bin); err != nil || len(mods) != 1 {
-			return nil, fmt.Errorf("no syslog-ng under %s (want usr/sbin/syslog-ng and one usr/lib/syslog-ng/<version>)", root)
-		}
-		s.modulePath, s.version = mods[0], filepath.Base(mods[0])
-		s.env = []string{"LD_LIBRARY_PATH=" + filepath.Join(root, "usr/lib/syslog-ng")}
-		return s, nil
-	}
-	bin, err := testtool.Find("syslog-ng")
-	if err != nil {
+// findSyslogNG finds syslog-ng (testdaemon.FindSyslogNG): root is an
+// unpacked syslog-ng-core package, else syslog-ng on PATH.
+func findSyslogNG(root string) (*testdaemon.SyslogNG, error) {
+	ng, err := testdaemon.FindSyslogNG(root)
+	if err != nil && root == "" {
 		return nil, fmt.Errorf("%w; install the test tools with: %s", err, testtool.Install)
 	}
-	out, err := exec.Command(bin, "--version").Output()
-	if err != nil {
-		return nil, fmt.Errorf("%s --version: %w", bin, err)
-	}
-	m := regexp.MustCompile(`\((\d+\.\d+)`).FindSubmatch(out)
-	if m == nil {
-		return nil, fmt.Errorf("%s --version: no version in %q", bin, out)
-	}
-	return &syslogNG{bin: bin, version: string(m[1])}, nil
+	return ng, err
 }
 
 // startSyslogNG runs syslog-ng in the foreground with its syslog()
@@ -224,7 +163,7 @@ func findSyslogNG(root string) (*syslogNG, error) {
 // of caddy-applog's entry, typed as it types them (format-json orders
 // keys its own way). Flow control is on: without it syslog-ng drops what
 // its destination queue cannot hold, by design.
-func startSyslogNG(ctx context.Context, s *syslogNG, dir, out string, port, conns int, format string) (*daemon, error) {
+func startSyslogNG(ctx context.Context, s *testdaemon.SyslogNG, dir, out string, port, conns int, format string) (*daemon, error) {
 	dest, frac := strconv.Quote(out), ""
 	switch format {
 	case "json":
@@ -241,19 +180,8 @@ options { keep-hostname(yes); log-msg-size(65536); stats-freq(0);%s };
 source s_net { syslog(ip("127.0.0.1") port(%d) transport("tcp") max-connections(%d)); };
 destination d_file { file(%s); };
 log { source(s_net); destination(d_file); flags(flow-control); };
-`, s.version, frac, port, max(conns, 10), dest)
-	path := filepath.Join(dir, "syslog-ng.conf")
-	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
-		return nil, err
-	}
-	args := []string{"-F", "--no-caps", "-f", path, "-p", filepath.Join(dir, "pid"),
-		"-R", filepath.Join(dir, "persist"), "-c", filepath.Join(dir, "ctl")}
-	if s.modulePath != "" {
-		args = append(args, "--module-path="+s.modulePath)
-	}
-	cmd := exec.Command(s.bin, args...)
-	cmd.Env = append(os.Environ(), s.env...)
-	return start(ctx, "syslog-ng", cmd, port)
+`, s.Version, frac, port, max(conns, 10), dest)
+	return started(s.Start(ctx, dir, conf, []int{port}))
 }
 
 // versionOf returns the first line a program prints for --version/-v.
@@ -284,25 +212,4 @@ func fetch(ctx context.Context, url, path string) error {
 		return fmt.Errorf("GET %s: %s: %s", url, resp.Status, b.Bytes()[:min(b.Len(), 200)])
 	}
 	return os.WriteFile(path, b.Bytes(), 0o644)
-}
-
-// syncBuffer is a bytes.Buffer safe for a child's stdout and stderr.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.b.Len() > 1<<20 { // keep the start-up output, not a flood
-		return len(p), nil
-	}
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

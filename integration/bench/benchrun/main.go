@@ -200,7 +200,7 @@ func (o *options) run(ctx context.Context) int {
 			fatalf("%v; or run without the syslog part (-parts ndjson,forms,gobench)", err)
 		}
 		o.rsyslogVersion = field(versionOf(nil, o.rsyslogd, "-v"), 1)                            // "rsyslogd  8.2302.0 (aka 2023.02) compiled with:"
-		o.syslogNGVersion = strings.Trim(field(versionOf(ng.env, ng.bin, "--version"), 2), "()") // "syslog-ng 3 (3.38.1)"
+		o.syslogNGVersion = strings.Trim(field(versionOf(ng.Env, ng.Bin, "--version"), 2), "()") // "syslog-ng 3 (3.38.1)"
 		targets := o.syslogTargets(ng)
 		runs := make([][]syslogRow, len(targets))
 		for r := range o.syslogRounds {

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/caddy-applog/caddy-applog/integration/bench/internal/load"
+	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 )
 
 // syslogRow is one daemon's result in part 1.
@@ -66,7 +67,7 @@ func (o *options) caddyVariants() []caddyVariant {
 	return vs
 }
 
-func (o *options) syslogTargets(ng *syslogNG) []syslogTarget {
+func (o *options) syslogTargets(ng *testdaemon.SyslogNG) []syslogTarget {
 	var ts []syslogTarget
 	for _, v := range o.caddyVariants() {
 		ts = append(ts, o.caddyTargets(v)...)
