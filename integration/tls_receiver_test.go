@@ -128,8 +128,8 @@ func TestTLSReceiverCaddyfileSyntax(t *testing.T) {
 	}
 }
 
-// tlsSyslogSenderCaddyfile relays app `shop` through the existing
-// `syslog` writer over tls/ with a client certificate.
+// tlsSyslogSenderCaddyfile relays app `shop` as syslog over TLS: the
+// `tls` writer with `format syslog` and a client certificate.
 const tlsSyslogSenderCaddyfile = `{
 	admin 127.0.0.1:{{.AdminPort}}
 	applog {
@@ -138,12 +138,10 @@ const tlsSyslogSenderCaddyfile = `{
 	log relay {
 		include applog.shop
 		level DEBUG
-		output syslog tls/127.0.0.1:RPORT {
-			tls {
-				ca CAFILE
-				client_cert CLIENTCERT CLIENTKEY
-				server_name localhost
-			}
+		output tls 127.0.0.1:RPORT {
+			ca CAFILE
+			client_cert CLIENTCERT CLIENTKEY
+			server_name localhost
 		}
 		format syslog {
 			facility local3
@@ -157,11 +155,11 @@ http://127.0.0.1:{{.HTTPPort}} {
 }
 `
 
-// TestTLSReceiverFromSyslogWriter relays records from one Caddy's syslog
-// writer (RFC 5425, mutual TLS) to another Caddy's `syslog tls/`
-// receiver and checks each record exactly: message, app, syslog
-// facility and severity, level.
-func TestTLSReceiverFromSyslogWriter(t *testing.T) {
+// TestTLSReceiverFromSyslogOverTLS relays records from one Caddy's tls
+// writer with format syslog (RFC 5425, mutual TLS) to another Caddy's
+// `syslog tls/` receiver and checks each record exactly: message, app,
+// syslog facility and severity, level.
+func TestTLSReceiverFromSyslogOverTLS(t *testing.T) {
 	p := tlsNewPKI(t)
 	rport := freePort(t)
 	r := tlsStartReceiver(t, p, rport, p.CA)

@@ -7,7 +7,8 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/caddyconfig/httpcaddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddyhttp"
-	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-applog/caddy-applog/internal/size"
 )
 
 func init() {
@@ -54,11 +55,11 @@ func (h *Ingest) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "facility":
 			h.Facility = d.Val()
 		case "max_body_size":
-			n, err := humanize.ParseBytes(d.Val())
-			if err != nil || n > 1<<40 {
+			n, err := size.Parse(d.Val(), 1<<40)
+			if err != nil {
 				return d.Errf("max_body_size: invalid size %q", d.Val())
 			}
-			h.MaxBodySize = int64(n)
+			h.MaxBodySize = n
 		case "max_records":
 			n, err := strconv.Atoi(d.Val())
 			if err != nil || n <= 0 {

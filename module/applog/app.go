@@ -26,6 +26,7 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-applog/caddy-applog/internal/lifecycle"
+	"github.com/caddy-applog/caddy-applog/internal/size"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
@@ -98,7 +99,7 @@ const replayKey = "replay"
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.core = a.logger.Core()
-	a.writeErrs = &writeErrors{logger: a.logger}
+	a.writeErrs = &writeErrors{logger: a.logger, now: time.Now}
 	if a.ReplayWindow <= 0 {
 		a.ReplayWindow = caddy.Duration(5 * time.Minute)
 	}
@@ -646,14 +647,14 @@ func (f *Facility) unmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if !d.NextArg() {
 				return d.ArgErr()
 			}
-			n, err := parseSize(d.Val())
+			n, err := size.Parse(d.Val(), 1<<30)
 			if err != nil {
 				return d.Errf("%s: %v", opt, err)
 			}
 			if opt == "max_message_size" {
-				f.MaxMessageSize = n
+				f.MaxMessageSize = int(n)
 			} else {
-				f.MaxRecordSize = n
+				f.MaxRecordSize = int(n)
 			}
 		default:
 			return d.Errf("unrecognized facility option '%s'", d.Val())

@@ -281,7 +281,7 @@ func TestWriteErrorsAreLogged(t *testing.T) {
 	if entries[0].Message != "writing a log entry failed" || got["error"] != "write /var/log/app.log: no space left on device" {
 		t.Fatalf("got %q %v", entries[0].Message, got)
 	}
-	a.writeErrs.last = time.Time{} // a second later
+	a.writeErrs.now = func() time.Time { return time.Now().Add(time.Second) } // a second later
 	if _, err := submit(t, a, rec("myapp", "web", 30, "lost")); err != nil {
 		t.Fatal(err)
 	}

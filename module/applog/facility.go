@@ -6,8 +6,6 @@ import (
 	"sync"
 	"sync/atomic"
 
-	"github.com/dustin/go-humanize"
-
 	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
@@ -127,16 +125,4 @@ func splitFacilityName(s string) (app, facility string, err error) {
 		return "", "", fmt.Errorf("facility %q: sub-module must be dot-separated names of letters, digits, '_' or '-'", s)
 	}
 	return app, facility, nil
-}
-
-// parseSize reads sizes such as "8KiB", "64kb" or "65536".
-func parseSize(s string) (int, error) {
-	n, err := humanize.ParseBytes(s)
-	if err != nil {
-		return 0, err
-	}
-	if n > 1<<30 {
-		return 0, fmt.Errorf("size %s is larger than 1GiB", s)
-	}
-	return int(n), nil
 }

@@ -2,10 +2,11 @@ package applog
 
 import (
 	"bytes"
-	"sync"
 	"time"
 
 	"go.uber.org/zap"
+
+	"github.com/caddy-applog/caddy-applog/internal/ratelog"
 )
 
 // writeErrors reports what the writers of emitted entries failed to
@@ -15,29 +16,22 @@ import (
 // Like a receiver's bad input, they are logged at most once a second,
 // with a count of the others.
 type writeErrors struct {
-	logger     *zap.Logger
-	mu         sync.Mutex
-	last       time.Time
-	suppressed int
+	logger *zap.Logger
+	lim    ratelog.Limiter
+	now    func() time.Time // time.Now; a test moves it on
 }
 
 // Write takes the line zap writes, "<time> write error: <errors>\n".
 func (w *writeErrors) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	now := time.Now()
-	if now.Sub(w.last) < time.Second {
-		w.suppressed++
-		w.mu.Unlock()
+	suppressed, ok := w.lim.Allow(ratelog.Rate{Burst: 1, Every: time.Second}, w.now())
+	if !ok {
 		return len(p), nil
 	}
-	suppressed := w.suppressed
-	w.last, w.suppressed = now, 0
-	w.mu.Unlock()
 	reason := bytes.TrimSpace(p)
 	if _, after, ok := bytes.Cut(reason, []byte(" write error: ")); ok {
 		reason = after
 	}
-	w.logger.Error("writing a log entry failed", zap.ByteString("error", reason), zap.Int("similar_suppressed", suppressed))
+	w.logger.Error("writing a log entry failed", zap.ByteString("error", reason), ratelog.Suppressed(suppressed))
 	return len(p), nil
 }
 

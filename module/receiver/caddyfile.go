@@ -5,7 +5,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/dustin/go-humanize"
+
+	"github.com/caddy-applog/caddy-applog/internal/size"
 )
 
 // UnmarshalServer reads the options every receiver shares from a block;
@@ -78,8 +79,8 @@ func (s *Server) UnmarshalServer(d *caddyfile.Dispenser, name string, more func(
 		case "app":
 			s.App = val
 		case "max_message_size":
-			n, err := humanize.ParseBytes(val)
-			if err != nil || n == 0 || n > 16<<20 {
+			n, err := size.Parse(val, 16<<20)
+			if err != nil || n == 0 {
 				return d.Errf("max_message_size: want 1B to 16MiB, got %q", val)
 			}
 			s.MaxMessageSize = int(n)

@@ -9,12 +9,10 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
-	"crypto/x509"
 	"errors"
 	"fmt"
 	"net"
 	"net/netip"
-	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,6 +22,7 @@ import (
 	proxyproto "github.com/pires/go-proxyproto"
 	"go.uber.org/zap"
 
+	"github.com/caddy-applog/caddy-applog/internal/tlsconfig"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 )
 
@@ -243,14 +242,11 @@ func (t *TLS) build() (*tls.Config, error) {
 		SessionTicketsDisabled: true,
 	}
 	if t.ClientCA != "" {
-		pem, err := os.ReadFile(t.ClientCA)
+		pool, err := tlsconfig.CertPool(t.ClientCA)
 		if err != nil {
 			return nil, fmt.Errorf("tls client_ca: %w", err)
 		}
-		cfg.ClientCAs = x509.NewCertPool()
-		if !cfg.ClientCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls client_ca %s: no PEM certificates found", t.ClientCA)
-		}
+		cfg.ClientCAs = pool
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return cfg, nil

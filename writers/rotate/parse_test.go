@@ -148,20 +148,6 @@ func TestNameFormat(t *testing.T) {
 	}
 }
 
-func TestParseSize(t *testing.T) {
-	for in, want := range map[string]int64{"100": 100, "1KB": 1000, "1KiB": 1024, "10MiB": 10 << 20, "1.5mb": 1500000, "2GiB": 2 << 30, "3 MB": 3000000} {
-		got, err := parseSize(in)
-		if err != nil || got != want {
-			t.Errorf("parseSize(%q) = %d, %v; want %d", in, got, err, want)
-		}
-	}
-	for _, in := range []string{"", "MB", "10XB", "-5", "1e400"} {
-		if _, err := parseSize(in); err == nil {
-			t.Errorf("parseSize(%q) accepted", in)
-		}
-	}
-}
-
 func TestUnmarshalCaddyfile(t *testing.T) {
 	d := caddyfile.NewTestDispenser(`rotate /var/log/app.log {
 		every "*/15 * * * *"

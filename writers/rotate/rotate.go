@@ -18,6 +18,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-applog/caddy-applog/internal/size"
 )
 
 func init() {
@@ -304,11 +306,11 @@ func (w *RotateWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
-			size, err := parseSize(v)
-			if err != nil || size <= 0 {
+			n, err := size.Parse(v, math.MaxInt64)
+			if err != nil || n <= 0 {
 				return d.Errf("max_size: want a size such as 10MiB, got %q", v)
 			}
-			w.MaxSize = size
+			w.MaxSize = n
 		case "keep":
 			v, err := one()
 			if err != nil {
@@ -419,33 +421,6 @@ func parseMode(s string) (os.FileMode, error) {
 		return 0, fmt.Errorf("mode %q: the owner must be able to write", s)
 	}
 	return os.FileMode(m), nil
-}
-
-// parseSize parses a size with an optional unit: B, KB, MB, GB, TB
-// (powers of 1000) or KiB, MiB, GiB, TiB (powers of 1024), any case.
-func parseSize(s string) (int64, error) {
-	i := strings.IndexFunc(s, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
-	num, unit := s, ""
-	if i >= 0 {
-		num, unit = s[:i], strings.ToLower(strings.TrimSpace(s[i:]))
-	}
-	v, err := strconv.ParseFloat(num, 64)
-	if err != nil {
-		return 0, fmt.Errorf("bad size %q", s)
-	}
-	mult := map[string]float64{
-		"": 1, "b": 1,
-		"k": 1e3, "kb": 1e3, "m": 1e6, "mb": 1e6, "g": 1e9, "gb": 1e9, "t": 1e12, "tb": 1e12,
-		"ki": 1 << 10, "kib": 1 << 10, "mi": 1 << 20, "mib": 1 << 20, "gi": 1 << 30, "gib": 1 << 30, "ti": 1 << 40, "tib": 1 << 40,
-	}[unit]
-	if mult == 0 {
-		return 0, fmt.Errorf("bad size unit in %q", s)
-	}
-	size := v * mult
-	if size > math.MaxInt64 {
-		return 0, fmt.Errorf("size %q too large", s)
-	}
-	return int64(math.Ceil(size)), nil
 }
 
 // Interface guards

@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"crypto/tls"
 	"errors"
 	"net"
 	"syscall"
@@ -15,14 +14,6 @@ import (
 // with this check it goes out on a new connection instead. The check is
 // one non-blocking MSG_PEEK syscall, which consumes nothing.
 func peerClosed(c net.Conn) bool {
-	if w, ok := c.(*watchedConn); ok {
-		select {
-		case <-w.broken:
-			return true
-		default:
-			return false
-		}
-	}
 	sc, ok := c.(syscall.Conn)
 	if !ok {
 		return false
@@ -43,35 +34,4 @@ func peerClosed(c net.Conn) bool {
 		return true // never wait for readiness
 	})
 	return closed || err != nil
-}
-
-// watchedConn is a TLS connection whose incoming side a goroutine
-// reads. Peeking at the socket cannot tell a closed TLS connection from
-// a TLS 1.3 session ticket the server sends after the handshake; reading
-// through TLS can: tickets are consumed, and an alert, the end of the
-// stream or a reset close broken.
-type watchedConn struct {
-	*tls.Conn
-	broken chan struct{}
-}
-
-func watch(c *tls.Conn) *watchedConn {
-	w := &watchedConn{Conn: c, broken: make(chan struct{})}
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			if _, err := c.Read(buf); err != nil {
-				close(w.broken)
-				return
-			}
-		}
-	}()
-	return w
-}
-
-// Close closes the connection and waits for its reader, which that ends.
-func (w *watchedConn) Close() error {
-	err := w.Conn.Close()
-	<-w.broken
-	return err
 }

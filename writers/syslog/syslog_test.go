@@ -308,11 +308,12 @@ func deadPort(t *testing.T) int {
 
 func TestWriterConfig(t *testing.T) {
 	var w Writer
-	in := "syslog tls/logs.example.com:6514 {\n framing lf\n tls {\n  ca /ca.pem\n  client_cert /c.pem /k.pem\n  server_name logs\n }\n soft_start\n queue 50\n block_timeout 1s\n max_datagram 2KiB\n}"
+	in := "syslog tcp/logs.example.com:6514 {\n framing lf\n soft_start\n queue 50\n block_timeout 1s\n dial_timeout 2s\n max_datagram 2KiB\n}"
 	if err := w.UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err != nil {
 		t.Fatal(err)
 	}
-	if w.Address != "tls/logs.example.com:6514" || w.Framing != "lf" || w.TLS.ClientKey != "/k.pem" || !w.SoftStart || w.Queue != 50 || w.MaxDatagram != 2048 {
+	if w.Address != "tcp/logs.example.com:6514" || w.Framing != "lf" || !w.SoftStart || w.Queue != 50 || w.BlockTimeout != caddy.Duration(time.Second) ||
+		w.DialTimeout != caddy.Duration(2*time.Second) || w.MaxDatagram != 2048 {
 		t.Fatalf("%+v", w)
 	}
 	if (Writer{Address: "a"}).WriterKey() == (Writer{Address: "a", Framing: "lf"}).WriterKey() {
@@ -327,27 +328,34 @@ func TestWriterConfig(t *testing.T) {
 		"unix/":               "want unix//path",
 		"udp://h:514":         `address "udp://h:514": write it as udp/h:514`,
 		"unixgram:///dev/log": "write it as unixgram//dev/log",
-		"tls://h:6514":        "write it as tls/h:6514",
+		"tls/h:6514":          `address "tls/h:6514": the syslog writer does not send over TLS; use ` + "`output tls h:6514 {",
+		"tls://h:6514":        "use `output tls h:6514 {",
 	} {
 		if err := (&Writer{Address: addr}).Provision(caddy.Context{}); err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("%s: %v, want %q", addr, err, want)
 		}
 	}
-	for addr, want := range map[string][3]string{
-		"udp/127.0.0.1:514":       {"udp", "127.0.0.1:514", "127.0.0.1"},
-		"tcp6/[::1]:6514":         {"tcp6", "[::1]:6514", "::1"},
-		"tls/logs.example.com:65": {"tls", "logs.example.com:65", "logs.example.com"},
-		"unix//run/syslog.sock":   {"unix", "/run/syslog.sock", ""},
-		defaultAddress:            {"unixgram", "/dev/log", ""},
+	for addr, want := range map[string][2]string{
+		"udp/127.0.0.1:514":       {"udp", "127.0.0.1:514"},
+		"tcp6/[::1]:6514":         {"tcp6", "[::1]:6514"},
+		"tcp/logs.example.com:65": {"tcp", "logs.example.com:65"},
+		"unix//run/syslog.sock":   {"unix", "/run/syslog.sock"},
+		defaultAddress:            {"unixgram", "/dev/log"},
 	} {
-		network, dial, host, err := parseAddress(addr)
-		if err != nil || [3]string{network, dial, host} != want {
-			t.Errorf("%s: %q %q %q %v, want %q", addr, network, dial, host, err, want)
+		network, dial, err := parseAddress(addr)
+		if err != nil || [2]string{network, dial} != want {
+			t.Errorf("%s: %q %q %v, want %q", addr, network, dial, err, want)
 		}
 	}
-	d := caddyfile.NewTestDispenser("syslog udp://127.0.0.1:514")
-	if err := new(Writer).UnmarshalCaddyfile(d); err == nil || !strings.Contains(err.Error(), "write it as udp/127.0.0.1:514") {
-		t.Errorf("Caddyfile with a URL address: %v", err)
+	for in, want := range map[string]string{
+		"syslog udp://127.0.0.1:514": "write it as udp/127.0.0.1:514",
+		"syslog tls/127.0.0.1:6514":  "use `output tls 127.0.0.1:6514 {",
+		// The TLS settings the writer once took name the tls writer too.
+		"syslog tcp/127.0.0.1:6514 {\n tls {\n  ca /ca.pem\n }\n}": "tls: the syslog writer does not send over TLS; use `output tls <host:port>",
+	} {
+		if err := new(Writer).UnmarshalCaddyfile(caddyfile.NewTestDispenser(in)); err == nil || !strings.Contains(err.Error(), want) || strings.Contains(want, "output tls") && !strings.Contains(err.Error(), "with `format syslog`") {
+			t.Errorf("Caddyfile %q: %v, want %q", in, err, want)
+		}
 	}
 }
 

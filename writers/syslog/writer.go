@@ -1,14 +1,11 @@
 package syslog
 
 import (
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"strconv"
 	"strings"
 	"sync"
@@ -16,9 +13,9 @@ import (
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/dustin/go-humanize"
 
 	"github.com/caddy-applog/caddy-applog/internal/oneline"
+	"github.com/caddy-applog/caddy-applog/internal/size"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
@@ -44,9 +41,6 @@ type Writer struct {
 	// octet_counting (RFC 6587) or lf; streams only. Default: octet_counting.
 	Framing string `json:"framing,omitempty"`
 
-	// TLS settings for tls/host:port addresses. Prefer the tls writer.
-	TLS *TLSConfig `json:"tls,omitempty"`
-
 	// How long to wait for a connection. Default: 5s.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
@@ -66,22 +60,6 @@ type Writer struct {
 	BlockTimeout caddy.Duration `json:"block_timeout,omitempty"`
 
 	network, addr string
-	tlsConfig     *tls.Config
-}
-
-// TLSConfig configures TLS to the syslog server.
-type TLSConfig struct {
-	// PEM file of the CA(s) that sign the server's certificate. Default:
-	// the system's roots.
-	CA string `json:"ca,omitempty"`
-	// PEM files of a client certificate and its key, for mutual TLS.
-	ClientCert string `json:"client_cert,omitempty"`
-	ClientKey  string `json:"client_key,omitempty"`
-	// The name to verify the server's certificate against. Default: the
-	// host of the address.
-	ServerName string `json:"server_name,omitempty"`
-	// Do not verify the server's certificate. Only for testing.
-	InsecureSkipVerify bool `json:"insecure_skip_verify,omitempty"`
 }
 
 // CaddyModule returns the Caddy module information.
@@ -121,7 +99,7 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	if w.DialTimeout == 0 {
 		w.DialTimeout = caddy.Duration(defaultDialTimeout)
 	}
-	network, addr, host, err := parseAddress(w.Address)
+	network, addr, err := parseAddress(w.Address)
 	if err != nil {
 		return err
 	}
@@ -137,92 +115,61 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	if w.Queue < 1 || w.BlockTimeout < 0 {
 		return fmt.Errorf("queue must be positive and block_timeout not negative")
 	}
-	if w.TLS != nil && w.network != "tls" {
-		return fmt.Errorf("tls settings need a tls/ address")
-	}
-	if w.network == "tls" {
-		if w.tlsConfig, err = w.TLS.build(host); err != nil {
-			return err
-		}
-	}
 	_, err = senders.AcquireUntil(ctx, w.WriterKey(), func() (*liveEntry, error) { return new(liveEntry), nil })
 	return err
 }
 
 // parseAddress reads an address in Caddy's network address form
-// (udp/host:port, tcp/host:port, unix//path, unixgram//path, or
-// tls/host:port) and returns the network to dial, the address to dial
-// and the host a TLS certificate must name. The URL form this writer
-// once took is refused with the address rewritten, so an old config
-// says how to fix it.
-func parseAddress(address string) (network, addr, host string, err error) {
-	if scheme, rest, ok := strings.Cut(address, "://"); ok && knownNetwork(scheme) {
-		return "", "", "", fmt.Errorf("address %q: write it as %s/%s", address, scheme, rest)
+// (udp/host:port, tcp/host:port, unix//path or unixgram//path) and
+// returns the network and the address to dial. The URL form this writer
+// once took is refused with the address rewritten, and a tls address
+// with the writer that sends over TLS, so that an old config says how
+// to fix it.
+func parseAddress(address string) (network, addr string, err error) {
+	for _, prefix := range []string{"tls://", "tls/"} {
+		if rest, ok := strings.CutPrefix(address, prefix); ok {
+			return "", "", errTLSAddress(address, rest)
+		}
 	}
-	network, rest, ok := strings.Cut(address, "/")
+	if scheme, rest, ok := strings.Cut(address, "://"); ok && knownNetwork(scheme) {
+		return "", "", fmt.Errorf("address %q: write it as %s/%s", address, scheme, rest)
+	}
+	network, _, ok := strings.Cut(address, "/")
 	if !ok {
-		return "", "", "", fmt.Errorf("address %q: want <network>/<host>:<port> or unix//<path>, such as udp/%s", address, address)
+		return "", "", fmt.Errorf("address %q: want <network>/<host>:<port> or unix//<path>, such as udp/%s", address, address)
 	}
 	if !knownNetwork(network) {
-		return "", "", "", fmt.Errorf("address %q: network must be udp, tcp, unix or unixgram (for TLS, use the tls writer)", address)
+		return "", "", fmt.Errorf("address %q: network must be udp, tcp, unix or unixgram (for TLS, use the tls writer)", address)
 	}
-	caddyAddr := address
-	if network == "tls" {
-		caddyAddr = "tcp/" + rest
-	}
-	na, err := caddy.ParseNetworkAddress(caddyAddr)
+	na, err := caddy.ParseNetworkAddress(address)
 	if err != nil {
-		return "", "", "", fmt.Errorf("address %q: %w", address, err)
+		return "", "", fmt.Errorf("address %q: %w", address, err)
 	}
 	if na.IsUnixNetwork() {
 		if na.Host == "" || strings.Contains(na.Host, "|") {
-			return "", "", "", fmt.Errorf("address %q: want %s//path/to/socket", address, network)
+			return "", "", fmt.Errorf("address %q: want %s//path/to/socket", address, network)
 		}
-		return network, na.Host, "", nil
+		return network, na.Host, nil
 	}
 	if na.Host == "" || na.StartPort == 0 || na.PortRangeSize() != 1 {
-		return "", "", "", fmt.Errorf("address %q: want %s/host:port, one port", address, network)
+		return "", "", fmt.Errorf("address %q: want %s/host:port, one port", address, network)
 	}
-	return network, na.JoinHostPort(0), na.Host, nil
+	return network, na.JoinHostPort(0), nil
+}
+
+// errTLSAddress refuses a tls/ address: syslog over TLS is the tls
+// writer's (with its spool and certificate reloading); this writer's own
+// TLS mode, which had neither, is gone.
+func errTLSAddress(address, hostPort string) error {
+	return fmt.Errorf("address %q: the syslog writer does not send over TLS; use `output tls %s { ca ...; client_cert ... }` with `format syslog`", address, hostPort)
 }
 
 func knownNetwork(network string) bool {
 	switch network {
-	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6", "unix", "unixgram", "tls":
+	case "udp", "udp4", "udp6", "tcp", "tcp4", "tcp6", "unix", "unixgram":
 		return true
 	}
 	return false
-}
-
-func (c *TLSConfig) build(host string) (*tls.Config, error) {
-	if c == nil {
-		c = new(TLSConfig)
-	}
-	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host, InsecureSkipVerify: c.InsecureSkipVerify}
-	if c.ServerName != "" {
-		cfg.ServerName = c.ServerName
-	}
-	if c.CA != "" {
-		pem, err := os.ReadFile(c.CA)
-		if err != nil {
-			return nil, fmt.Errorf("tls ca: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls ca %s: no PEM certificates found", c.CA)
-		}
-	}
-	if (c.ClientCert == "") != (c.ClientKey == "") {
-		return nil, fmt.Errorf("tls client_cert needs both a certificate and a key")
-	}
-	if c.ClientCert != "" {
-		cert, err := tls.LoadX509KeyPair(c.ClientCert, c.ClientKey)
-		if err != nil {
-			return nil, fmt.Errorf("tls client_cert: %w", err)
-		}
-		cfg.Certificates = []tls.Certificate{cert}
-	}
-	return cfg, nil
 }
 
 func (w Writer) String() string { return "syslog " + w.Address }
@@ -332,13 +279,6 @@ func (s *sender) Close() error {
 
 func (s *sender) dial() (net.Conn, error) {
 	d := net.Dialer{Timeout: time.Duration(s.w.DialTimeout)}
-	if s.w.network == "tls" {
-		conn, err := tls.DialWithDialer(&d, "tcp", s.w.addr, s.w.tlsConfig)
-		if err != nil {
-			return nil, err
-		}
-		return watch(conn), nil
-	}
 	return d.Dial(s.w.network, s.w.addr)
 }
 
@@ -456,12 +396,6 @@ func (s *sender) send(msg []byte) error {
 //
 //	output syslog [<network>/<address>] {
 //		framing       octet_counting|lf
-//		tls {
-//			ca                   <file>
-//			client_cert          <cert-file> <key-file>
-//			server_name          <name>
-//			insecure_skip_verify
-//		}
 //		dial_timeout  <duration>
 //		soft_start
 //		max_datagram  <size>
@@ -482,29 +416,8 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		case "soft_start":
 			w.SoftStart = true
 		case "tls":
-			if d.NextArg() {
-				return d.ArgErr()
-			}
-			w.TLS = new(TLSConfig)
-			for nesting := d.Nesting(); d.NextBlock(nesting); {
-				sub := d.Val()
-				args := d.RemainingArgs()
-				switch {
-				case sub == "ca" && len(args) == 1:
-					w.TLS.CA = args[0]
-				case sub == "client_cert" && len(args) == 2:
-					w.TLS.ClientCert, w.TLS.ClientKey = args[0], args[1]
-				case sub == "server_name" && len(args) == 1:
-					w.TLS.ServerName = args[0]
-				case sub == "insecure_skip_verify" && len(args) == 0:
-					w.TLS.InsecureSkipVerify = true
-				case sub == "ca" || sub == "client_cert" || sub == "server_name" || sub == "insecure_skip_verify":
-					return d.ArgErr()
-				default:
-					return d.Errf("unrecognized tls option '%s'", sub)
-				}
-			}
-			continue
+			// This writer's TLS mode is gone: say which writer has it.
+			return d.Errf("tls: the syslog writer does not send over TLS; use `output tls <host:port> { ca ...; client_cert ... }` with `format syslog`")
 		default:
 			if !d.NextArg() {
 				return d.ArgErr()
@@ -524,8 +437,8 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 					w.BlockTimeout = caddy.Duration(dur)
 				}
 			case "max_datagram":
-				n, err := humanize.ParseBytes(val)
-				if err != nil || n > 65507 {
+				n, err := size.Parse(val, 65507)
+				if err != nil {
 					return d.Errf("max_datagram: invalid size %q", val)
 				}
 				w.MaxDatagram = int(n)
@@ -544,7 +457,7 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	if w.Address != "" {
-		if _, _, _, err := parseAddress(w.Address); err != nil {
+		if _, _, err := parseAddress(w.Address); err != nil {
 			return d.Err(err.Error())
 		}
 	}

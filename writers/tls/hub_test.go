@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testpki"
 )
 
 // TestHubReleased checks a hub's life across configs: two configs share
@@ -13,9 +15,9 @@ import (
 // after that waits in the spool, and the next config to use the spool
 // sends it; every record arrives once, in order.
 func TestHubReleased(t *testing.T) {
-	ca := newTestCA(t, "ca")
-	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
-	set := testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth))
+	ca := testpki.NewCA(t, "ca")
+	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
+	set := testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth))
 	dir := t.TempDir()
 	key := "spool " + dir
 	n := hubs.Len()

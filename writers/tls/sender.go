@@ -15,6 +15,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-applog/caddy-applog/internal/oneline"
+	"github.com/caddy-applog/caddy-applog/internal/ratelog"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
@@ -46,9 +47,12 @@ const (
 	// waits for its records in flight to be confirmed.
 	handoverTimeout = 5 * time.Second
 	writeTimeout    = 30 * time.Second
-	errorLogEvery   = 5 * time.Second
 	ackPoll         = 5 * time.Millisecond
 )
+
+// errorLogRate is how often a sender says why it cannot deliver: the
+// number of attempts it logs says how many failed in between.
+var errorLogRate = ratelog.Rate{Burst: 1, Every: 5 * time.Second}
 
 // A sender moves records from a queue to the aggregator over one TLS
 // connection at a time, reconnecting with backoff. Only one sender of a
@@ -89,7 +93,7 @@ func (s *sender) run() {
 		s.after = nil // let it be collected
 	}
 	backoff := s.set.backoffMin
-	var lastLog time.Time
+	var logLim ratelog.Limiter
 	failures := 0
 	for !s.stopping() {
 		delivered, err := s.session()
@@ -102,8 +106,7 @@ func (s *sender) run() {
 			backoff, failures = s.set.backoffMin, 0
 		}
 		failures++
-		if time.Since(lastLog) >= errorLogEvery {
-			lastLog = time.Now()
+		if _, ok := logLim.Allow(errorLogRate, time.Now()); ok {
 			s.set.log.Error("cannot deliver log entries; keeping them and retrying",
 				zap.Error(err),
 				zap.Int64("held", s.q.depth()),

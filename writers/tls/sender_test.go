@@ -2,15 +2,10 @@ package tls
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	stdtls "crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"io"
-	"math/big"
 	"net"
 	"strconv"
 	"sync"
@@ -20,49 +15,9 @@ import (
 	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/caddy-applog/caddy-applog/internal/testpki"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
-
-// testCA is a throwaway certificate authority.
-type testCA struct {
-	cert *x509.Certificate
-	key  *ecdsa.PrivateKey
-	pool *x509.CertPool
-}
-
-func newTestCA(t testing.TB, name string) *testCA {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cert, _ := x509.ParseCertificate(der)
-	pool := x509.NewCertPool()
-	pool.AddCert(cert)
-	return &testCA{cert, key, pool}
-}
-
-func (ca *testCA) issue(t testing.TB, name string, usage x509.ExtKeyUsage) stdtls.Certificate {
-	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(time.Now().UnixNano()), Subject: pkix.Name{CommonName: name},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		DNSNames: []string{name}, IPAddresses: []net.IP{net.ParseIP("127.0.0.1")},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{usage},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return stdtls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
-}
 
 // aggregator is an RFC 5425 receiver requiring client certificates.
 type aggregator struct {
@@ -77,6 +32,9 @@ type aggregator struct {
 	resetAfter int
 	// lf reads newline-ended messages instead of octet-counted ones.
 	lf bool
+	// greeting, if set, is written to each connection after the
+	// handshake.
+	greeting []byte
 }
 
 func startAggregator(t testing.TB, serverCert stdtls.Certificate, clientCAs *x509.CertPool) *aggregator {
@@ -112,6 +70,11 @@ func (a *aggregator) serve(c *stdtls.Conn) {
 	a.conns++
 	first := a.conns == 1
 	a.mu.Unlock()
+	if a.greeting != nil {
+		if _, err := c.Write(a.greeting); err != nil {
+			return
+		}
+	}
 	r := bufio.NewReader(c)
 	for n := 0; ; n++ {
 		if first && a.resetAfter > 0 && n == a.resetAfter {
@@ -199,8 +162,8 @@ func checkAllOnce(t testing.TB, got []string, n int) int {
 }
 
 func TestSenderDeliversInOrderAndConfirms(t *testing.T) {
-	ca := newTestCA(t, "ca")
-	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
+	ca := testpki.NewCA(t, "ca")
+	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
 	dir := t.TempDir()
 	meter := status.WriterMeter("tls-test", t.Name())
 	q, err := openSpool(dir, 1<<30, "block", 0, meter, zaptest.NewLogger(t))
@@ -214,7 +177,7 @@ func TestSenderDeliversInOrderAndConfirms(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	s := newSender(testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
+	s := newSender(testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
 	go s.run()
 	defer func() { s.requestStop(); <-s.done }()
 	waitFor(t, 10*time.Second, "the spool to empty", func() bool { return q.depth() == 0 })
@@ -230,15 +193,15 @@ func TestSenderDeliversInOrderAndConfirms(t *testing.T) {
 // aggregator that reads lines, and returns once the queue is empty.
 func sendLF(t *testing.T, records [][]byte) *aggregator {
 	t.Helper()
-	ca := newTestCA(t, "ca")
-	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
+	ca := testpki.NewCA(t, "ca")
+	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
 	agg.lf = true
 	meter := status.WriterMeter("tls-test", t.Name())
 	q := newMemQueue("test", 1000, meter)
 	for _, r := range records {
 		q.put(r)
 	}
-	set := testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth))
+	set := testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth))
 	set.lf = true
 	s := newSender(set, q, meter, nil)
 	go s.run()
@@ -280,10 +243,43 @@ func TestSenderLFFramingEscapes(t *testing.T) {
 	}
 }
 
+// TestSenderKeepsOneConnectionWhenServerWrites checks that TLS records a
+// server sends after the handshake are not taken for the server closing
+// the connection (which would reconnect for every entry). OpenSSL and
+// GnuTLS servers (syslog-ng, rsyslog) send TLS 1.3 session tickets only
+// after the client's Finished, so they arrive while the writer is
+// connected; Go's server sends them with its handshake, so this server
+// sends a record of its own instead.
+func TestSenderKeepsOneConnectionWhenServerWrites(t *testing.T) {
+	ca := testpki.NewCA(t, "ca")
+	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
+	agg.greeting = []byte("hello")
+	meter := status.WriterMeter("tls-test", t.Name())
+	q := newMemQueue("test", 1000, meter)
+	s := newSender(testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
+	go s.run()
+	defer func() { s.requestStop(); <-s.done }()
+	const n = 20
+	for i := range n {
+		q.put(fmt.Appendf(nil, "record %05d", i))
+		time.Sleep(2 * time.Millisecond) // let the server's record arrive between entries
+	}
+	waitFor(t, 10*time.Second, "every record to arrive", func() bool { return len(agg.messages()) >= n })
+	if dups := checkAllOnce(t, agg.messages(), n); dups != 0 {
+		t.Errorf("%d duplicates", dups)
+	}
+	agg.mu.Lock()
+	conns := agg.conns
+	agg.mu.Unlock()
+	if conns != 1 {
+		t.Errorf("%d connections for %d entries, want 1", conns, n)
+	}
+}
+
 func TestSenderKeepsRecordsWhenCertificateRejected(t *testing.T) {
-	ca, rogue := newTestCA(t, "ca"), newTestCA(t, "rogue")
-	serverCert := ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth)
-	agg := startAggregator(t, serverCert, ca.pool)
+	ca, rogue := testpki.NewCA(t, "ca"), testpki.NewCA(t, "rogue")
+	serverCert := ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth)
+	agg := startAggregator(t, serverCert, ca.Pool)
 	meter := status.WriterMeter("tls-test", t.Name())
 	q := newMemQueue("test", 1000, meter)
 	const n = 100
@@ -292,7 +288,7 @@ func TestSenderKeepsRecordsWhenCertificateRejected(t *testing.T) {
 	}
 	// TLS 1.3: the client's handshake succeeds before the server checks
 	// the certificate, and the bytes sent are TCP-acknowledged anyway.
-	bad := newSender(testSettings(t, agg.addr(), ca.pool, rogue.issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
+	bad := newSender(testSettings(t, agg.addr(), ca.Pool, rogue.Issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
 	go bad.run()
 	time.Sleep(2500 * time.Millisecond)
 	bad.requestStop()
@@ -309,7 +305,7 @@ func TestSenderKeepsRecordsWhenCertificateRejected(t *testing.T) {
 		t.Logf("reason: %s", msg)
 	}
 
-	good := newSender(testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
+	good := newSender(testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
 	go good.run()
 	defer func() { good.requestStop(); <-good.done }()
 	waitFor(t, 10*time.Second, "delivery with the right certificate", func() bool { return q.depth() == 0 })
@@ -317,8 +313,8 @@ func TestSenderKeepsRecordsWhenCertificateRejected(t *testing.T) {
 }
 
 func TestSenderResendsWhatAResetConnectionHeld(t *testing.T) {
-	ca := newTestCA(t, "ca")
-	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
+	ca := testpki.NewCA(t, "ca")
+	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
 	agg.resetAfter = 300
 	meter := status.WriterMeter("tls-test", t.Name())
 	q, err := openSpool(t.TempDir(), 1<<30, "block", 0, meter, zap.NewNop())
@@ -330,7 +326,7 @@ func TestSenderResendsWhatAResetConnectionHeld(t *testing.T) {
 	for i := range n {
 		q.put(fmt.Appendf(nil, "record %05d", i))
 	}
-	s := newSender(testSettings(t, agg.addr(), ca.pool, ca.issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
+	s := newSender(testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
 	go s.run()
 	defer func() { s.requestStop(); <-s.done }()
 	waitFor(t, 10*time.Second, "the spool to empty", func() bool { return q.depth() == 0 })
@@ -342,23 +338,23 @@ func TestSenderResendsWhatAResetConnectionHeld(t *testing.T) {
 }
 
 func TestSenderHandsOverWithoutDuplicates(t *testing.T) {
-	ca := newTestCA(t, "ca")
-	agg := startAggregator(t, ca.issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.pool)
+	ca := testpki.NewCA(t, "ca")
+	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
 	meter := status.WriterMeter("tls-test", t.Name())
 	q, err := openSpool(t.TempDir(), 1<<30, "block", 0, meter, zap.NewNop())
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer q.close()
-	client := ca.issue(t, "client", x509.ExtKeyUsageClientAuth)
+	client := ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)
 	const n = 3000
-	first := newSender(testSettings(t, agg.addr(), ca.pool, client), q, meter, nil)
+	first := newSender(testSettings(t, agg.addr(), ca.Pool, client), q, meter, nil)
 	go first.run()
 	var second *sender
 	for i := range n {
 		q.put(fmt.Appendf(nil, "record %05d", i))
 		if i == n/2 {
-			second = newSender(testSettings(t, agg.addr(), ca.pool, client), q, meter, first)
+			second = newSender(testSettings(t, agg.addr(), ca.Pool, client), q, meter, first)
 			first.requestStop()
 			go second.run()
 		}
@@ -376,13 +372,13 @@ func TestSenderHandsOverWithoutDuplicates(t *testing.T) {
 // BenchmarkDelivery compares records/s through a spool and sender with
 // writing the same octet-counted frames straight to a TLS connection.
 func BenchmarkDelivery(b *testing.B) {
-	ca := newTestCA(b, "ca")
-	serverCert := ca.issue(b, "localhost", x509.ExtKeyUsageServerAuth)
-	client := ca.issue(b, "client", x509.ExtKeyUsageClientAuth)
+	ca := testpki.NewCA(b, "ca")
+	serverCert := ca.Issue(b, "localhost", x509.ExtKeyUsageServerAuth)
+	client := ca.Issue(b, "client", x509.ExtKeyUsageClientAuth)
 	rec := []byte(`<134>1 2026-11-21T10:00:00.000Z web-1 myapp 1234 - - {"level":"info","msg":"GET /api/items 200","duration":0.0123}`)
 	b.Run("direct", func(b *testing.B) {
-		agg := startAggregator(b, serverCert, ca.pool)
-		c, err := stdtls.Dial("tcp", agg.addr(), testSettings(b, agg.addr(), ca.pool, client).tlsConfig)
+		agg := startAggregator(b, serverCert, ca.Pool)
+		c, err := stdtls.Dial("tcp", agg.addr(), testSettings(b, agg.addr(), ca.Pool, client).tlsConfig)
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -397,7 +393,7 @@ func BenchmarkDelivery(b *testing.B) {
 	})
 	for _, fsync := range []string{"every", "100ms"} {
 		b.Run("spool-fsync-"+fsync, func(b *testing.B) {
-			agg := startAggregator(b, serverCert, ca.pool)
+			agg := startAggregator(b, serverCert, ca.Pool)
 			every := time.Duration(0)
 			if fsync != "every" {
 				every = 100 * time.Millisecond
@@ -408,7 +404,7 @@ func BenchmarkDelivery(b *testing.B) {
 				b.Fatal(err)
 			}
 			defer q.close()
-			s := newSender(testSettings(b, agg.addr(), ca.pool, client), q, meter, nil)
+			s := newSender(testSettings(b, agg.addr(), ca.Pool, client), q, meter, nil)
 			go s.run()
 			defer func() { s.requestStop(); <-s.done }()
 			b.SetParallelism(8)

@@ -4,24 +4,21 @@
 package tls
 
 import (
-	stdtls "crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"path/filepath"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
-	"github.com/caddyserver/caddy/v2/modules/caddytls"
-	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
+
+	"github.com/caddy-applog/caddy-applog/internal/size"
+	"github.com/caddy-applog/caddy-applog/internal/tlsconfig"
 )
 
 func init() {
@@ -40,22 +37,10 @@ type Writer struct {
 	// The aggregator, as host:port. Required.
 	Address string `json:"address,omitempty"`
 
-	// PEM file of the CA certificates that may sign the server's
-	// certificate. Default: the system's roots.
-	CA string `json:"ca,omitempty"`
-
-	// PEM files of the client certificate and its key, read again at each
-	// connection. Default: none.
-	ClientCertificate string `json:"client_certificate,omitempty"`
-	ClientKey         string `json:"client_key,omitempty"`
-
-	// Instead of files, the name of a certificate Caddy's tls app manages
-	// (and is asked to manage if it does not yet). Default: none.
-	ClientCertificateAutomate string `json:"client_certificate_automate,omitempty"`
-
-	// The name the server's certificate must have, also sent as SNI.
-	// Default: the host of the address.
-	ServerName string `json:"server_name,omitempty"`
+	// How the server is verified and which client certificate is
+	// presented: ca, client_certificate and client_key,
+	// client_certificate_automate, server_name.
+	tlsconfig.Client
 
 	// octet_counting or lf. Default: octet_counting.
 	Framing string `json:"framing,omitempty"`
@@ -150,9 +135,9 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 		return err
 	}
 	host, _, _ := net.SplitHostPort(w.Address)
-	cfg, err := w.tlsConfig(host)
+	cfg, err := w.Client.Config(host)
 	if err != nil {
-		return err
+		return fmt.Errorf("tls writer: %w", err)
 	}
 	connKey, _ := json.Marshal([]any{w.Address, w.CA, w.ClientCertificate, w.ClientKey, w.ClientCertificateAutomate, w.ServerName, w.Framing, w.DialTimeout, w.BackoffMin, w.BackoffMax})
 	w.set = &settings{
@@ -188,11 +173,8 @@ func (w *Writer) Validate() error {
 	default:
 		return fmt.Errorf("tls writer: framing %q: want octet_counting or lf", w.Framing)
 	}
-	if (w.ClientCertificate == "") != (w.ClientKey == "") {
-		return errors.New("tls writer: client_cert needs both a certificate file and a key file")
-	}
-	if w.ClientCertificate != "" && w.ClientCertificateAutomate != "" {
-		return errors.New("tls writer: use client_cert or client_cert_automate, not both")
+	if err := w.Client.Validate(); err != nil {
+		return fmt.Errorf("tls writer: %w", err)
 	}
 	if w.Buffer < 1 {
 		return fmt.Errorf("tls writer: buffer %d: want a positive number of entries", w.Buffer)
@@ -222,78 +204,6 @@ func (w *Writer) Validate() error {
 			}
 			sp.fsyncEvery = d
 		}
-	}
-	return nil
-}
-
-// tlsConfig builds the client's TLS settings.
-func (w *Writer) tlsConfig(host string) (*stdtls.Config, error) {
-	cfg := &stdtls.Config{MinVersion: stdtls.VersionTLS12, ServerName: host}
-	if w.ServerName != "" {
-		cfg.ServerName = w.ServerName
-	}
-	if w.CA != "" {
-		pem, err := os.ReadFile(w.CA)
-		if err != nil {
-			return nil, fmt.Errorf("tls writer: reading ca: %w", err)
-		}
-		cfg.RootCAs = x509.NewCertPool()
-		if !cfg.RootCAs.AppendCertsFromPEM(pem) {
-			return nil, fmt.Errorf("tls writer: ca %s: no PEM certificates found", w.CA)
-		}
-	}
-	switch {
-	case w.ClientCertificate != "":
-		// Loaded at each handshake, so that renewed files are picked up
-		// without a reload; checked once now, so that a typo fails the
-		// config.
-		if _, err := stdtls.LoadX509KeyPair(w.ClientCertificate, w.ClientKey); err != nil {
-			return nil, fmt.Errorf("tls writer: client_cert: %w", err)
-		}
-		certFile, keyFile := w.ClientCertificate, w.ClientKey
-		cfg.GetClientCertificate = func(*stdtls.CertificateRequestInfo) (*stdtls.Certificate, error) {
-			cert, err := stdtls.LoadX509KeyPair(certFile, keyFile)
-			if err != nil {
-				return nil, fmt.Errorf("loading client certificate: %w", err)
-			}
-			return &cert, nil
-		}
-	case w.ClientCertificateAutomate != "":
-		name := w.ClientCertificateAutomate
-		var managed atomic.Bool
-		cfg.GetClientCertificate = func(cri *stdtls.CertificateRequestInfo) (*stdtls.Certificate, error) {
-			certs := caddytls.AllMatchingCertificates(name)
-			if len(certs) == 0 && !managed.Swap(true) {
-				// The writer is provisioned before the apps, so it asks
-				// the running tls app now, on first use.
-				if err := manage(name); err != nil {
-					return nil, err
-				}
-			}
-			var err error
-			for _, c := range certs {
-				if err = cri.SupportsCertificate(&c.Certificate); err == nil {
-					return &c.Certificate, nil
-				}
-			}
-			if err == nil {
-				err = fmt.Errorf("no certificate for %q in Caddy's certificate cache yet", name)
-			}
-			return nil, fmt.Errorf("client_cert_automate: %w", err)
-		}
-	}
-	return cfg, nil
-}
-
-// manage asks the running config's tls app to manage a certificate for
-// name.
-func manage(name string) error {
-	app, err := caddy.ActiveContext().AppIfConfigured("tls")
-	if err != nil {
-		return fmt.Errorf("client_cert_automate %q: the config has no tls app to get the certificate from: %w", name, err)
-	}
-	if err := app.(*caddytls.TLS).Manage(map[string]struct{}{name: {}}); err != nil {
-		return fmt.Errorf("client_cert_automate %q: %w", name, err)
 	}
 	return nil
 }
@@ -437,11 +347,11 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 				switch sub {
 				case "max_size":
-					n, err := humanize.ParseBytes(val)
-					if err != nil || n > 1<<62 {
+					n, err := size.Parse(val, 1<<62)
+					if err != nil {
 						return d.Errf("spool max_size: invalid size %q", val)
 					}
-					w.Spool.MaxSize = int64(n)
+					w.Spool.MaxSize = n
 				case "on_full":
 					w.Spool.OnFull = val
 				case "fsync":

@@ -1,0 +1,139 @@
+// Package tlsconfig builds the TLS settings of the project's TLS client
+// (the tls writer) from PEM files or Caddy's certificate cache, and
+// reads the CA files that clients and the receivers' servers verify
+// their peers with.
+package tlsconfig
+
+import (
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"sync/atomic"
+
+	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
+)
+
+// Client is how a TLS client verifies its server and which certificate
+// it presents. Its JSON is that of the modules that embed it.
+type Client struct {
+	// PEM file of the CA certificates that may sign the server's
+	// certificate. Default: the system's roots.
+	CA string `json:"ca,omitempty"`
+
+	// PEM files of the client certificate and its key, read again at each
+	// connection. Default: none.
+	ClientCertificate string `json:"client_certificate,omitempty"`
+	ClientKey         string `json:"client_key,omitempty"`
+
+	// Instead of files, the name of a certificate Caddy's tls app manages
+	// (and is asked to manage if it does not yet). Default: none.
+	ClientCertificateAutomate string `json:"client_certificate_automate,omitempty"`
+
+	// The name the server's certificate must have, also sent as SNI.
+	// Default: the host of the address.
+	ServerName string `json:"server_name,omitempty"`
+}
+
+// Validate checks that the client certificate is given one way, whole.
+func (c *Client) Validate() error {
+	if (c.ClientCertificate == "") != (c.ClientKey == "") {
+		return errors.New("client_cert needs both a certificate file and a key file")
+	}
+	if c.ClientCertificate != "" && c.ClientCertificateAutomate != "" {
+		return errors.New("use client_cert or client_cert_automate, not both")
+	}
+	return nil
+}
+
+// Config builds the settings of a connection to a server at host: TLS
+// 1.2 or newer, the server verified against CA (or the system's roots)
+// and the client certificate, if any, taken at each handshake, so that
+// renewed files or certificates are used without a reload. The files
+// are read once now as well, so that a typo fails the config.
+func (c *Client) Config(host string) (*tls.Config, error) {
+	if err := c.Validate(); err != nil {
+		return nil, err
+	}
+	cfg := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: host}
+	if c.ServerName != "" {
+		cfg.ServerName = c.ServerName
+	}
+	if c.CA != "" {
+		pool, err := CertPool(c.CA)
+		if err != nil {
+			return nil, fmt.Errorf("ca: %w", err)
+		}
+		cfg.RootCAs = pool
+	}
+	switch {
+	case c.ClientCertificate != "":
+		if _, err := tls.LoadX509KeyPair(c.ClientCertificate, c.ClientKey); err != nil {
+			return nil, fmt.Errorf("client_cert: %w", err)
+		}
+		certFile, keyFile := c.ClientCertificate, c.ClientKey
+		cfg.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+			if err != nil {
+				return nil, fmt.Errorf("loading client certificate: %w", err)
+			}
+			return &cert, nil
+		}
+	case c.ClientCertificateAutomate != "":
+		cfg.GetClientCertificate = automated(c.ClientCertificateAutomate)
+	}
+	return cfg, nil
+}
+
+// automated presents the certificate of name from Caddy's certificate
+// cache. A module is provisioned before the apps start, so the running
+// tls app is asked to manage name on first use, if its cache has none.
+func automated(name string) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	var managed atomic.Bool
+	return func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		certs := caddytls.AllMatchingCertificates(name)
+		if len(certs) == 0 && !managed.Swap(true) {
+			if err := manage(name); err != nil {
+				return nil, err
+			}
+		}
+		var err error
+		for _, c := range certs {
+			if err = cri.SupportsCertificate(&c.Certificate); err == nil {
+				return &c.Certificate, nil
+			}
+		}
+		if err == nil {
+			err = fmt.Errorf("no certificate for %q in Caddy's certificate cache yet", name)
+		}
+		return nil, fmt.Errorf("client_cert_automate: %w", err)
+	}
+}
+
+// manage asks the running config's tls app to manage a certificate for
+// name.
+func manage(name string) error {
+	app, err := caddy.ActiveContext().AppIfConfigured("tls")
+	if err != nil {
+		return fmt.Errorf("client_cert_automate %q: the config has no tls app to get the certificate from: %w", name, err)
+	}
+	if err := app.(*caddytls.TLS).Manage(map[string]struct{}{name: {}}); err != nil {
+		return fmt.Errorf("client_cert_automate %q: %w", name, err)
+	}
+	return nil
+}
+
+// CertPool reads a PEM file of CA certificates.
+func CertPool(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s: no PEM certificates found", file)
+	}
+	return pool, nil
+}
