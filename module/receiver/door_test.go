@@ -12,6 +12,8 @@ import (
 
 func TestDoorLimits(t *testing.T) {
 	d := acquireDoor("test/limits", nil)
+	// Released at the end, so that the next run (-count) gets a new door.
+	t.Cleanup(func() { d.release(zap.NewNop()) })
 	var conns []net.Conn
 	add := func(key string) error {
 		c, peerEnd := net.Pipe()
@@ -19,6 +21,12 @@ func TestDoorLimits(t *testing.T) {
 		_, err := d.add(c, key, 5, 2)
 		if err == nil {
 			conns = append(conns, c)
+			// What the connection's goroutine would do, before the
+			// release (cleanups run last first), which waits for it.
+			t.Cleanup(func() {
+				d.done(c)
+				d.exit()
+			})
 		}
 		return err
 	}
