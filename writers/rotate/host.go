@@ -1,6 +1,9 @@
 package rotate
 
-import "encoding/json"
+import (
+	"encoding/json"
+	"path/filepath"
+)
 
 // hostOf returns the value of the top-level "host" key of a JSON object
 // (as written by Caddy's json encoder: one object per entry), without
@@ -167,4 +170,58 @@ func sanitizeHost(h []byte) string {
 		}
 	}
 	return string(out)
+}
+
+// maxOpenHosts bounds the per_host files kept open; the least recently
+// written one is closed (and reopened when needed) beyond it.
+const maxOpenHosts = 64
+
+// hostFile returns the live file for entries of host, opening it if
+// needed; the main file if the host sanitises to nothing or its file
+// cannot be opened (better there than lost).
+func (s *sink) hostFile(raw []byte) *logFile {
+	if lf := s.byRaw[string(raw)]; lf != nil {
+		return lf
+	}
+	h := sanitizeHost(raw)
+	if h == "" {
+		return s.main
+	}
+	lf := s.hosts[h]
+	if lf == nil {
+		if len(s.hosts) >= maxOpenHosts {
+			s.closeIdlestHost()
+		}
+		m := s.main.set
+		set := fileSet{dir: m.dir, name: h + "-" + m.base, base: m.base, host: h, ext: m.ext}
+		lf = &logFile{set: set, path: filepath.Join(m.dir, set.liveName()), meter: s.meter}
+		if err := s.openLive(lf); err != nil {
+			s.logLater("opening per_host file; its entries go to the main file", err)
+			return s.main
+		}
+		s.hosts[h] = lf
+	}
+	if len(s.byRaw) >= 4*maxOpenHosts {
+		clear(s.byRaw)
+	}
+	s.byRaw[string(raw)] = lf
+	return lf
+}
+
+func (s *sink) closeIdlestHost() {
+	var idlest *logFile
+	for _, lf := range s.hosts {
+		if idlest == nil || lf.used < idlest.used {
+			idlest = lf
+		}
+	}
+	if idlest == nil {
+		return
+	}
+	if err := idlest.flush(); err != nil {
+		s.logLater("flushing log file", err)
+	}
+	idlest.close()
+	delete(s.hosts, idlest.set.host)
+	clear(s.byRaw)
 }

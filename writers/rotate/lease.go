@@ -10,7 +10,7 @@ import (
 )
 
 // leases count, per WriterKey, the loaded configs that use it (see "How
-// writers share files" in sink.go for why Caddy's own pool cannot be
+// writers share files" in handle.go for why Caddy's own pool cannot be
 // relied on to close the key's handle): the last one to end deletes the
 // key and detaches the handle, as does the exit drain.
 var leases = lifecycle.NewPool[*lease]()

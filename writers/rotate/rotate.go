@@ -119,7 +119,7 @@ func (w *RotateWriter) Provision(ctx caddy.Context) error {
 	// Every module of one config is provisioned with the same context,
 	// cancelled when the config is unloaded: it tells two log blocks of
 	// one config apart from an old and a new config during a reload, and
-	// says how long the config uses the writer (see sink.go).
+	// says how long the config uses the writer (see handle.go).
 	w.gen = ctx.Context
 	return w.lease(ctx.Context)
 }
@@ -223,7 +223,7 @@ func (w *RotateWriter) String() string {
 
 // WriterKey identifies the writer's path and every option, so that a
 // reload which changes an option opens a writer with the new options
-// (handing the file over, see sink.go) instead of reusing the old one.
+// (handing the file over, see handle.go) instead of reusing the old one.
 func (w *RotateWriter) WriterKey() string {
 	c := *w
 	if w.path != "" {
