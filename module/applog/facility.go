@@ -126,3 +126,53 @@ func splitFacilityName(s string) (app, facility string, err error) {
 	}
 	return app, facility, nil
 }
+
+func defaultRules(name string) *rules {
+	return &rules{name: name, maxMsg: DefaultMaxMessageSize, maxRecord: DefaultMaxRecordSize, counters: status.Facility(name)}
+}
+
+// resolve returns f's effective rules, inheriting unset options from parent.
+func (f *Facility) resolve(name string, parent *rules) (*rules, error) {
+	r := &rules{
+		name:      name,
+		minLevel:  parent.minLevel,
+		hasLevel:  parent.hasLevel,
+		secrets:   parent.secrets,
+		maxMsg:    parent.maxMsg,
+		maxRecord: parent.maxRecord,
+		counters:  status.Facility(name),
+	}
+	if f == nil {
+		return r, nil
+	}
+	if f.Level != "" {
+		n, ok := intake.ParseLevel(f.Level)
+		if !ok {
+			return nil, fmt.Errorf("facility %s: unknown level %q", name, f.Level)
+		}
+		r.minLevel, r.hasLevel = n, true
+	}
+	if len(f.Secrets) > 0 {
+		r.secrets = nil
+		for _, s := range f.Secrets {
+			secret, err := secretValue(s)
+			if err != nil {
+				return nil, fmt.Errorf("facility %s: %w", name, err)
+			}
+			r.secrets = append(r.secrets, []byte(secret))
+		}
+	}
+	if f.MaxMessageSize < 0 {
+		return nil, fmt.Errorf("facility %s: max_message_size must not be negative", name)
+	}
+	if f.MaxMessageSize > 0 {
+		r.maxMsg = f.MaxMessageSize
+	}
+	if f.MaxRecordSize < 0 {
+		return nil, fmt.Errorf("facility %s: max_record_size must not be negative", name)
+	}
+	if f.MaxRecordSize > 0 {
+		r.maxRecord = f.MaxRecordSize
+	}
+	return r, nil
+}
