@@ -10,17 +10,22 @@ package caddyapplog
 import (
 	// The Caddyfile's applog global option.
 	_ "github.com/caddy-applog/caddy-applog/caddyfile"
-	// HTTP handlers, with their Caddyfile directives, and the admin
-	// route and command of log_status.
+
+	// Ways in: the log_ingest handler and the network receivers.
 	_ "github.com/caddy-applog/caddy-applog/handlers/ingest"
-	_ "github.com/caddy-applog/caddy-applog/handlers/logstatus"
-	// Log writers and their encoders.
-	_ "github.com/caddy-applog/caddy-applog/writers/access"
+	_ "github.com/caddy-applog/caddy-applog/module/receiver/pysocket"
+	_ "github.com/caddy-applog/caddy-applog/module/receiver/syslog"
+
+	// The app: apps, facilities, signatures.
+	_ "github.com/caddy-applog/caddy-applog/module/applog"
+
+	// Encoders and writers, for Caddy's log blocks.
+	_ "github.com/caddy-applog/caddy-applog/module/encoders/access"
+	_ "github.com/caddy-applog/caddy-applog/module/encoders/syslog"
 	_ "github.com/caddy-applog/caddy-applog/writers/rotate"
 	_ "github.com/caddy-applog/caddy-applog/writers/syslog"
 	_ "github.com/caddy-applog/caddy-applog/writers/tls"
-	// The applog app and its network receivers.
-	_ "github.com/caddy-applog/caddy-applog/module/applog"
-	_ "github.com/caddy-applog/caddy-applog/module/receiver/pysocket"
-	_ "github.com/caddy-applog/caddy-applog/module/receiver/syslog"
+
+	// Views: the status page, the admin route and caddy applog tail.
+	_ "github.com/caddy-applog/caddy-applog/handlers/logstatus"
 )

@@ -13,19 +13,19 @@ import (
 // fuzzTargets are the decoders that take untrusted bytes, and the
 // encoders that write them, with the package each lives in.
 var fuzzTargets = []struct{ pkg, target string }{
-	{"./module/jsonlog", "FuzzDecode"},
-	{"./module/jsonlog", "FuzzDecodeLines"},
-	{"./module/pylog", "FuzzParseForm"},
-	{"./module/pylog", "FuzzParseLiteral"},
-	{"./module/pylog", "FuzzFormat"},
-	{"./module/pylog", "FuzzFormatLimit"},
-	{"./module/pylog", "FuzzDecodePickle"},
-	{"./module/pylog", "FuzzSplitSocketFrames"},
-	{"./module/syslogmsg", "FuzzParse"},
-	{"./module/syslogmsg", "FuzzSplit"},
-	{"./module/syslogmsg", "FuzzNoInjection"},
-	{"./module/syslogmsg", "FuzzDatagram"},
-	{"./module/syslogmsg", "FuzzTag"},
+	{"./module/decoders/jsonlog", "FuzzDecode"},
+	{"./module/decoders/jsonlog", "FuzzDecodeLines"},
+	{"./module/decoders/pylog", "FuzzParseForm"},
+	{"./module/decoders/pylog", "FuzzParseLiteral"},
+	{"./module/decoders/pylog", "FuzzFormat"},
+	{"./module/decoders/pylog", "FuzzFormatLimit"},
+	{"./module/decoders/pylog", "FuzzDecodePickle"},
+	{"./module/decoders/pylog", "FuzzSplitSocketFrames"},
+	{"./module/decoders/syslogmsg", "FuzzParse"},
+	{"./module/decoders/syslogmsg", "FuzzSplit"},
+	{"./module/decoders/syslogmsg", "FuzzNoInjection"},
+	{"./module/decoders/syslogmsg", "FuzzDatagram"},
+	{"./module/decoders/syslogmsg", "FuzzTag"},
 	{"./module/receiver", "FuzzLFProxyHeader"},
 	{"./writers/rotate", "FuzzHostOf"},
 	// The app: no record encodes past its bound.
@@ -33,7 +33,7 @@ var fuzzTargets = []struct{ pkg, target string }{
 	// Encoders: any entry is exactly one line.
 	{"./internal/oneline", "FuzzLine"},
 	{"./writers/syslog", "FuzzEncoderOneLine"},
-	{"./writers/access", "FuzzAccessOneLine"},
+	{"./module/encoders/access", "FuzzAccessOneLine"},
 }
 
 // TestFuzzBounded runs every fuzz target for a fixed number of

@@ -26,9 +26,9 @@ import (
 	"github.com/dustin/go-humanize"
 	"go.uber.org/zap"
 
+	"github.com/caddy-applog/caddy-applog/module/decoders/jsonlog"
+	"github.com/caddy-applog/caddy-applog/module/decoders/pylog"
 	"github.com/caddy-applog/caddy-applog/module/intake"
-	"github.com/caddy-applog/caddy-applog/module/jsonlog"
-	"github.com/caddy-applog/caddy-applog/module/pylog"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 

@@ -78,7 +78,7 @@ func (o *options) runGoBenches(ctx context.Context) []goBenchRow {
 		}
 		rows = append(rows, row)
 	}
-	acc, err := o.goBench(ctx, "./writers/access", "AccessEncoders")
+	acc, err := o.goBench(ctx, "./module/encoders/access", "AccessEncoders")
 	for _, preset := range []string{"combined", "common"} {
 		row := goBenchRow{Name: "encoder, one access entry (BenchmarkAccessEncoders)", A: "access " + preset, B: "json"}
 		a, okA := acc["BenchmarkAccessEncoders/access_"+preset]

@@ -10,8 +10,8 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/caddy-applog/caddy-applog/module/decoders/pylog"
 	"github.com/caddy-applog/caddy-applog/module/intake"
-	"github.com/caddy-applog/caddy-applog/module/pylog"
 	"github.com/caddy-applog/caddy-applog/module/receiver"
 )
 

@@ -9,9 +9,9 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/caddy-applog/caddy-applog/module/decoders/syslogmsg"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/caddy-applog/caddy-applog/module/receiver"
-	"github.com/caddy-applog/caddy-applog/module/syslogmsg"
 )
 
 func init() {

@@ -9,8 +9,8 @@ import (
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/caddy-applog/caddy-applog/module/decoders/syslogmsg"
 	"github.com/caddy-applog/caddy-applog/module/intake"
-	"github.com/caddy-applog/caddy-applog/module/syslogmsg"
 )
 
 var now = time.Date(2026, 12, 4, 20, 30, 0, 0, time.UTC)

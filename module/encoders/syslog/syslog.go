@@ -13,12 +13,12 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/logging"
 	"go.uber.org/zap/buffer"
 	"go.uber.org/zap/zapcore"
 
+	"github.com/caddy-applog/caddy-applog/internal/nested"
 	"github.com/caddy-applog/caddy-applog/internal/oneline"
 )
 
@@ -309,19 +309,11 @@ func (e *Encoder) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		opt := d.Val()
 		if opt == "wrap" {
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			name := d.Val()
-			unm, err := caddyfile.UnmarshalModule(d, "caddy.logging.encoders."+name)
+			raw, err := nested.Encoder(d)
 			if err != nil {
 				return err
 			}
-			enc, ok := unm.(zapcore.Encoder)
-			if !ok {
-				return d.Errf("module %s is not an encoder", name)
-			}
-			e.WrappedRaw = caddyconfig.JSONModuleObject(enc, "format", name, nil)
+			e.WrappedRaw = raw
 			continue
 		}
 		if !d.NextArg() {

@@ -74,7 +74,7 @@ func benchEntry() (zapcore.Entry, zapcore.Field, []zapcore.Field) {
 // encoder and add the request to it (zap's lazy With), then encode the
 // entry with the response fields.
 //
-//	go test -run '^$' -bench AccessEncoders -benchmem ./writers/access
+//	go test -run '^$' -bench AccessEncoders -benchmem ./module/encoders/access
 func BenchmarkAccessEncoders(b *testing.B) {
 	ent, request, fields := benchEntry()
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
@@ -113,7 +113,7 @@ func BenchmarkAccessEncoders(b *testing.B) {
 // entry (an applog record) with the fallback encoder, json (the
 // default) and console:
 //
-//	go test -run '^$' -bench AccessFallback -benchmem ./writers/access
+//	go test -run '^$' -bench AccessFallback -benchmem ./module/encoders/access
 func BenchmarkAccessFallback(b *testing.B) {
 	ent := zapcore.Entry{Level: zapcore.WarnLevel, Time: time.Date(2026, time.November, 21, 10, 0, 0, 2_000_000, time.UTC),
 		LoggerName: "applog.shop.cart", Message: "payment provider answered 502 after 1.2s; retrying with the backup gateway (attempt 2 of 3)"}

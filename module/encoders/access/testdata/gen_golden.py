@@ -6,7 +6,7 @@ against the tools' own bytes rather than against our reading of them.
 Not run by `go test` (it needs apache2-bin and gunicorn); run by hand:
 
     apt-get install apache2-bin gunicorn
-    /usr/bin/python3 writers/access/testdata/gen_golden.py
+    /usr/bin/python3 module/encoders/access/testdata/gen_golden.py
 
 It starts gunicorn with a WSGI app that answers each case with the
 response the case describes, and Apache as a reverse proxy in front of

@@ -16,10 +16,10 @@ import (
 	"go.uber.org/zap/zapcore"
 
 	"github.com/caddyserver/caddy/v2"
-	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/logging"
 
+	"github.com/caddy-applog/caddy-applog/internal/nested"
 	"github.com/caddy-applog/caddy-applog/internal/oneline"
 )
 
@@ -242,19 +242,11 @@ func (e *Encoder) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if e.FallbackRaw != nil {
 				return d.Err("fallback already set")
 			}
-			if !d.NextArg() {
-				return d.ArgErr()
-			}
-			name := d.Val()
-			unm, err := caddyfile.UnmarshalModule(d, "caddy.logging.encoders."+name)
+			raw, err := nested.Encoder(d)
 			if err != nil {
 				return err
 			}
-			enc, ok := unm.(zapcore.Encoder)
-			if !ok {
-				return d.Errf("module %s (%T) is not a zapcore.Encoder", name, unm)
-			}
-			e.FallbackRaw = caddyconfig.JSONModuleObject(enc, "format", name, nil)
+			e.FallbackRaw = raw
 		default:
 			return d.Errf("unrecognized subdirective %s", d.Val())
 		}
