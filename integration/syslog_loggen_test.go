@@ -148,19 +148,15 @@ var loggenModes = []loggenMode{
 	{name: "tls-proxy-rfc5424-framed", args: []string{"--use-ssl", "--proxied-tls-passthrough", "--proxy-src-ip=" + loggenProxySrc, "--syslog-proto"}, port: func(p receiverPorts) int { return p.proxyTLS }, host: loggenProxySrc},
 }
 
-// loggen finds loggen and the environment it needs: in the unpacked
-// syslog-ng-core (testtool.SyslogNGRoot), its libraries and its plugins
-// (found through SYSLOGNG_PREFIX) are in that tree too.
+// loggen finds loggen, which ships with the syslog-ng that syslogNG
+// finds, and the environment it needs.
 func loggen(t *testing.T) (bin string, env []string) {
 	t.Helper()
-	if root := testtool.SyslogNGRoot(); root != "" {
-		bin = filepath.Join(root, "usr/bin/loggen")
-		if _, err := os.Stat(bin); err == nil {
-			return bin, []string{"LD_LIBRARY_PATH=" + filepath.Join(root, "usr/lib/syslog-ng"), "SYSLOGNG_PREFIX=" + filepath.Join(root, "usr")}
-		}
-		testtool.Missing(t, "%s is missing (syslog-ng-core ships it)", bin)
+	bin, env, err := syslogNG(t).Loggen()
+	if err != nil {
+		testtool.Missing(t, "%v", err)
 	}
-	return requireTool(t, "loggen"), nil
+	return bin, env
 }
 
 var (

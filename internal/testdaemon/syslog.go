@@ -56,6 +56,7 @@ func RsyslogGnuTLS() bool {
 type SyslogNG struct {
 	Bin, ModulePath, Version string
 	Env                      []string
+	root                     string // of the unpacked package, or ""
 }
 
 // FindSyslogNG finds syslog-ng in the syslog-ng-core package unpacked
@@ -64,7 +65,7 @@ type SyslogNG struct {
 // testtool.SyslogNGRoot), or on PATH when root is "".
 func FindSyslogNG(root string) (*SyslogNG, error) {
 	if root != "" {
-		s := &SyslogNG{Bin: filepath.Join(root, "usr/sbin/syslog-ng")}
+		s := &SyslogNG{Bin: filepath.Join(root, "usr/sbin/syslog-ng"), root: root}
 		mods, _ := filepath.Glob(filepath.Join(root, "usr/lib/syslog-ng/[0-9]*.[0-9]*"))
 		if _, err := os.Stat(s.Bin); err != nil || len(mods) != 1 {
 			return nil, fmt.Errorf("no syslog-ng under %s (want usr/sbin/syslog-ng and one usr/lib/syslog-ng/<version>)", root)
@@ -86,6 +87,21 @@ func FindSyslogNG(root string) (*SyslogNG, error) {
 		return nil, fmt.Errorf("%s --version: no version in %q", bin, out)
 	}
 	return &SyslogNG{Bin: bin, Version: string(m[1])}, nil
+}
+
+// Loggen finds syslog-ng's load generator and the environment it needs:
+// in an unpacked package, its libraries and its plugins (found through
+// SYSLOGNG_PREFIX) are in the same tree; otherwise it is on PATH.
+func (s *SyslogNG) Loggen() (bin string, env []string, err error) {
+	if s.root == "" {
+		bin, err = testtool.Find("loggen")
+		return bin, nil, err
+	}
+	bin = filepath.Join(s.root, "usr/bin/loggen")
+	if _, err := os.Stat(bin); err != nil {
+		return "", nil, fmt.Errorf("%s is missing (syslog-ng-core ships it): %w", bin, err)
+	}
+	return bin, append(append([]string(nil), s.Env...), "SYSLOGNG_PREFIX="+filepath.Join(s.root, "usr")), nil
 }
 
 // Start writes conf to dir/syslog-ng.conf and runs syslog-ng on it in
