@@ -67,7 +67,7 @@ type App struct {
 	unknown    *appRules
 	declareMu  sync.Mutex
 	replay     *replayCache
-	replayHeld bool // a use of replayPool, until Cleanup
+	replayHeld bool                           // a use of replayPool, until Cleanup
 	core       zapcore.Core                   // every log block that takes an applog logger
 	coreOf     func(name string) zapcore.Core // the log blocks that take one logger name
 	logger     *zap.Logger

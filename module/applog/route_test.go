@@ -146,11 +146,11 @@ func TestRoutesTakeOnlyTheirLogBlocks(t *testing.T) {
 	// takes its name: applog.shop.web.requests is under applog.shop.web
 	// and applog.shop too.
 	want := map[string]string{
-		"web":     "a b c g",
-		"webreq":  "b",
-		"shop":    "a b c d e g",
-		"blog":    "f",
-		"other":   "",
+		"web":    "a b c g",
+		"webreq": "b",
+		"shop":   "a b c d e g",
+		"blog":   "f",
+		"other":  "",
 	}
 	for name, w := range want {
 		if got := strings.Join(memLines(name), " "); got != w {
