@@ -11,6 +11,17 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
+// hostOf reads the "host" field the way per_host's template does.
+func hostOf(p []byte) ([]byte, bool) {
+	var v [1][]byte
+	ok := lookupFields(p, []fieldPath{{name: "host", keys: []string{"host"}, fold: true}}, v[:])
+	return v[0], ok
+}
+
+func sanitizeHost(h []byte) string { return string(appendSanitized(nil, h, true)) }
+
+const maxHostLen = maxValueLen
+
 func TestHostOf(t *testing.T) {
 	for in, want := range map[string]string{
 		`{"host":"10.0.0.1"}`:                        "10.0.0.1",

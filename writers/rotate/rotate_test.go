@@ -355,7 +355,7 @@ func TestPerHost(t *testing.T) {
 		`{"host":"a\/b\u002e","msg":"f"}`:                                   "a_b.-app.log",
 		`{"msg":"no host"}`:                                                 "app.log",
 		`{"host":"","msg":"empty host"}`:                                    "app.log",
-		`{"host":42,"msg":"number"}`:                                        "app.log",
+		`{"host":42,"msg":"number"}`:                                        "42-app.log",
 		`2026/11/20 10:59:30.000 INFO not json`:                             "app.log",
 		`{"msg":"s\"tr{ing","list":[1,{"host":"x"}],"host":"fe80::1%eth0"}`: "fe80__1_eth0-app.log",
 	}
@@ -367,8 +367,8 @@ func TestPerHost(t *testing.T) {
 			t.Errorf("%s not in %s (%q)", e, file, got)
 		}
 	}
-	if n := h.sink.Load().notObject.Load(); n != 1 {
-		t.Errorf("counted %d non-JSON entries, want 1", n)
+	if n := h.sink.Load().meter.Unplaced.Load(); n != 3 {
+		t.Errorf("counted %d unplaced entries (no host, empty host, not JSON), want 3", n)
 	}
 	// Each host's file rotates on its own, at the same boundary.
 	step(h, clk, time.Minute)
