@@ -86,14 +86,12 @@ type RotateWriter struct {
 	// whose fallback is the file itself. Default: off.
 	PerHost bool `json:"per_host,omitempty"`
 
-	// Buffer entries and write them every interval (and at rotation,
-	// reload and exit). Default: 0, each entry is written at once.
-	FlushInterval caddy.Duration `json:"flush_interval,omitempty"`
-
-	// Buffer entries and write whatever has gathered with one write as
-	// soon as the writer's goroutine runs (`flush batch`). Not with
-	// flush_interval. Default: off.
-	FlushBatch bool `json:"flush_batch,omitempty"`
+	// When entries reach the file: `batch` gathers them and writes
+	// whatever has gathered with one write as soon as the writer's
+	// goroutine runs (microseconds later); `always` writes each entry at
+	// once; a duration such as `1s` writes every interval. Buffers are
+	// written at rotation, reload and exit too. Default: batch.
+	Flush string `json:"flush,omitempty"`
 
 	// How backups are named, from the tokens {name} {base} {host} {ext}
 	// {time} {n}. Default: `{name}-{time}{n}{ext}`.
@@ -155,7 +153,11 @@ func (w *RotateWriter) setup() error {
 	if w.clock == nil {
 		w.clock = realClock{}
 	}
-	o := &options{loc: time.UTC, perHost: w.PerHost, flush: time.Duration(w.FlushInterval), batch: w.FlushBatch, maxSize: w.MaxSize, maxOpen: w.MaxOpenFiles}
+	o := &options{loc: time.UTC, perHost: w.PerHost, maxSize: w.MaxSize, maxOpen: w.MaxOpenFiles}
+	o.batch, o.flush, err = parseFlush(w.Flush)
+	if err != nil {
+		return fmt.Errorf("rotate: %w", err)
+	}
 	if o.maxOpen == 0 {
 		o.maxOpen = DefaultMaxOpenFiles
 	}
@@ -234,12 +236,11 @@ func (w *RotateWriter) Validate() error {
 		return errors.New("rotate: keep must be a positive number, or -1 for all")
 	case w.MaxAge < 0:
 		return errors.New("rotate: max_age must not be negative")
-	case w.FlushInterval < 0:
-		return errors.New("rotate: flush_interval must not be negative")
-	case w.FlushBatch && w.FlushInterval > 0:
-		return errors.New("rotate: flush_batch and flush_interval exclude each other")
 	case w.MaxOpenFiles < 0:
 		return errors.New("rotate: max_open_files must not be negative")
+	}
+	if _, _, err := parseFlush(w.Flush); err != nil {
+		return fmt.Errorf("rotate: %w", err)
 	}
 	switch w.Compress {
 	case "", "gzip":
@@ -444,19 +445,10 @@ func (w *RotateWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			if err != nil {
 				return err
 			}
-			w.FlushInterval, w.FlushBatch = 0, false
-			if v == "always" {
-				break
+			if _, _, err := parseFlush(v); err != nil {
+				return d.Err(err.Error())
 			}
-			if v == "batch" {
-				w.FlushBatch = true
-				break
-			}
-			interval, err := caddy.ParseDuration(v)
-			if err != nil || interval <= 0 {
-				return d.Errf("flush: want always, batch or an interval such as 1s, got %q", v)
-			}
-			w.FlushInterval = caddy.Duration(interval)
+			w.Flush = v
 		case "name_format":
 			v, err := one()
 			if err != nil {
@@ -473,6 +465,22 @@ func (w *RotateWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// parseFlush parses the flush option: batch (the default), always, or
+// an interval.
+func parseFlush(s string) (batch bool, interval time.Duration, err error) {
+	switch s {
+	case "", "batch":
+		return true, 0, nil
+	case "always":
+		return false, 0, nil
+	}
+	interval, err = caddy.ParseDuration(s)
+	if err != nil || interval <= 0 {
+		return false, 0, fmt.Errorf("flush: want batch, always or an interval such as 1s, got %q", s)
+	}
+	return false, interval, nil
 }
 
 // parseMode parses an octal file mode such as 0640 or 640.
