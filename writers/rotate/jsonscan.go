@@ -2,6 +2,8 @@ package rotate
 
 // The JSON scanning that path templates read an entry's fields with.
 
+import "bytes"
+
 func skipSpace(p []byte, i int) int {
 	for i < len(p) && (p[i] == ' ' || p[i] == '\t' || p[i] == '\n' || p[i] == '\r') {
 		i++
@@ -10,9 +12,17 @@ func skipSpace(p []byte, i int) int {
 }
 
 // scanString returns the index just past the string starting at p[i]
-// (a '"'), and whether it holds escapes; -1 if it does not end.
+// (a '"'), and whether it holds escapes; -1 if it does not end. Most
+// strings have no escape: bytes.IndexByte finds their end a word at a
+// time, and the byte loop only runs from the first backslash.
 func scanString(p []byte, i int) (end int, escaped bool) {
-	for j := i + 1; j < len(p); j++ {
+	j := i + 1
+	if k := bytes.IndexByte(p[j:], '"'); k < 0 {
+		return -1, false
+	} else if bytes.IndexByte(p[j:j+k], '\\') < 0 {
+		return j + k + 1, false
+	}
+	for ; j < len(p); j++ {
 		switch p[j] {
 		case '\\':
 			escaped = true

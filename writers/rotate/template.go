@@ -1,6 +1,7 @@
 package rotate
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"path/filepath"
@@ -142,7 +143,7 @@ func (t *pathTemplate) resolve(dst, p []byte) ([]byte, string) {
 	// make a name longer than file systems take.
 	name := dst[start:]
 	for len(name) > 0 {
-		i := strings.IndexByte(string(name), filepath.Separator)
+		i := bytes.IndexByte(name, filepath.Separator)
 		if i < 0 {
 			i = len(name)
 		}

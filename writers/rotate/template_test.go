@@ -168,3 +168,28 @@ func TestTemplateHandsFilesToTheirOwner(t *testing.T) {
 		t.Errorf("a.log holds %q", got)
 	}
 }
+
+// BenchmarkTemplateResolve: placing one entry, an applog record by app
+// and facility and a Caddy access log entry by site.
+func BenchmarkTemplateResolve(b *testing.B) {
+	for _, bc := range []struct{ name, tmpl, entry string }{
+		{"applog", "/var/log/applog/{app}/{facility:root}.log", `{"level":"info","ts":1763726400.000005,"logger":"applog.shop.web.views","msg":"user alice logged in from 10.0.0.7 seq=7","app":"shop","facility":"web.views","host":"10.0.0.7","logger_name":"shop.web.views","level_name":"INFO","level_no":20,"attrs":{"pathname":"/srv/shop/views.py","lineno":42}}`},
+		{"access", "/var/log/sites/{request.host}.log", `{"level":"info","ts":1763726400.000005,"logger":"http.log.access.log0","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"53422","client_ip":"127.0.0.1","proto":"HTTP/1.1","method":"GET","host":"shop.example.com","uri":"/cart?id=7","headers":{"User-Agent":["curl/8.5.0"],"Accept":["*/*"]}},"bytes_read":0,"user_id":"","duration":0.000031,"size":5,"status":200,"resp_headers":{"Server":["Caddy"],"Content-Type":["text/plain; charset=utf-8"]}}`},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			tp, err := parseTemplate(bc.tmpl)
+			if err != nil {
+				b.Fatal(err)
+			}
+			p := []byte(bc.entry)
+			var buf [256]byte
+			b.ReportAllocs()
+			b.SetBytes(int64(len(p)))
+			for b.Loop() {
+				if _, why := tp.resolve(buf[:0], p); why != "" {
+					b.Fatal(why)
+				}
+			}
+		})
+	}
+}
