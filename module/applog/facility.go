@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 	"sync"
-	"sync/atomic"
 
 	"go.uber.org/zap/zapcore"
 
@@ -49,8 +48,7 @@ type rules struct {
 	maxMsg    int
 	maxRecord int
 	counters  *status.Counters // process-wide, so they survive reloads
-	loggerFor sync.Map         // facility → *route
-	nLoggers  atomic.Int32
+	routes    routes           // by logger name
 }
 
 // appRules are every configured facility of one app.
@@ -86,49 +84,49 @@ type route struct {
 	core zapcore.Core
 }
 
-// route returns the route of app's facility, cached. The cache is keyed
-// by facility, and one rules may serve many apps (every unknown app
-// shares one): a cached route is used only if it is app's. Beyond the
-// cache's bound, records go through fallback, the tee of every log block
-// that takes some applog logger, whose filters then pick by name.
-func (r *rules) route(app, facility string, build func(name string) zapcore.Core, fallback zapcore.Core) *route {
-	if v, ok := r.loggerFor.Load(facility); ok {
-		if rt := v.(*route); isLoggerName(rt.name, app, facility) {
-			return rt
-		}
-	}
-	name := intake.AppName + "." + app
-	if facility != "" {
-		name += "." + facility
-	}
-	if r.nLoggers.Load() >= maxCachedLoggerNames {
-		return &route{name: name, core: fallback}
-	}
-	rt := &route{name: name, core: build(name)}
-	// A copy: facility may point into the sender's buffer (Submit).
-	v, loaded := r.loggerFor.LoadOrStore(strings.Clone(facility), rt)
-	if !loaded {
-		r.nLoggers.Add(1)
-	} else if cached := v.(*route); cached.name == name {
-		rt = cached
-	}
-	return rt
+// routes caches the routes of one facility's rules by logger name. One
+// rules may serve many apps (every unknown app shares one), so the key
+// is the whole name. It is looked up with the name built on the stack:
+// a map index by string(bytes) does not allocate, where boxing a key
+// for a sync.Map would.
+type routes struct {
+	mu sync.RWMutex
+	m  map[string]*route
 }
 
-// isLoggerName reports whether name is "applog.<app>[.<facility>]".
-func isLoggerName(name, app, facility string) bool {
-	rest, ok := strings.CutPrefix(name, intake.AppName+".")
-	if !ok {
-		return false
+// route returns the route of app's facility. Beyond the cache's bound,
+// records go through fallback, the tee of every log block that takes
+// some applog logger, whose filters then pick by name.
+func (r *rules) route(app, facility string, build func(name string) zapcore.Core, fallback zapcore.Core) *route {
+	var buf [96]byte
+	key := append(append(buf[:0], intake.AppName+"."...), app...)
+	if facility != "" {
+		key = append(append(key, '.'), facility...)
 	}
-	rest, ok = strings.CutPrefix(rest, app)
-	if !ok {
-		return false
+	rs := &r.routes
+	rs.mu.RLock()
+	rt := rs.m[string(key)]
+	n := len(rs.m)
+	rs.mu.RUnlock()
+	if rt != nil {
+		return rt
 	}
-	if facility == "" {
-		return rest == ""
+	name := string(key)
+	if n >= maxCachedLoggerNames {
+		return &route{name: name, core: fallback}
 	}
-	return len(rest) == len(facility)+1 && rest[0] == '.' && rest[1:] == facility
+	// Built outside the lock: Caddy's Logger walks every log block.
+	rt = &route{name: name, core: build(name)}
+	rs.mu.Lock()
+	defer rs.mu.Unlock()
+	if cached := rs.m[name]; cached != nil {
+		return cached
+	}
+	if rs.m == nil {
+		rs.m = make(map[string]*route)
+	}
+	rs.m[name] = rt
+	return rt
 }
 
 // splitFacilityName splits "myapp:web.requests" into its app and facility.

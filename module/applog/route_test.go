@@ -106,7 +106,7 @@ func loadApp(t testing.TB, facilities []string, logs map[string][2]string) *App 
 	cfg, err := json.Marshal(map[string]any{
 		"admin":   map[string]any{"disabled": true},
 		"logging": map[string]any{"logs": ls},
-		"apps":    map[string]any{"applog": map[string]any{"facilities": fac}},
+		"apps":    map[string]any{"applog": map[string]any{"facilities": fac, "accept_unknown": true}},
 	})
 	if err != nil {
 		t.Fatal(err)
@@ -133,10 +133,14 @@ func TestRoutesTakeOnlyTheirLogBlocks(t *testing.T) {
 		"shop":     {"applog.shop", "shop"},
 		"blog":     {"applog.blog", "blog"},
 		"unrelate": {"applog.other", "other"},
+		"u1":       {"applog.u1", "u1"},
+		"u2web":    {"applog.u2.web", "u2web"},
 	})
 	for _, r := range []struct{ app, logger, msg string }{
 		{"shop", "web", "a"}, {"shop", "web.requests", "b"}, {"shop", "web.static", "c"},
 		{"shop", "", "d"}, {"shop", "cart", "e"}, {"blog", "x", "f"}, {"shop", "web", "g"},
+		// Unknown apps share one set of rules: their routes must not.
+		{"u1", "web", "h"}, {"u2", "web", "i"}, {"u1", "web", "j"}, {"u2", "web", "k"},
 	} {
 		if _, err := a.Submit(context.Background(), &intake.Batch{Records: []intake.Record{rec(r.app, r.logger, 20, r.msg)}}); err != nil {
 			t.Fatal(err)
@@ -151,6 +155,8 @@ func TestRoutesTakeOnlyTheirLogBlocks(t *testing.T) {
 		"shop":   "a b c d e g",
 		"blog":   "f",
 		"other":  "",
+		"u1":     "h j",
+		"u2web":  "i k",
 	}
 	for name, w := range want {
 		if got := strings.Join(memLines(name), " "); got != w {
