@@ -162,10 +162,18 @@ func (w *RotateWriter) setup() error {
 		o.maxOpen = DefaultMaxOpenFiles
 	}
 	switch {
-	case hasPlaceholder(w.path) && w.PerHost:
+	// Only the configured name holds placeholders: a relative one is
+	// read in Caddy's working directory, whatever braces its path has.
+	case hasPlaceholder(w.Filename) && w.PerHost:
 		return errors.New("rotate: per_host is shorthand for the template {dir}/{host}-<file>: put {host} in the file name instead")
-	case hasPlaceholder(w.path):
-		if o.tmpl, err = parseTemplate(w.path); err != nil {
+	case hasPlaceholder(w.Filename):
+		cwd := ""
+		if !filepath.IsAbs(w.Filename) {
+			if cwd, err = caddy.FastAbs("."); err != nil {
+				return fmt.Errorf("rotate: %s: %w", w.Filename, err)
+			}
+		}
+		if o.tmpl, err = parseTemplate(cwd, w.Filename); err != nil {
 			return fmt.Errorf("rotate: %w", err)
 		}
 		o.fallback = filepath.Join(o.tmpl.dir, "unplaced.log")
@@ -182,7 +190,7 @@ func (w *RotateWriter) setup() error {
 		return errors.New("rotate: fallback is for a file name with placeholders")
 	case w.PerHost:
 		dir, file := filepath.Split(w.path)
-		if o.tmpl, err = parseTemplate(dir + "{host}-" + file); err != nil {
+		if o.tmpl, err = parseTemplate(dir, "{host}-"+file); err != nil {
 			return fmt.Errorf("rotate: per_host: %w", err)
 		}
 		o.fallback = w.path

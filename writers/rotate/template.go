@@ -51,12 +51,21 @@ func hasPlaceholder(s string) bool {
 	return open >= 0 && strings.IndexByte(s[open:], '}') > 0
 }
 
-// parseTemplate parses an absolute, clean file name with placeholders
-// `{path}` or `{path:default}`. The default is used when the entry has
-// no such field or an empty one.
-func parseTemplate(path string) (*pathTemplate, error) {
+// parseTemplate parses a file name with placeholders `{path}` or
+// `{path:default}` (the default is used when the entry has no such field
+// or an empty one), in folder dir: "" if name is absolute, else the
+// absolute folder it is relative to, taken literally, braces and all.
+func parseTemplate(dir, name string) (*pathTemplate, error) {
+	name = filepath.Clean(name)
+	if dir != "" {
+		dir = filepath.Clean(dir) + string(filepath.Separator)
+	}
+	path := dir + name
 	t := &pathTemplate{raw: path}
-	rest := path
+	if dir != "" {
+		t.parts = append(t.parts, tmplPart{lit: dir, field: -1})
+	}
+	rest := name
 	for rest != "" {
 		open := strings.IndexByte(rest, '{')
 		if open < 0 {
@@ -106,9 +115,8 @@ func parseTemplate(path string) (*pathTemplate, error) {
 	if len(t.fields) == 0 {
 		return nil, fmt.Errorf("%s: no placeholder", path)
 	}
-	t.dir = path[:strings.IndexByte(path, '{')]
-	t.dir = t.dir[:strings.LastIndexByte(t.dir, filepath.Separator)+1]
-	t.dir = filepath.Clean(t.dir)
+	static := name[:strings.IndexByte(name, '{')]
+	t.dir = filepath.Clean(dir + static[:strings.LastIndexByte(static, filepath.Separator)+1])
 	return t, nil
 }
 

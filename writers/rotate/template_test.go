@@ -31,7 +31,7 @@ func TestTemplateResolve(t *testing.T) {
 		{"/l/{app}.log", `{"app":"` + strings.Repeat("x", 300) + `"}`, "/l/" + strings.Repeat("x", maxValueLen) + ".log", ""},
 		{"/l/{app}.log", `{"ap\u0070":"escaped key","app":"a\u0062"}`, "/l/ab.log", ""},
 	} {
-		tp, err := parseTemplate(tc.tmpl)
+		tp, err := parseTemplate("", tc.tmpl)
 		if err != nil {
 			t.Fatalf("%s: %v", tc.tmpl, err)
 		}
@@ -46,19 +46,28 @@ func TestTemplateResolve(t *testing.T) {
 }
 
 func TestParseTemplate(t *testing.T) {
-	tp, err := parseTemplate("/var/log/{app}/x/{facility}-{app}.log")
+	tp, err := parseTemplate("", "/var/log/{app}/x/{facility}-{app}.log")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if tp.dir != "/var/log" || len(tp.fields) != 2 {
 		t.Errorf("dir %q, fields %v", tp.dir, tp.fields)
 	}
-	tp, err = parseTemplate("/srv/{http.request.host}.log")
+	tp, err = parseTemplate("", "/srv/{http.request.host}.log")
 	if err != nil || tp.fields[0].name != "request.host" || tp.dir != "/srv" {
 		t.Errorf("site shorthand: %v %+v", err, tp)
 	}
+	// A relative template in a folder whose name has braces: they are
+	// the folder's, not placeholders.
+	tp, err = parseTemplate("/tmp/msg{a1}", "logs/{app}.log")
+	if err != nil || len(tp.fields) != 1 || tp.dir != "/tmp/msg{a1}/logs" || tp.raw != "/tmp/msg{a1}/logs/{app}.log" {
+		t.Fatalf("relative: %v %+v", err, tp)
+	}
+	if got, why := tp.resolve(nil, []byte(`{"app":"x"}`)); string(got) != "/tmp/msg{a1}/logs/x.log" || why != "" {
+		t.Errorf("relative resolved to %q %q", got, why)
+	}
 	for _, bad := range []string{"/l/{}.log", "/l/{a..b}.log", "/l/{app:}.log", "/l/{app:a/b}.log", "/l/{app:..}.log", "/l/{a}{b}{c}{d}{e}{f}{g}{h}{i}.log", "/l/{app.log"} {
-		if _, err := parseTemplate(bad); err == nil {
+		if _, err := parseTemplate("", bad); err == nil {
 			t.Errorf("%s: no error", bad)
 		}
 	}
@@ -68,7 +77,7 @@ func FuzzTemplateResolve(f *testing.F) {
 	for _, s := range []string{`{"app":"a","facility":"b.c","request":{"host":"h"}}`, `{"app":"..","facility":"/"}`, `{"request":{"host":{"x":1}}}`, `{`} {
 		f.Add([]byte(s))
 	}
-	tp, err := parseTemplate("/l/{app}/{facility:root}/{request.host}.log")
+	tp, err := parseTemplate("", "/l/{app}/{facility:root}/{request.host}.log")
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -177,7 +186,7 @@ func BenchmarkTemplateResolve(b *testing.B) {
 		{"access", "/var/log/sites/{request.host}.log", `{"level":"info","ts":1763726400.000005,"logger":"http.log.access.log0","msg":"handled request","request":{"remote_ip":"127.0.0.1","remote_port":"53422","client_ip":"127.0.0.1","proto":"HTTP/1.1","method":"GET","host":"shop.example.com","uri":"/cart?id=7","headers":{"User-Agent":["curl/8.5.0"],"Accept":["*/*"]}},"bytes_read":0,"user_id":"","duration":0.000031,"size":5,"status":200,"resp_headers":{"Server":["Caddy"],"Content-Type":["text/plain; charset=utf-8"]}}`},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			tp, err := parseTemplate(bc.tmpl)
+			tp, err := parseTemplate("", bc.tmpl)
 			if err != nil {
 				b.Fatal(err)
 			}
