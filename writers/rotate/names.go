@@ -31,9 +31,13 @@ const timeLayout = "2006-01-02T15-04-05"
 //	{n}     empty, or `_001`, `_002`... when the name is already taken
 //
 // The compression suffix (`.gz`, `.zst`) is appended after the pattern.
+//
+// The pattern `numbered` names backups as logrotate and Python's
+// RotatingFileHandler do instead (`app.log.1` newest); see numbered.go.
 type nameFormat struct {
-	pattern string
-	parts   []namePart
+	pattern  string
+	parts    []namePart
+	numbered bool
 }
 
 type namePart struct {
@@ -49,6 +53,10 @@ var nameTokens = map[string]bool{"name": true, "base": true, "host": true, "ext"
 func parseNameFormat(pattern string, perHost bool) (*nameFormat, error) {
 	if pattern == "" {
 		pattern = DefaultNameFormat
+	}
+	if pattern == NumberedFormat {
+		// The live file's name, host included, is in every backup's.
+		return &nameFormat{pattern: pattern, numbered: true}, nil
 	}
 	if strings.ContainsAny(pattern, `/\`) || pattern == "." || pattern == ".." {
 		return nil, fmt.Errorf("name_format %q: backups stay next to the log file, so it cannot contain a path separator", pattern)
@@ -150,8 +158,12 @@ const tmpSuffix = ".tmp"
 // the first counter value for which neither the plain name nor any
 // archive or archive in progress exists, so a backup never overwrites
 // another one (two size rotations in one second, a wall-clock time
-// repeated by a DST change, a restart).
+// repeated by a DST change, a restart). With numbered names, it is the
+// name the backup waits under until the archiver numbers it.
 func (f *nameFormat) freeBackupPath(fs fileSet, at time.Time) (string, error) {
+	if f.numbered {
+		return nextPendingPath(fs)
+	}
 	for n := 0; n < 100000; n++ {
 		p := filepath.Join(fs.dir, f.backupName(fs, at, n))
 		taken, err := anyExists(p, p+".gz", p+".gz"+tmpSuffix, p+".zst", p+".zst"+tmpSuffix)
