@@ -92,7 +92,7 @@ func parseNameFormat(pattern string, perHost bool) (*nameFormat, error) {
 	}
 	switch {
 	case !seen["time"] || !seen["n"]:
-		return nil, fmt.Errorf("name_format %q: needs {time} and {n}, so that backups sort by time and never overwrite each other", pattern)
+		return nil, fmt.Errorf("name_format %q: needs {time} and {n}, so that backups sort by time and never overwrite each other (or name_format numbered: app.log.1, app.log.2...)", pattern)
 	case !seen["name"] && !seen["base"]:
 		return nil, fmt.Errorf("name_format %q: needs {name} or {base}, so that backups can be told from other files", pattern)
 	case perHost && !seen["name"] && !seen["host"]:
