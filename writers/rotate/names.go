@@ -250,29 +250,18 @@ type backup struct {
 // listBackups returns the backups in dir whose names re matches, oldest
 // first (by time, then counter), reading times in loc.
 func listBackups(dir string, re *regexp.Regexp, loc *time.Location) ([]*backup, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
 	iTime, iN, iComp, iTmp := re.SubexpIndex("time"), re.SubexpIndex("n"), re.SubexpIndex("comp"), re.SubexpIndex("tmp")
 	byStem := map[string]*backup{}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		m := re.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
+	err := eachMatch(dir, re, func(name string, m []string) {
 		at, err := time.ParseInLocation(timeLayout, m[iTime], loc)
 		if err != nil {
-			continue // 2026-13-45: not one of ours
+			return // 2026-13-45: not one of ours
 		}
 		n := 0
 		if m[iN] != "" {
 			n, _ = strconv.Atoi(m[iN][1:])
 		}
-		path := filepath.Join(dir, e.Name())
+		path := filepath.Join(dir, name)
 		stem := strings.TrimSuffix(strings.TrimSuffix(path, m[iTmp]), m[iComp])
 		b := byStem[stem]
 		if b == nil {
@@ -288,6 +277,9 @@ func listBackups(dir string, re *regexp.Regexp, loc *time.Location) ([]*backup, 
 		default:
 			b.plain = true
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*backup, 0, len(byStem))
 	for _, b := range byStem {
@@ -303,4 +295,22 @@ func listBackups(dir string, re *regexp.Regexp, loc *time.Location) ([]*backup, 
 		return out[i].stem < out[j].stem
 	})
 	return out, nil
+}
+
+// eachMatch calls f with the name and submatches of every regular file
+// in dir whose name re matches.
+func eachMatch(dir string, re *regexp.Regexp, f func(name string, m []string)) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if m := re.FindStringSubmatch(e.Name()); m != nil {
+			f(e.Name(), m)
+		}
+	}
+	return nil
 }

@@ -112,20 +112,9 @@ func (ns *numberedSet) numbers() []int {
 // listNumbered returns the numbered sets in dir whose names re (from
 // numberedMatcher) matches, by live file name.
 func listNumbered(dir string, re *regexp.Regexp) (map[string]*numberedSet, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
 	iLive, iN, iSuffix, iSeq := re.SubexpIndex("live"), re.SubexpIndex("n"), re.SubexpIndex("suffix"), re.SubexpIndex("seq")
 	sets := map[string]*numberedSet{}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		m := re.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
+	err := eachMatch(dir, re, func(name string, m []string) {
 		ns := sets[m[iLive]]
 		if ns == nil {
 			ns = &numberedSet{dir: dir, live: m[iLive], backups: map[int][]string{}}
@@ -133,11 +122,14 @@ func listNumbered(dir string, re *regexp.Regexp) (map[string]*numberedSet, error
 		}
 		if m[iSeq] != "" {
 			seq, _ := strconv.ParseUint(m[iSeq], 10, 63)
-			ns.pending = append(ns.pending, pendingFile{seq: seq, path: filepath.Join(dir, e.Name())})
-			continue
+			ns.pending = append(ns.pending, pendingFile{seq: seq, path: filepath.Join(dir, name)})
+			return
 		}
 		n, _ := strconv.Atoi(m[iN])
 		ns.backups[n] = append(ns.backups[n], m[iSuffix])
+	})
+	if err != nil {
+		return nil, err
 	}
 	for _, ns := range sets {
 		slices.SortFunc(ns.pending, func(a, b pendingFile) int {
