@@ -4,12 +4,14 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -55,10 +57,14 @@ const pendingInfix = ".pending-"
 // numbered backup or the sequence of a pending one. Numbers have no
 // leading zeros, so that app.log.01 is not taken for app.log.1.
 func numberedMatcher(set fileSet, anyHost bool) *regexp.Regexp {
-	live := regexp.QuoteMeta(set.liveName())
 	if anyHost {
-		live = "(?:" + hostChars + "+-)?" + regexp.QuoteMeta(set.base+set.ext)
+		return numberedRE("(?:" + hostChars + "+-)?" + regexp.QuoteMeta(set.base+set.ext))
 	}
+	return numberedRE(regexp.QuoteMeta(set.liveName()))
+}
+
+// numberedRE is numberedMatcher for live file names that live matches.
+func numberedRE(live string) *regexp.Regexp {
 	return regexp.MustCompile(`^(?P<live>` + live + `)\.(?:(?P<n>[1-9][0-9]{0,8})(?P<suffix>(?:\.gz|\.zst)(?:\.tmp)?)?|pending-(?P<seq>[0-9]{1,18}))$`)
 }
 
@@ -146,22 +152,66 @@ func listNumbered(dir string, re *regexp.Regexp) (map[string]*numberedSet, error
 }
 
 // numbered runs a job of a numbered file set: it reconciles the backups
-// of the set (with anyHost, of every host's set too) with what is on disk.
+// of the set (with anyHost, of every host's set too) with what is on
+// disk, which it reads with the set locked.
 func (a *archiver) numbered(j job) {
-	sets, err := listNumbered(j.set.dir, numberedMatcher(j.set, j.anyHost))
-	if err != nil {
-		a.logf("looking for backups", err)
-		return
+	lives := []string{j.set.liveName()}
+	if j.anyHost {
+		sets, err := listNumbered(j.set.dir, numberedMatcher(j.set, true))
+		if err != nil {
+			a.logf("looking for backups", err)
+			return
+		}
+		lives = slices.Sorted(maps.Keys(sets))
 	}
-	lives := make([]string, 0, len(sets))
-	for live := range sets {
-		lives = append(lives, live)
-	}
-	slices.Sort(lives)
 	for _, live := range lives {
-		if err := a.reconcile(sets[live], j.comp, j.ret); err != nil {
+		unlock := lockSet(filepath.Join(j.set.dir, live))
+		sets, err := listNumbered(j.set.dir, numberedRE(regexp.QuoteMeta(live)))
+		if ns := sets[live]; ns != nil {
+			err = a.reconcile(ns, j.comp, j.ret)
+		}
+		unlock()
+		if err != nil {
 			a.logf("numbering backups", err)
 		}
+	}
+}
+
+// setLocks serialises the numbering of one file's backups across
+// archivers. A file has one archiver at a time, but its jobs can outlive
+// the handover of the file to another writer (a reload that changes a
+// path template), and two archivers shifting and compressing the same
+// names at once would lose backups: one compressing app.log.1 while the
+// other renames a newer backup to app.log.1 would remove that one.
+var setLocks = struct {
+	sync.Mutex
+	m map[string]*setLock
+}{m: map[string]*setLock{}}
+
+type setLock struct {
+	sync.Mutex
+	refs int
+}
+
+// lockSet locks the numbered backups of the live file at path, and
+// returns the function that unlocks them.
+func lockSet(path string) (unlock func()) {
+	setLocks.Lock()
+	l := setLocks.m[path]
+	if l == nil {
+		l = &setLock{}
+		setLocks.m[path] = l
+	}
+	l.refs++
+	setLocks.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		setLocks.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(setLocks.m, path)
+		}
+		setLocks.Unlock()
 	}
 }
 

@@ -3,6 +3,7 @@ package rotate
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -300,6 +301,58 @@ func TestNumberedSwitch(t *testing.T) {
 		"app.log.1.gz":                   {"two"},
 		"app-2026-11-20T11-00-00.log.gz": {"stamped"},
 	})
+}
+
+// TestNumberedTwoArchivers: the jobs of two archivers on one file's
+// backups (a file handed from one writer to another, each with work
+// queued for it) never run at once, so no backup is lost or misordered.
+func TestNumberedTwoArchivers(t *testing.T) {
+	dir := t.TempDir()
+	set := fileSet{dir: dir, name: "app", base: "app", ext: ".log"}
+	format, err := parseNameFormat(NumberedFormat, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ret := retention{format: format, loc: time.UTC}
+	comp := compression{algo: "gzip", mode: 0o600}
+	var arch [2]*archiver
+	for i := range arch {
+		arch[i] = newArchiver(realClock{}, func(msg string, err error) { t.Errorf("archiver %d: %s: %v", i, msg, err) })
+	}
+	const rounds = 24
+	for r := range rounds {
+		// A rotation by whichever writer has the file now, and a start-up
+		// job of the other for the same file.
+		p, err := nextPendingPath(set)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var b strings.Builder
+		for i := range 3000 {
+			fmt.Fprintf(&b, "round %d line %d\n", r, i)
+		}
+		if err := os.WriteFile(p, []byte(b.String()), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		arch[r%2].add(job{kind: jobCompress, plain: p, comp: comp, set: set, ret: ret})
+		arch[(r+1)%2].add(job{kind: jobRecover, comp: comp, set: set, ret: ret})
+	}
+	for _, a := range arch {
+		a.close()
+	}
+	want := map[string][]string{}
+	for n := 1; n <= rounds; n++ {
+		want[fmt.Sprintf("app.log.%d.gz", n)] = nil
+	}
+	if got := names(t, dir); !equal(got, slices.Sorted(maps.Keys(want))) {
+		t.Fatalf("files %q", got)
+	}
+	for n := 1; n <= rounds; n++ {
+		l := lines(t, filepath.Join(dir, fmt.Sprintf("app.log.%d.gz", n)))
+		if r := rounds - n; len(l) != 3000 || l[0] != fmt.Sprintf("round %d line 0", r) || l[2999] != fmt.Sprintf("round %d line 2999", r) {
+			t.Errorf("app.log.%d.gz: %d lines from %q, want round %d", n, len(l), l[0], r)
+		}
+	}
 }
 
 func TestNumberedFormatParsing(t *testing.T) {
