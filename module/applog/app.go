@@ -67,8 +67,9 @@ type App struct {
 	unknown    *appRules
 	declareMu  sync.Mutex
 	replay     *replayCache
-	replayHeld bool // a use of replayPool, until Cleanup
-	core       zapcore.Core
+	replayHeld bool                           // a use of replayPool, until Cleanup
+	core       zapcore.Core                   // every log block that takes an applog logger
+	coreOf     func(name string) zapcore.Core // the log blocks that take one logger name
 	logger     *zap.Logger
 	fieldsPool sync.Pool
 	keepRecent bool
@@ -93,6 +94,7 @@ const replayKey = "replay"
 func (a *App) Provision(ctx caddy.Context) error {
 	a.logger = ctx.Logger()
 	a.core = a.logger.Core()
+	a.coreOf = func(name string) zapcore.Core { return ctx.Logger(loggerModule(name)).Core() }
 	a.writeErrs = &writeErrors{logger: a.logger, now: time.Now}
 	if a.ReplayWindow <= 0 {
 		a.ReplayWindow = caddy.Duration(5 * time.Minute)

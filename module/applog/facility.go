@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 
+	"go.uber.org/zap/zapcore"
+
 	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
@@ -47,7 +49,7 @@ type rules struct {
 	maxMsg    int
 	maxRecord int
 	counters  *status.Counters // process-wide, so they survive reloads
-	loggerFor sync.Map         // facility → "applog.<app>[.<facility>]"
+	loggerFor sync.Map         // facility → *route
 	nLoggers  atomic.Int32
 }
 
@@ -73,30 +75,44 @@ func (ar *appRules) lookup(facility string) *rules {
 	return ar.root
 }
 
-// maxCachedLoggerNames bounds the logger-name cache of one facility, as
-// facility names can come from clients.
+// maxCachedLoggerNames bounds the routes cached for one facility's
+// rules, as facility names can come from clients.
 const maxCachedLoggerNames = 4096
 
-// loggerName returns "applog.<app>[.<facility>]", cached. The cache is
-// keyed by facility, and one rules may serve many apps (every unknown
-// app shares one): a cached name is used only if it is app's.
-func (r *rules) loggerName(app, facility string) string {
+// A route is where the records of one app and facility go: their logger
+// name, and the core of just the log blocks that take that name.
+type route struct {
+	name string // "applog.<app>[.<facility>]"
+	core zapcore.Core
+}
+
+// route returns the route of app's facility, cached. The cache is keyed
+// by facility, and one rules may serve many apps (every unknown app
+// shares one): a cached route is used only if it is app's. Beyond the
+// cache's bound, records go through fallback, the tee of every log block
+// that takes some applog logger, whose filters then pick by name.
+func (r *rules) route(app, facility string, build func(name string) zapcore.Core, fallback zapcore.Core) *route {
 	if v, ok := r.loggerFor.Load(facility); ok {
-		if name := v.(string); isLoggerName(name, app, facility) {
-			return name
+		if rt := v.(*route); isLoggerName(rt.name, app, facility) {
+			return rt
 		}
 	}
 	name := intake.AppName + "." + app
 	if facility != "" {
 		name += "." + facility
 	}
-	if r.nLoggers.Load() < maxCachedLoggerNames {
-		// A copy: facility may point into the sender's buffer (Submit).
-		if _, loaded := r.loggerFor.LoadOrStore(strings.Clone(facility), name); !loaded {
-			r.nLoggers.Add(1)
-		}
+	if r.nLoggers.Load() >= maxCachedLoggerNames {
+		return &route{name: name, core: fallback}
 	}
-	return name
+	rt := &route{name: name, core: build(name)}
+	// A copy: facility may point into the sender's buffer (Submit).
+	v, loaded := r.loggerFor.LoadOrStore(strings.Clone(facility), rt)
+	if !loaded {
+		r.nLoggers.Add(1)
+	} else if cached := v.(*route); cached.name == name {
+		rt = cached
+	}
+	return rt
 }
 
 // isLoggerName reports whether name is "applog.<app>[.<facility>]".

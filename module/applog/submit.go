@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"go.uber.org/zap"
 	"go.uber.org/zap/zapcore"
 
@@ -154,17 +155,37 @@ func truncate(s *string, max int) bool {
 	return true
 }
 
-// emit writes rec straight to the logging core with its own time and
-// logger name: going around zap.Logger avoids its Panic/Fatal hooks and a
-// Named() logger per facility.
+// coreFor returns the core of the log blocks that take logger name: the
+// ones Caddy's Logger picks for a module of that ID. Caddy's core for the
+// whole app offers every entry to every log block that takes any applog
+// logger, so a record would cost more with each unrelated block.
+func (a *App) coreFor(name string) zapcore.Core {
+	if a.coreOf == nil {
+		return a.core
+	}
+	return a.coreOf(name)
+}
+
+// loggerModule stands for a facility's logger when asking Caddy for the
+// log blocks that take it: Caddy selects them by module ID.
+type loggerModule string
+
+func (m loggerModule) CaddyModule() caddy.ModuleInfo {
+	return caddy.ModuleInfo{ID: caddy.ModuleID(m)}
+}
+
+// emit writes rec straight to the core of its facility's route with its
+// own time and logger name: going around zap.Logger avoids its
+// Panic/Fatal hooks.
 func (a *App) emit(rec *intake.Record, r *rules, truncated bool, received time.Time) zapcore.Level {
+	rt := r.route(rec.App, rec.Facility, a.coreFor, a.core)
 	ent := zapcore.Entry{
-		LoggerName: r.loggerName(rec.App, rec.Facility),
+		LoggerName: rt.name,
 		Time:       rec.Time,
 		Level:      intake.ZapLevel(rec.LevelNo),
 		Message:    rec.Message,
 	}
-	ce := a.core.Check(ent, nil)
+	ce := rt.core.Check(ent, nil)
 	if ce == nil {
 		return ent.Level
 	}

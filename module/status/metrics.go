@@ -34,6 +34,8 @@ var (
 		"Entries applog writers cut to fit a datagram.", []string{"writer", "name"}, nil)
 	descWriterRotations = prometheus.NewDesc("caddy_applog_writer_rotations_total",
 		"File rotations done by applog writers.", []string{"writer", "name"}, nil)
+	descWriterUnplaced = prometheus.NewDesc("caddy_applog_writer_unplaced_total",
+		"Entries a rotate path template could not place, written to its fallback file.", []string{"writer", "name"}, nil)
 	descSpoolDepth = prometheus.NewDesc("caddy_applog_spool_depth",
 		"Records waiting in a writer's spool.", []string{"writer", "name"}, nil)
 	descSpoolAge = prometheus.NewDesc("caddy_applog_spool_oldest_age_seconds",
@@ -45,7 +47,7 @@ var (
 // Describe implements prometheus.Collector.
 func (Collector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{descRecords, descSourceRecords, descRate, descWriterBytes,
-		descWriterEntries, descWriterErrors, descWriterDropped, descWriterTruncated, descWriterRotations, descSpoolDepth, descSpoolAge, descUptime} {
+		descWriterEntries, descWriterErrors, descWriterDropped, descWriterTruncated, descWriterRotations, descWriterUnplaced, descSpoolDepth, descSpoolAge, descUptime} {
 		ch <- d
 	}
 }
@@ -76,6 +78,7 @@ func (Collector) Collect(ch chan<- prometheus.Metric) {
 		counter(descWriterDropped, w.Dropped, w.Kind, w.Name)
 		counter(descWriterTruncated, w.Truncated, w.Kind, w.Name)
 		counter(descWriterRotations, w.Rotations, w.Kind, w.Name)
+		counter(descWriterUnplaced, w.Unplaced, w.Kind, w.Name)
 		gauge(descSpoolDepth, float64(w.SpoolDepth), w.Kind, w.Name)
 		gauge(descSpoolAge, w.SpoolOldestAgeSeconds, w.Kind, w.Name)
 	}

@@ -37,6 +37,7 @@ type WriterSnapshot struct {
 	Dropped               int64   `json:"dropped"`
 	Truncated             int64   `json:"truncated"`
 	Rotations             int64   `json:"rotations"`
+	Unplaced              int64   `json:"unplaced,omitempty"`
 	SpoolDepth            int64   `json:"spool_depth"`
 	SpoolOldestAgeSeconds float64 `json:"spool_oldest_age_seconds"`
 }
@@ -75,7 +76,7 @@ func Take(now time.Time) Snapshot {
 			Kind: w.Kind, Name: w.Name,
 			Bytes: w.Bytes.Load(), Entries: w.Entries.Load(), Errors: w.Errors.Load(),
 			Dropped: w.Dropped.Load(), Truncated: w.Truncated.Load(),
-			Rotations: w.Rotations.Load(), SpoolDepth: w.SpoolDepth.Load(),
+			Rotations: w.Rotations.Load(), Unplaced: w.Unplaced.Load(), SpoolDepth: w.SpoolDepth.Load(),
 		}
 		if oldest := w.SpoolOldest.Load(); oldest > 0 {
 			ws.SpoolOldestAgeSeconds = now.Sub(time.Unix(0, oldest)).Seconds()

@@ -92,6 +92,7 @@ type Writer struct {
 	Dropped   atomic.Int64 // entries given up on (full queue, oversize)
 	Truncated atomic.Int64 // entries cut to fit a datagram
 	Rotations atomic.Int64
+	Unplaced  atomic.Int64 // entries a path template could not place, written to its fallback file
 	// For spooling writers: records waiting, and the Unix nanoseconds of
 	// the oldest of them (0 when the spool is empty).
 	SpoolDepth  atomic.Int64

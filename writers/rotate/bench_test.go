@@ -38,11 +38,11 @@ var openers = []struct {
 		return fw.OpenWriter()
 	}},
 	{"rotate", func(dir string) (io.WriteCloser, error) {
-		rw := &RotateWriter{Filename: filepath.Join(dir, "rotate.log"), MaxSize: 100 << 20, Compress: "none"}
+		rw := &RotateWriter{Filename: filepath.Join(dir, "rotate.log"), MaxSize: 100 << 20, Compress: "none", Flush: "always"}
 		return rw.OpenWriter()
 	}},
 	{"rotate_flush_1s", func(dir string) (io.WriteCloser, error) {
-		rw := &RotateWriter{Filename: filepath.Join(dir, "rotate_flush.log"), MaxSize: 100 << 20, Compress: "none", FlushInterval: 1e9}
+		rw := &RotateWriter{Filename: filepath.Join(dir, "rotate_flush.log"), MaxSize: 100 << 20, Compress: "none", Flush: "1s"}
 		return rw.OpenWriter()
 	}},
 }

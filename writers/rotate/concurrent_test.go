@@ -21,7 +21,12 @@ func TestConcurrentWritesAcrossRotations(t *testing.T) {
 
 func testConcurrentWrites(t *testing.T, batch bool) {
 	dir := t.TempDir()
-	h, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.MaxSize = 200; w.Compress = "none"; w.Keep = -1; w.FlushBatch = batch })
+	h, _ := testWriter(t, dir, start, func(w *RotateWriter) {
+		w.MaxSize = 200
+		w.Compress = "none"
+		w.Keep = -1
+		w.Flush = map[bool]string{true: "batch", false: "always"}[batch]
+	})
 	meter := h.sink.Load().meter
 	entries0, bytes0 := meter.Entries.Load(), meter.Bytes.Load()
 	const goroutines, each = 8, 500
@@ -66,7 +71,7 @@ func TestFlushBatchOverflowConcurrent(t *testing.T) {
 		w.MaxSize = 400 << 10
 		w.Compress = "none"
 		w.Keep = -1
-		w.FlushBatch = true
+		w.Flush = "batch"
 	})
 	const goroutines, each = 4, 2000
 	pad := strings.Repeat("x", 188)

@@ -9,8 +9,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/caddyserver/caddy/v2"
 )
 
 // limitFileSize makes writes past size bytes fail partway with EFBIG,
@@ -55,8 +53,14 @@ func TestFailedWriteLeavesNoTornLine(t *testing.T) {
 			dir := t.TempDir()
 			live := filepath.Join(dir, "app.log")
 			h, clk := testWriter(t, dir, start, func(w *RotateWriter) {
-				w.FlushInterval = caddy.Duration(max(flush, 0))
-				w.FlushBatch = flush < 0
+				switch {
+				case flush < 0:
+					w.Flush = "batch"
+				case flush == 0:
+					w.Flush = "always"
+				default:
+					w.Flush = time.Duration(flush).String()
+				}
 			})
 			step := func(h *handle, clk *fakeClock, d time.Duration) {
 				if flush < 0 {

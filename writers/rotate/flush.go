@@ -70,23 +70,16 @@ func (s *sink) writeBatches() {
 	s.idle.Broadcast()
 }
 
-// batchFull reports whether p would overflow its file's batch.
-func (s *sink) batchFull(p, host []byte) bool {
-	lf := s.batchFile(host)
+// batchFull reports whether p would overflow the batch of lf, its open
+// file (nil if not open).
+func (s *sink) batchFull(p []byte, lf *logFile) bool {
+	lf = s.batchFile(lf)
 	return lf != nil && len(lf.batch) > 0 && len(lf.batch)+len(p) > lf.limit
 }
 
-// batchFile is the batching file an entry from host goes to, if it is
-// open and known without opening anything; nil if not.
-func (s *sink) batchFile(host []byte) *logFile {
-	if !s.opts.batch || s.down {
-		return nil
-	}
-	lf := s.main
-	if len(host) > 0 && s.opts.perHost {
-		lf = s.byRaw[string(host)]
-	}
-	if lf == nil || lf.f == nil {
+// batchFile returns lf if entries are batched and it is open; nil if not.
+func (s *sink) batchFile(lf *logFile) *logFile {
+	if !s.opts.batch || s.down || lf == nil || lf.f == nil {
 		return nil
 	}
 	return lf
@@ -103,11 +96,11 @@ type takenBatch struct {
 // joinsBatch reports whether p can join its file's batch while the
 // flusher writes, with no file to touch: no rotation due, the file open,
 // room in the batch.
-func (s *sink) joinsBatch(p, host []byte) bool {
+func (s *sink) joinsBatch(p []byte, lf *logFile) bool {
 	if s.down {
 		return true // refused without touching anything
 	}
-	lf := s.batchFile(host)
+	lf = s.batchFile(lf)
 	switch {
 	case lf == nil, len(lf.batch)+len(p) > lf.limit:
 		return false

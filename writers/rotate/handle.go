@@ -57,15 +57,18 @@ var registry = struct {
 
 // options is the resolved configuration of a RotateWriter.
 type options struct {
-	key     string // the WriterKey
-	sched   *schedule
-	loc     *time.Location
-	maxSize int64
-	ret     retention
-	comp    compression
-	perHost bool
-	flush   time.Duration // 0: every Write goes to the file
-	batch   bool          // buffered, written by the flusher goroutine
+	key      string // the WriterKey
+	sched    *schedule
+	loc      *time.Location
+	maxSize  int64
+	ret      retention
+	comp     compression
+	perHost  bool
+	tmpl     *pathTemplate // the file name's placeholders, or per_host's; nil: one file
+	fallback string        // where entries go that tmpl cannot place
+	maxOpen  int           // routed files kept open
+	flush    time.Duration // 0: every Write goes to the file
+	batch    bool          // buffered, written by the flusher goroutine
 }
 
 // handle is the io.WriteCloser Caddy gets from OpenWriter.

@@ -11,6 +11,17 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
+// hostOf reads the "host" field the way per_host's template does.
+func hostOf(p []byte) ([]byte, bool) {
+	var v [1][]byte
+	ok := lookupFields(p, []fieldPath{{name: "host", keys: []string{"host"}, fold: true}}, v[:])
+	return v[0], ok
+}
+
+func sanitizeHost(h []byte) string { return string(appendSanitized(nil, h, true)) }
+
+const maxHostLen = maxValueLen
+
 func TestHostOf(t *testing.T) {
 	for in, want := range map[string]string{
 		`{"host":"10.0.0.1"}`:                        "10.0.0.1",
@@ -166,7 +177,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(w)
-	want := `{"filename":"/var/log/app.log","every":"*/15 * * * *","max_size":10485760,"keep":5,"max_age":2592000000000000,"compress":"zstd","compress_level":19,"local_time":true,"mode":"0640","per_host":true,"flush_interval":500000000,"name_format":"{name}.{time}{n}{ext}"}`
+	want := `{"filename":"/var/log/app.log","every":"*/15 * * * *","max_size":10485760,"keep":5,"max_age":2592000000000000,"compress":"zstd","compress_level":19,"local_time":true,"mode":"0640","per_host":true,"flush":"500ms","name_format":"{name}.{time}{n}{ext}"}`
 	if string(got) != want {
 		t.Fatalf("got  %s\nwant %s", got, want)
 	}
@@ -181,7 +192,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	if err := w.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
 	}
-	if w.Every != "0 3 * * MON-FRI" || w.Keep != -1 || w.LocalTime || w.FlushInterval != 0 {
+	if w.Every != "0 3 * * MON-FRI" || w.Keep != -1 || w.LocalTime || w.Flush != "always" {
 		t.Fatalf("got %+v", w)
 	}
 
@@ -191,11 +202,15 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 	if err := w.UnmarshalCaddyfile(d); err != nil {
 		t.Fatal(err)
 	}
-	if got, _ := json.Marshal(w); string(got) != `{"filename":"app.log","flush_batch":true}` {
+	if got, _ := json.Marshal(w); string(got) != `{"filename":"app.log","flush":"batch"}` {
 		t.Fatalf("flush batch: got %s", got)
 	}
-	if err := (&RotateWriter{Filename: "a.log", FlushBatch: true, FlushInterval: 1e9}).Validate(); err == nil || !strings.Contains(err.Error(), "exclude each other") {
-		t.Fatalf("flush_batch with flush_interval: got %v", err)
+	if err := (&RotateWriter{Filename: "a.log", Flush: "sometimes"}).Validate(); err == nil || !strings.Contains(err.Error(), "want batch, always or an interval") {
+		t.Fatalf("flush sometimes: got %v", err)
+	}
+	// Batch is the default.
+	if b, iv, err := parseFlush(""); !b || iv != 0 || err != nil {
+		t.Fatalf("default flush: %v %v %v", b, iv, err)
 	}
 
 	for in, want := range map[string]string{

@@ -30,14 +30,27 @@ func init() {
 // (named or cron), by size, or both, whichever comes first; a scheduled
 // rotation happens at the boundary even when nothing is logged. Backups
 // get sortable names next to the file (`app-2026-11-21T00-00-00.log.gz`),
-// are compressed in the background and pruned by count and age. With
-// `per_host`, the entries of each source host (the `"host"` field of
-// JSON entries) go to a file of their own. Log blocks naming the same
-// file share it, and a reload hands it over without losing an entry.
+// are compressed in the background and pruned by count and age. A file
+// name with placeholders, `/var/log/applog/{app}/{facility}.log`, writes
+// each entry to the file its JSON fields name, each file rotated on its
+// own. Log blocks naming the same file share it, and a reload hands it
+// over without losing an entry.
 type RotateWriter struct {
 	// The file to write. Global placeholders such as {env.X} are replaced
-	// when the config is loaded.
+	// when the config is loaded; other placeholders, {app}, {facility},
+	// {host}, {level} or a dotted path such as {request.host}, make it a
+	// template filled from each entry's JSON fields, with an optional
+	// default: {facility:root}.
 	Filename string `json:"filename,omitempty"`
+
+	// Where entries go that the template cannot place (not JSON, a
+	// field missing without a default). Default: unplaced.log in the
+	// template's deepest folder without placeholders.
+	Fallback string `json:"fallback,omitempty"`
+
+	// How many of a template's files are kept open; the least recently
+	// written is closed beyond it, and reopened when needed. Default: 256.
+	MaxOpenFiles int `json:"max_open_files,omitempty"`
 
 	// When to rotate: `hourly`, `daily`, `weekly`, `monthly`, `yearly`,
 	// or 5 cron fields such as `0 3 * * MON-FRI`. Default: no schedule.
@@ -69,17 +82,16 @@ type RotateWriter struct {
 	Mode string `json:"mode,omitempty"`
 
 	// Write the entries of each source host to their own file,
-	// `<host>-<file>`. Default: off.
+	// `<host>-<file>`: shorthand for the template `{dir}/{host}-<file>`,
+	// whose fallback is the file itself. Default: off.
 	PerHost bool `json:"per_host,omitempty"`
 
-	// Buffer entries and write them every interval (and at rotation,
-	// reload and exit). Default: 0, each entry is written at once.
-	FlushInterval caddy.Duration `json:"flush_interval,omitempty"`
-
-	// Buffer entries and write whatever has gathered with one write as
-	// soon as the writer's goroutine runs (`flush batch`). Not with
-	// flush_interval. Default: off.
-	FlushBatch bool `json:"flush_batch,omitempty"`
+	// When entries reach the file: `batch` gathers them and writes
+	// whatever has gathered with one write as soon as the writer's
+	// goroutine runs (microseconds later); `always` writes each entry at
+	// once; a duration such as `1s` writes every interval. Buffers are
+	// written at rotation, reload and exit too. Default: batch.
+	Flush string `json:"flush,omitempty"`
 
 	// How backups are named, from the tokens {name} {base} {host} {ext}
 	// {time} {n}; or `numbered`: app.log.1 (newest), app.log.2.gz...
@@ -109,11 +121,12 @@ func (RotateWriter) CaddyModule() caddy.ModuleInfo {
 
 // Provision resolves the configuration.
 func (w *RotateWriter) Provision(ctx caddy.Context) error {
-	filename, err := caddy.NewReplacer().ReplaceOrErr(w.Filename, true, true)
-	if err != nil {
-		return fmt.Errorf("invalid filename for log file: %v", err)
+	// Global placeholders now; the others are the template's.
+	repl := caddy.NewReplacer()
+	w.Filename = repl.ReplaceKnown(w.Filename, "")
+	if w.Fallback != "" {
+		w.Fallback = repl.ReplaceKnown(w.Fallback, "")
 	}
-	w.Filename = filename
 	if err := w.setup(); err != nil {
 		return err
 	}
@@ -141,7 +154,40 @@ func (w *RotateWriter) setup() error {
 	if w.clock == nil {
 		w.clock = realClock{}
 	}
-	o := &options{loc: time.UTC, perHost: w.PerHost, flush: time.Duration(w.FlushInterval), batch: w.FlushBatch, maxSize: w.MaxSize}
+	o := &options{loc: time.UTC, perHost: w.PerHost, maxSize: w.MaxSize, maxOpen: w.MaxOpenFiles}
+	o.batch, o.flush, err = parseFlush(w.Flush)
+	if err != nil {
+		return fmt.Errorf("rotate: %w", err)
+	}
+	if o.maxOpen == 0 {
+		o.maxOpen = DefaultMaxOpenFiles
+	}
+	switch {
+	case hasPlaceholder(w.path) && w.PerHost:
+		return errors.New("rotate: per_host is shorthand for the template {dir}/{host}-<file>: put {host} in the file name instead")
+	case hasPlaceholder(w.path):
+		if o.tmpl, err = parseTemplate(w.path); err != nil {
+			return fmt.Errorf("rotate: %w", err)
+		}
+		o.fallback = filepath.Join(o.tmpl.dir, "unplaced.log")
+		if w.Fallback != "" {
+			if hasPlaceholder(w.Fallback) {
+				return fmt.Errorf("rotate: fallback %s: a file name without placeholders", w.Fallback)
+			}
+			if o.fallback, err = caddy.FastAbs(w.Fallback); err != nil {
+				return fmt.Errorf("rotate: fallback %s: %w", w.Fallback, err)
+			}
+			o.fallback = filepath.Clean(o.fallback)
+		}
+	case w.Fallback != "":
+		return errors.New("rotate: fallback is for a file name with placeholders")
+	case w.PerHost:
+		dir, file := filepath.Split(w.path)
+		if o.tmpl, err = parseTemplate(dir + "{host}-" + file); err != nil {
+			return fmt.Errorf("rotate: per_host: %w", err)
+		}
+		o.fallback = w.path
+	}
 	if w.LocalTime {
 		o.loc = time.Local
 		if w.loc != nil {
@@ -191,10 +237,11 @@ func (w *RotateWriter) Validate() error {
 		return errors.New("rotate: keep must be a positive number, or -1 for all")
 	case w.MaxAge < 0:
 		return errors.New("rotate: max_age must not be negative")
-	case w.FlushInterval < 0:
-		return errors.New("rotate: flush_interval must not be negative")
-	case w.FlushBatch && w.FlushInterval > 0:
-		return errors.New("rotate: flush_batch and flush_interval exclude each other")
+	case w.MaxOpenFiles < 0:
+		return errors.New("rotate: max_open_files must not be negative")
+	}
+	if _, _, err := parseFlush(w.Flush); err != nil {
+		return fmt.Errorf("rotate: %w", err)
 	}
 	switch w.Compress {
 	case "", "gzip":
@@ -262,6 +309,8 @@ func (w *RotateWriter) OpenWriter() (io.WriteCloser, error) {
 //		local_time | utc
 //		mode        <octal mode>
 //		per_host
+//		fallback       <file>
+//		max_open_files <count>
 //		flush       <always|batch|interval>
 //		name_format <pattern>
 //	}
@@ -376,24 +425,31 @@ func (w *RotateWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return err
 			}
 			w.PerHost = true
+		case "fallback":
+			v, err := one()
+			if err != nil {
+				return err
+			}
+			w.Fallback = v
+		case "max_open_files":
+			v, err := one()
+			if err != nil {
+				return err
+			}
+			n, err := strconv.Atoi(v)
+			if err != nil || n < 1 {
+				return d.Errf("max_open_files: want a positive number, got %q", v)
+			}
+			w.MaxOpenFiles = n
 		case "flush":
 			v, err := one()
 			if err != nil {
 				return err
 			}
-			w.FlushInterval, w.FlushBatch = 0, false
-			if v == "always" {
-				break
+			if _, _, err := parseFlush(v); err != nil {
+				return d.Err(err.Error())
 			}
-			if v == "batch" {
-				w.FlushBatch = true
-				break
-			}
-			interval, err := caddy.ParseDuration(v)
-			if err != nil || interval <= 0 {
-				return d.Errf("flush: want always, batch or an interval such as 1s, got %q", v)
-			}
-			w.FlushInterval = caddy.Duration(interval)
+			w.Flush = v
 		case "name_format":
 			v, err := one()
 			if err != nil {
@@ -410,6 +466,22 @@ func (w *RotateWriter) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		}
 	}
 	return nil
+}
+
+// parseFlush parses the flush option: batch (the default), always, or
+// an interval.
+func parseFlush(s string) (batch bool, interval time.Duration, err error) {
+	switch s {
+	case "", "batch":
+		return true, 0, nil
+	case "always":
+		return false, 0, nil
+	}
+	interval, err = caddy.ParseDuration(s)
+	if err != nil || interval <= 0 {
+		return false, 0, fmt.Errorf("flush: want batch, always or an interval such as 1s, got %q", s)
+	}
+	return false, interval, nil
 }
 
 // parseMode parses an octal file mode such as 0640 or 640.

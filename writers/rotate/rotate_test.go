@@ -355,7 +355,7 @@ func TestPerHost(t *testing.T) {
 		`{"host":"a\/b\u002e","msg":"f"}`:                                   "a_b.-app.log",
 		`{"msg":"no host"}`:                                                 "app.log",
 		`{"host":"","msg":"empty host"}`:                                    "app.log",
-		`{"host":42,"msg":"number"}`:                                        "app.log",
+		`{"host":42,"msg":"number"}`:                                        "42-app.log",
 		`2026/11/20 10:59:30.000 INFO not json`:                             "app.log",
 		`{"msg":"s\"tr{ing","list":[1,{"host":"x"}],"host":"fe80::1%eth0"}`: "fe80__1_eth0-app.log",
 	}
@@ -367,8 +367,8 @@ func TestPerHost(t *testing.T) {
 			t.Errorf("%s not in %s (%q)", e, file, got)
 		}
 	}
-	if n := h.sink.Load().notObject.Load(); n != 1 {
-		t.Errorf("counted %d non-JSON entries, want 1", n)
+	if n := h.sink.Load().meter.Unplaced.Load(); n != 3 {
+		t.Errorf("counted %d unplaced entries (no host, empty host, not JSON), want 3", n)
 	}
 	// Each host's file rotates on its own, at the same boundary.
 	step(h, clk, time.Minute)
@@ -449,7 +449,7 @@ func TestExternalMoveAndDelete(t *testing.T) {
 func TestFlushInterval(t *testing.T) {
 	dir := t.TempDir()
 	live := filepath.Join(dir, "app.log")
-	h, clk := testWriter(t, dir, start, func(w *RotateWriter) { w.FlushInterval = 5e9 })
+	h, clk := testWriter(t, dir, start, func(w *RotateWriter) { w.Flush = "5s" })
 	mustWrite(t, h, "buffered")
 	if got := lines(t, live); got != nil {
 		t.Fatalf("written before the interval: %q", got)
@@ -471,7 +471,7 @@ func TestFlushInterval(t *testing.T) {
 func TestFlushBatch(t *testing.T) {
 	dir := t.TempDir()
 	live := filepath.Join(dir, "app.log")
-	h, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.FlushBatch = true })
+	h, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.Flush = "batch" })
 	meter := h.sink.Load().meter
 	entries0 := meter.Entries.Load()
 	mustWrite(t, h, "one", "two")
@@ -570,7 +570,7 @@ func TestReloadHandover(t *testing.T) {
 				w := old
 				if i >= perWriter/2 {
 					newerOnce.Do(func() {
-						newer = open(func(w *RotateWriter) { w.MaxSize = 2048; w.Compress = "zstd"; w.FlushInterval = 1e6 })
+						newer = open(func(w *RotateWriter) { w.MaxSize = 2048; w.Compress = "zstd"; w.Flush = "1ms" })
 						close(ready)
 					})
 					<-ready
@@ -628,8 +628,8 @@ func TestWriterKeyHasEveryOption(t *testing.T) {
 		func(w *RotateWriter) { w.LocalTime = true },
 		func(w *RotateWriter) { w.Mode = "0640" },
 		func(w *RotateWriter) { w.PerHost = true },
-		func(w *RotateWriter) { w.FlushInterval = 1 },
-		func(w *RotateWriter) { w.FlushBatch = true },
+		func(w *RotateWriter) { w.Flush = "1ns" },
+		func(w *RotateWriter) { w.Flush = "batch" },
 		func(w *RotateWriter) { w.NameFormat = "{name}.{time}{n}{ext}" },
 		func(w *RotateWriter) { w.Filename = "/var/log/other.log" },
 	}
@@ -716,7 +716,7 @@ func TestCaddyLifecycle(t *testing.T) {
 func TestExitDrainFlushes(t *testing.T) {
 	dir := t.TempDir()
 	n := leases.Len()
-	w := &RotateWriter{Filename: filepath.Join(dir, "app.log"), clock: newFakeClock(start), FlushInterval: 1e12}
+	w := &RotateWriter{Filename: filepath.Join(dir, "app.log"), clock: newFakeClock(start), Flush: "1000s"}
 	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
 	if err := w.Provision(ctx); err != nil {
 		t.Fatal(err)
@@ -786,7 +786,7 @@ func TestRotationFailureKeepsWriting(t *testing.T) {
 	dir := t.TempDir()
 	live := strings.Repeat("x", 240) + ".log"
 	clk := newFakeClock(start)
-	w := &RotateWriter{Filename: filepath.Join(dir, live), clock: clk, MaxSize: 10, Compress: "none"}
+	w := &RotateWriter{Filename: filepath.Join(dir, live), clock: clk, MaxSize: 10, Compress: "none", Flush: "always"}
 	if err := w.setup(); err != nil {
 		t.Fatal(err)
 	}

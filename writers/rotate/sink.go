@@ -25,16 +25,16 @@ type sink struct {
 	arch  *archiver
 	log   *zap.Logger
 
-	// optsNow mirrors opts for the lock-free part of Write (finding the
-	// host of an entry before taking the lock).
+	// optsNow mirrors opts for the lock-free part of Write (placing an
+	// entry by its fields before taking the lock).
 	optsNow atomic.Pointer[options]
 
 	mu        sync.Mutex
 	opts      *options
-	handles   []*handle // attached handles, oldest first; the last one's options apply
-	main      *logFile
-	hosts     map[string]*logFile // per_host files by sanitised host
-	byRaw     map[string]*logFile // per_host files by host as written in entries
+	handles   []*handle           // attached handles, oldest first; the last one's options apply
+	main      *logFile            // nil for a template: the fallback file is a routed one
+	routed    map[string]*logFile // files placed by a template or per_host, by path (route.go)
+	recovered map[string]bool     // routed files whose leftovers were looked for
 	useSeq    uint64
 	next      time.Time // next scheduled rotation; zero: none
 	nextFlush time.Time
@@ -42,8 +42,7 @@ type sink struct {
 	down      bool
 	pending   []logMsg // to log once the lock is released
 
-	notObject atomic.Int64 // per_host entries that were not JSON objects
-	warned    atomic.Bool
+	warned atomic.Bool // an entry could not be placed
 
 	shutOnce sync.Once
 	shutErr  error
@@ -84,37 +83,49 @@ type logMsg struct {
 
 func newSink(path string, o *options, clk clock) (*sink, error) {
 	dir := filepath.Dir(path)
+	if o.tmpl != nil && !o.perHost {
+		dir = o.tmpl.dir
+	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, fmt.Errorf("creating folder for %s: %w", path, err)
 	}
-	base, ext := splitExt(filepath.Base(path))
 	s := &sink{
-		path:  path,
-		clock: clk,
-		log:   caddy.Log().Named("writers.rotate").With(zap.String("file", path)),
-		main:  &logFile{set: fileSet{dir: dir, name: base, base: base, ext: ext}, path: path, meter: status.WriterMeter("rotate", path)},
-		hosts: map[string]*logFile{},
-		byRaw: map[string]*logFile{},
-		wake:  make(chan struct{}, 1),
-		stop:  make(chan struct{}),
-		done:  make(chan struct{}),
-		kick:  make(chan struct{}, 1),
+		path:      path,
+		clock:     clk,
+		log:       caddy.Log().Named("writers.rotate").With(zap.String("file", path)),
+		routed:    map[string]*logFile{},
+		recovered: map[string]bool{},
+		wake:      make(chan struct{}, 1),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
+		kick:      make(chan struct{}, 1),
 
 		flusherDone: make(chan struct{}),
 		closed:      make(chan struct{}),
 		meter:       status.WriterMeter("rotate", path),
+	}
+	if o.tmpl == nil || o.perHost {
+		base, ext := splitExt(filepath.Base(path))
+		s.main = &logFile{set: fileSet{dir: dir, name: base, base: base, ext: ext}, path: path, meter: s.meter}
 	}
 	s.idle.L = &s.mu
 	s.arch = newArchiver(clk, func(msg string, err error) { s.log.Error(msg, zap.Error(err)) })
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.apply(o)
-	// Recovery goes first in the archiver's queue, before any backup
-	// this sink makes.
-	s.arch.add(job{kind: jobRecover, comp: o.comp, set: s.main.set, ret: o.ret, anyHost: o.perHost})
-	if err := s.openLive(s.main); err != nil {
-		s.arch.close()
-		return nil, fmt.Errorf("opening log file: %w", err)
+	if s.main != nil {
+		// Recovery goes first in the archiver's queue, before any backup
+		// this sink makes.
+		s.arch.add(job{kind: jobRecover, comp: o.comp, set: s.main.set, ret: o.ret, anyHost: o.perHost})
+		if err := s.openLive(s.main); err != nil {
+			s.arch.close()
+			return nil, fmt.Errorf("opening log file: %w", err)
+		}
+		// A template of another writer that names this file hands its
+		// entries here.
+		claims.Lock()
+		claims.m[path] = s
+		claims.Unlock()
 	}
 	go s.run()
 	go s.flusher()
@@ -182,12 +193,11 @@ func (s *sink) apply(o *options) {
 			}
 		}
 	}
-	if !o.perHost {
-		for h, lf := range s.hosts {
-			lf.close()
-			delete(s.hosts, h)
+	if old != nil && (old.tmpl != o.tmpl && (old.tmpl == nil || o.tmpl == nil || old.tmpl.raw != o.tmpl.raw) || old.fallback != o.fallback || old.perHost != o.perHost) {
+		// Entries now go to other files: close the old ones.
+		for _, lf := range s.routed {
+			s.closeRouted(lf)
 		}
-		clear(s.byRaw)
 	}
 	s.next = time.Time{}
 	if o.sched != nil {
@@ -203,33 +213,51 @@ func (s *sink) apply(o *options) {
 
 // files returns every open live file, main first.
 func (s *sink) files() []*logFile {
-	out := make([]*logFile, 0, 1+len(s.hosts))
-	out = append(out, s.main)
-	for _, lf := range s.hosts {
+	out := make([]*logFile, 0, 1+len(s.routed))
+	if s.main != nil {
+		out = append(out, s.main)
+	}
+	for _, lf := range s.routed {
 		out = append(out, lf)
 	}
 	return out
 }
 
 func (s *sink) write(p []byte) (int, error) {
-	var host []byte
-	if o := s.optsNow.Load(); o != nil && o.perHost {
-		var isObject bool
-		host, isObject = hostOf(p)
-		if !isObject {
-			s.notObject.Add(1)
-			if s.warned.CompareAndSwap(false, true) {
-				s.log.Warn("per_host: an entry is not a JSON object, so it went to the main file; per_host reads the top-level \"host\" field of entries written with `format json`")
-			}
-		}
+	var buf [256]byte
+	return s.writeTo(s.place(s.optsNow.Load(), buf[:0], p), p, direct)
+}
+
+// fileFor returns the open file for target (nil: the main file), or nil
+// if it is not open.
+func (s *sink) fileFor(target []byte) *logFile {
+	if target == nil || s.main != nil && string(target) == s.main.path {
+		return s.main
+	}
+	return s.routed[string(target)]
+}
+
+// How an entry came to writeTo.
+const (
+	direct  = iota // from a handle
+	handed         // from the sink that owns its file: not to be handed on
+	retried        // back from an owner that could not take it
+)
+
+// writeTo writes entry p to the file at target (nil: the main file, or
+// the fallback file of a template).
+func (s *sink) writeTo(target, p []byte, how int) (int, error) {
+	if target == nil && s.main == nil {
+		target = []byte(s.optsNow.Load().fallback)
 	}
 	s.mu.Lock()
 	for {
-		if s.writing && !s.joinsBatch(p, host) {
+		lf := s.fileFor(target)
+		if s.writing && !s.joinsBatch(p, lf) {
 			s.idle.Wait()
 			continue
 		}
-		if !s.writing && s.batchFull(p, host) {
+		if !s.writing && s.batchFull(p, lf) {
 			// Write the full batch as the flusher would, without the
 			// lock, so that the other receivers go on meanwhile.
 			s.writeBatches()
@@ -253,9 +281,43 @@ func (s *sink) write(p []byte) (int, error) {
 			s.rotateAll(s.next, now)
 		}
 	}
-	lf := s.main
-	if len(host) > 0 && o.perHost {
-		lf = s.hostFile(host)
+	lf := s.fileFor(target)
+	if lf == nil {
+		// Not open, so not joining a batch: touch is true.
+		var owner *sink
+		var err error
+		lf, owner, err = s.routedFile(target)
+		switch {
+		case owner != nil && how == direct:
+			s.mu.Unlock()
+			n, err := owner.writeTo(target, p, handed)
+			switch err {
+			case errClosed:
+				// The owner is shutting down; its claims go once its
+				// files are closed.
+				<-owner.closed
+				return s.writeTo(target, p, retried)
+			case errElsewhere:
+				return s.writeTo(nil, p, retried)
+			}
+			return n, err
+		case owner != nil && how == handed:
+			s.mu.Unlock()
+			return 0, errElsewhere
+		case owner != nil:
+			err = errElsewhere
+		}
+		if err != nil {
+			s.logLater("opening a file of the template; its entries go to the fallback file", err)
+			if fb := s.fallbackFile(); fb != nil && fb.path != string(target) {
+				lf = fb
+			} else {
+				s.meter.Errors.Add(1)
+				s.mu.Unlock()
+				s.emit()
+				return 0, err
+			}
+		}
 	}
 	if touch && o.maxSize > 0 && lf.size > 0 && lf.size+int64(len(p)) > o.maxSize {
 		if now := s.clock.Now(); !now.Before(lf.retryAt) {
@@ -293,6 +355,20 @@ func (s *sink) write(p []byte) (int, error) {
 		s.emit()
 	}
 	return n, err
+}
+
+// fallbackFile returns the file for entries that cannot go where they
+// should, opening it if needed; nil if it cannot be opened or is
+// another writer's. mu is held and no batch is being written.
+func (s *sink) fallbackFile() *logFile {
+	if s.main != nil {
+		return s.main
+	}
+	lf, _, err := s.routedFile([]byte(s.opts.fallback))
+	if err != nil {
+		s.logLater("opening the fallback file", err)
+	}
+	return lf
 }
 
 // run is the sink's goroutine: it rotates at scheduled boundaries (even
@@ -360,13 +436,11 @@ func (s *sink) doShutdown() error {
 	err := s.flushAll() // waits for a batch being written first
 	for _, lf := range s.files() {
 		lf.close()
+		unclaim(lf.path, s)
 	}
 	s.mu.Unlock()
 	s.emit()
 	s.arch.close()
-	if n := s.notObject.Load(); n > 0 {
-		s.log.Warn("per_host: entries that were not JSON objects went to the main file", zap.Int64("count", n))
-	}
 	close(s.closed)
 	return err
 }

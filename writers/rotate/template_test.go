@@ -1,0 +1,170 @@
+package rotate
+
+import (
+	"fmt"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestTemplateResolve(t *testing.T) {
+	for _, tc := range []struct {
+		tmpl, entry, want, why string
+	}{
+		{"/l/{app}/{facility}.log", `{"level":"info","app":"shop","facility":"web.requests"}`, "/l/shop/web.requests.log", ""},
+		{"/l/{app}/{facility:root}.log", `{"app":"shop","facility":""}`, "/l/shop/root.log", ""},
+		{"/l/{app}/{facility}.log", `{"app":"shop","facility":""}`, "", "the entry has no field facility"},
+		{"/l/{app}/{facility}.log", `{"app":"shop"}`, "", "the entry has no field facility"},
+		{"/l/{request.host}.log", `{"logger":"http.log.access","request":{"remote_ip":"::1","host":"Shop.Example.COM","headers":{"Host":["x"]}},"status":200}`, "/l/shop.example.com.log", ""},
+		{"/l/{request.host}.log", `{"request":{"headers":{"host":"inner"}}}`, "", "the entry has no field request.host"},
+		{"/l/{request.host:nohost}.log", `{"request":"flat"}`, "/l/nohost.log", ""},
+		{"/l/{app}-{level}.log", `{"level":"warn","app":"MyApp"}`, "/l/MyApp-warn.log", ""},
+		{"/l/{host}/x.log", `{"host":"../../etc"}`, "/l/_._.__etc/x.log", ""},
+		{"/l/{host}/x.log", `{"host":".."}`, "/l/_./x.log", ""},
+		{"/l/{host}/x.log", `{"host":"fe80::1%eth0"}`, "/l/fe80__1_eth0/x.log", ""},
+		{"/l/{status}.log", `{"status":404}`, "/l/404.log", ""},
+		{"/l/{app}.log", `not json`, "", "the entry is not a JSON object (use `format json`, or a format that writes JSON)"},
+		{"/l/{app}.log", `{"app":"x"`, "/l/x.log", ""}, // found before the end: no need to read on
+		{"/l/{a}{b}{c}.log", `{"a":"` + strings.Repeat("a", 200) + `","b":"` + strings.Repeat("b", 100) + `","c":"` + strings.Repeat("c", 100) + `"}`, "", "a file name from the template is too long"},
+		{"/l/{app}.log", `{"app":"` + strings.Repeat("x", 300) + `"}`, "/l/" + strings.Repeat("x", maxValueLen) + ".log", ""},
+		{"/l/{app}.log", `{"ap\u0070":"escaped key","app":"a\u0062"}`, "/l/ab.log", ""},
+	} {
+		tp, err := parseTemplate(tc.tmpl)
+		if err != nil {
+			t.Fatalf("%s: %v", tc.tmpl, err)
+		}
+		got, why := tp.resolve([]byte("keep:"), []byte(tc.entry))
+		if !strings.HasPrefix(string(got), "keep:") {
+			t.Fatalf("resolve lost dst: %q", got)
+		}
+		if string(got[5:]) != tc.want || why != tc.why {
+			t.Errorf("%s with %s = %q, %q; want %q, %q", tc.tmpl, tc.entry, got[5:], why, tc.want, tc.why)
+		}
+	}
+}
+
+func TestParseTemplate(t *testing.T) {
+	tp, err := parseTemplate("/var/log/{app}/x/{facility}-{app}.log")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if tp.dir != "/var/log" || len(tp.fields) != 2 {
+		t.Errorf("dir %q, fields %v", tp.dir, tp.fields)
+	}
+	tp, err = parseTemplate("/srv/{http.request.host}.log")
+	if err != nil || tp.fields[0].name != "request.host" || tp.dir != "/srv" {
+		t.Errorf("site shorthand: %v %+v", err, tp)
+	}
+	for _, bad := range []string{"/l/{}.log", "/l/{a..b}.log", "/l/{app:}.log", "/l/{app:a/b}.log", "/l/{app:..}.log", "/l/{a}{b}{c}{d}{e}{f}{g}{h}{i}.log", "/l/{app.log"} {
+		if _, err := parseTemplate(bad); err == nil {
+			t.Errorf("%s: no error", bad)
+		}
+	}
+}
+
+func FuzzTemplateResolve(f *testing.F) {
+	for _, s := range []string{`{"app":"a","facility":"b.c","request":{"host":"h"}}`, `{"app":"..","facility":"/"}`, `{"request":{"host":{"x":1}}}`, `{`} {
+		f.Add([]byte(s))
+	}
+	tp, err := parseTemplate("/l/{app}/{facility:root}/{request.host}.log")
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, p []byte) {
+		got, why := tp.resolve(nil, p)
+		if why != "" {
+			if len(got) != 0 {
+				t.Fatalf("unplaced entry gave %q", got)
+			}
+			return
+		}
+		parts := strings.Split(string(got), "/")
+		if len(parts) != 5 || parts[0] != "" || parts[1] != "l" || !strings.HasSuffix(parts[4], ".log") {
+			t.Fatalf("%q left the template's shape", got)
+		}
+		for _, c := range parts[2:] {
+			if c == "" || c == "." || c == ".." || strings.HasPrefix(c, ".") || len(c) > 255 {
+				t.Fatalf("%q: bad component %q", got, c)
+			}
+		}
+	})
+}
+
+// TestTemplateFiles: each entry lands in the file its fields name; each
+// file rotates by size and schedule on its own; entries the template
+// cannot place go to the fallback file and are counted; at most
+// max_open_files stay open, and a closed file is reopened, not lost.
+func TestTemplateFiles(t *testing.T) {
+	dir := t.TempDir()
+	h, clk := testWriter(t, dir, start, func(w *RotateWriter) {
+		w.Filename = filepath.Join(dir, "{app}", "{facility:root}.log")
+		w.Every, w.MaxSize, w.Compress, w.MaxOpenFiles = "hourly", 200, "none", 3
+	})
+	want := map[string][]string{}
+	for i := range 30 {
+		app, fac := fmt.Sprintf("app%d", i%4), []string{"web", "db.sql", ""}[i%3]
+		e := fmt.Sprintf(`{"level":"info","app":%q,"facility":%q,"msg":"m%02d"}`, app, fac, i)
+		mustWrite(t, h, e)
+		if fac == "" {
+			fac = "root"
+		}
+		want[filepath.Join(dir, app, fac+".log")] = append(want[filepath.Join(dir, app, fac+".log")], e)
+	}
+	mustWrite(t, h, `{"msg":"no app"}`, "plain text")
+	s := h.sink.Load()
+	s.mu.Lock()
+	open := len(s.routed)
+	s.mu.Unlock()
+	if open > 3 {
+		t.Errorf("%d files open, max_open_files is 3", open)
+	}
+	step(h, clk, time.Minute) // 11:00: every file rotates
+	for path, es := range want {
+		var got []string
+		for _, f := range names(t, filepath.Dir(path)) {
+			base := strings.TrimSuffix(filepath.Base(path), ".log")
+			if strings.HasPrefix(f, base+"-") || f == filepath.Base(path) {
+				got = append(got, lines(t, filepath.Join(filepath.Dir(path), f))...)
+			}
+		}
+		sort.Strings(got)
+		sort.Strings(es)
+		if !equal(got, es) {
+			t.Errorf("%s and its backups hold %q, want %q", path, got, es)
+		}
+	}
+	if got := lines(t, filepath.Join(dir, "unplaced-2026-11-20T11-00-00.log")); !equal(got, []string{`{"msg":"no app"}`, "plain text"}) {
+		t.Errorf("fallback holds %q (%q)", got, names(t, dir))
+	}
+	if n := s.meter.Unplaced.Load(); n != 2 {
+		t.Errorf("unplaced = %d, want 2", n)
+	}
+	// Size: app0/web.log gets 3 entries of ~70 bytes, over 200.
+	if n := len(names(t, filepath.Join(dir, "app0"))); n < 3 {
+		t.Errorf("app0 has %q", names(t, filepath.Join(dir, "app0")))
+	}
+}
+
+// TestTemplateHandsFilesToTheirOwner: while two writers with different
+// templates are live (a reload changing the template), a file both name
+// is written by one of them only, and no entry is lost.
+func TestTemplateHandsFilesToTheirOwner(t *testing.T) {
+	dir := t.TempDir()
+	old, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.Filename = filepath.Join(dir, "{app}.log") })
+	mustWrite(t, old, `{"app":"a","msg":"1"}`)
+	nw, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.Filename = filepath.Join(dir, "{app:none}.log") })
+	mustWrite(t, nw, `{"app":"a","msg":"2"}`)
+	claims.Lock()
+	o := claims.m[filepath.Join(dir, "a.log")]
+	claims.Unlock()
+	if o != old.sink.Load() {
+		t.Fatalf("a.log owned by %p, want the old writer's sink %p", o, old.sink.Load())
+	}
+	old.Close()
+	mustWrite(t, nw, `{"app":"a","msg":"3"}`)
+	if got := lines(t, filepath.Join(dir, "a.log")); !equal(got, []string{`{"app":"a","msg":"1"}`, `{"app":"a","msg":"2"}`, `{"app":"a","msg":"3"}`}) {
+		t.Errorf("a.log holds %q", got)
+	}
+}
