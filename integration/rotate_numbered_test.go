@@ -20,7 +20,8 @@ import (
 // order they were sent.
 func TestRotateNumbered(t *testing.T) {
 	t.Parallel()
-	s := startCaddy(t, rotateConfig("max_size 2KiB", "keep 3", "name_format numbered"))
+	// flush always: every answered record is in the file before the kill.
+	s := startCaddy(t, rotateConfig("max_size 2KiB", "keep 3", "name_format numbered", "flush always"))
 	logs := filepath.Join(s.Dir, "logs")
 	live := filepath.Join(logs, "shop.log")
 	var sent []string
