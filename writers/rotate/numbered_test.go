@@ -245,6 +245,38 @@ func TestNumberedPerHost(t *testing.T) {
 	})
 }
 
+// TestNumberedTemplate: each file of a path template is numbered on its
+// own, in its own folder.
+func TestNumberedTemplate(t *testing.T) {
+	dir := t.TempDir()
+	h, clk := numbered(t, dir, func(w *RotateWriter) {
+		w.Filename = filepath.Join(dir, "{app}", "{facility}.log")
+		w.Every, w.Keep, w.Compress = "hourly", 2, "zstd"
+	})
+	files := [][2]string{{"a", "web"}, {"a", "db"}, {"b", "web"}}
+	for hour := range 3 {
+		for _, f := range files {
+			mustWrite(t, h, fmt.Sprintf(`{"app":%q,"facility":%q,"hour":%d}`, f[0], f[1], hour))
+		}
+		step(h, clk, time.Hour)
+	}
+	for _, app := range []string{"a", "b"} {
+		want := map[string][]string{}
+		for _, f := range files {
+			if f[0] != app {
+				continue
+			}
+			entry := func(hour int) []string {
+				return []string{fmt.Sprintf(`{"app":%q,"facility":%q,"hour":%d}`, f[0], f[1], hour)}
+			}
+			want[f[1]+".log"] = nil
+			want[f[1]+".log.1.zst"] = entry(2)
+			want[f[1]+".log.2.zst"] = entry(1)
+		}
+		checkFiles(t, filepath.Join(dir, app), want)
+	}
+}
+
 // TestNumberedNeverOverwrites: a file in the way of a shift (put there
 // behind the writer's back) stops the shift rather than being
 // overwritten; the backups wait, and the next job numbers them.
