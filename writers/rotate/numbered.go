@@ -29,7 +29,8 @@ import (
 // app.log.pending-<seq>, and queues a job; the archiver's goroutine,
 // which alone compresses and prunes, shifts the numbered backups and
 // renames the pending ones to app.log.1, then compresses. Nothing else
-// touches those names, so no rename ever races a compression.
+// touches those names (and setLocks keeps two archivers from working on
+// one file at once), so no rename ever races a compression.
 //
 // Sequence numbers of pending backups grow with each rotation while any
 // is waiting (nextPendingPath takes one above the highest on disk), so
@@ -39,7 +40,7 @@ import (
 // than assuming the state the last job left, so that a crash at any step
 // is repaired by the next job or start: leftover `.tmp` archives are
 // removed, a plain backup beside its complete archive is removed, gaps
-// in the numbers are closed (renumbering upwards, in order), and pending
+// in the numbers are closed (the lowest numbers first), and pending
 // backups are shifted in, oldest first. Shifting renames the oldest
 // backup first, and never onto an existing name, so a crash in the
 // middle leaves a gap rather than a lost backup.
