@@ -149,50 +149,60 @@ func logLines(t *testing.T, dir string) (files []string, counts map[string]int, 
 	counts = map[string]int{}
 	for _, e := range entries {
 		files = append(files, e.Name())
-		path := filepath.Join(dir, e.Name())
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r io.Reader = f
-		switch {
-		case strings.HasSuffix(path, ".gz"):
-			zr, err := gzip.NewReader(f)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			r = zr
-		case strings.HasSuffix(path, ".zst"):
-			zr, err := zstd.NewReader(f)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			defer zr.Close()
-			r = zr
-		case strings.HasSuffix(path, ".tmp"):
-			t.Errorf("incomplete archive left behind: %s", path)
-			f.Close()
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			t.Errorf("incomplete archive left behind: %s", e.Name())
 			continue
 		}
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 1<<20), 1<<20)
-		for sc.Scan() {
-			var entry struct {
-				Msg string `json:"msg"`
-			}
-			if err := json.Unmarshal(sc.Bytes(), &entry); err != nil {
-				t.Fatalf("%s: a line is not JSON (torn write?): %v: %q", path, err, sc.Text())
-			}
-			counts[entry.Msg]++
-			order = append(order, entry.Msg)
+		for _, m := range fileMsgs(t, filepath.Join(dir, e.Name())) {
+			counts[m]++
+			order = append(order, m)
 		}
-		if err := sc.Err(); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		f.Close()
 	}
 	sort.Strings(files)
 	return files, counts, order
+}
+
+// fileMsgs returns the msg of every entry of one log file, decompressed
+// by its suffix, in order.
+func fileMsgs(t *testing.T, path string) []string {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	switch {
+	case strings.HasSuffix(path, ".gz"):
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		r = zr
+	case strings.HasSuffix(path, ".zst"):
+		zr, err := zstd.NewReader(f)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	var msgs []string
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var entry struct {
+			Msg string `json:"msg"`
+		}
+		if err := json.Unmarshal(sc.Bytes(), &entry); err != nil {
+			t.Fatalf("%s: a line is not JSON (torn write?): %v: %q", path, err, sc.Text())
+		}
+		msgs = append(msgs, entry.Msg)
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return msgs
 }
 
 // check fails unless every accepted message is in counts exactly once,

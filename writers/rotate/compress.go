@@ -129,6 +129,11 @@ func (a *archiver) run() {
 }
 
 func (a *archiver) do(j job) {
+	if j.ret.format.numbered {
+		// Compressing and pruning are part of numbering.
+		a.numbered(j)
+		return
+	}
 	switch j.kind {
 	case jobCompress:
 		if err := compressFile(j.plain, j.comp); err != nil {
@@ -268,6 +273,11 @@ func compressFile(plain string, c compression) error {
 		return fail(err)
 	}
 	if err := enc.Close(); err != nil {
+		return fail(err)
+	}
+	// The archive keeps the backup's modification time, as gzip(1)
+	// does: max_age of numbered backups goes by it.
+	if err := os.Chtimes(tmp, time.Time{}, info.ModTime()); err != nil {
 		return fail(err)
 	}
 	if err := out.Sync(); err != nil {

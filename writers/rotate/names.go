@@ -31,9 +31,13 @@ const timeLayout = "2006-01-02T15-04-05"
 //	{n}     empty, or `_001`, `_002`... when the name is already taken
 //
 // The compression suffix (`.gz`, `.zst`) is appended after the pattern.
+//
+// The pattern `numbered` names backups as logrotate and Python's
+// RotatingFileHandler do instead (`app.log.1` newest); see numbered.go.
 type nameFormat struct {
-	pattern string
-	parts   []namePart
+	pattern  string
+	parts    []namePart
+	numbered bool
 }
 
 type namePart struct {
@@ -49,6 +53,10 @@ var nameTokens = map[string]bool{"name": true, "base": true, "host": true, "ext"
 func parseNameFormat(pattern string, perHost bool) (*nameFormat, error) {
 	if pattern == "" {
 		pattern = DefaultNameFormat
+	}
+	if pattern == NumberedFormat {
+		// The live file's name, host included, is in every backup's.
+		return &nameFormat{pattern: pattern, numbered: true}, nil
 	}
 	if strings.ContainsAny(pattern, `/\`) || pattern == "." || pattern == ".." {
 		return nil, fmt.Errorf("name_format %q: backups stay next to the log file, so it cannot contain a path separator", pattern)
@@ -84,7 +92,7 @@ func parseNameFormat(pattern string, perHost bool) (*nameFormat, error) {
 	}
 	switch {
 	case !seen["time"] || !seen["n"]:
-		return nil, fmt.Errorf("name_format %q: needs {time} and {n}, so that backups sort by time and never overwrite each other", pattern)
+		return nil, fmt.Errorf("name_format %q: needs {time} and {n}, so that backups sort by time and never overwrite each other (or name_format numbered: app.log.1, app.log.2...)", pattern)
 	case !seen["name"] && !seen["base"]:
 		return nil, fmt.Errorf("name_format %q: needs {name} or {base}, so that backups can be told from other files", pattern)
 	case perHost && !seen["name"] && !seen["host"]:
@@ -150,8 +158,12 @@ const tmpSuffix = ".tmp"
 // the first counter value for which neither the plain name nor any
 // archive or archive in progress exists, so a backup never overwrites
 // another one (two size rotations in one second, a wall-clock time
-// repeated by a DST change, a restart).
+// repeated by a DST change, a restart). With numbered names, it is the
+// name the backup waits under until the archiver numbers it.
 func (f *nameFormat) freeBackupPath(fs fileSet, at time.Time) (string, error) {
+	if f.numbered {
+		return nextPendingPath(fs)
+	}
 	for n := 0; n < 100000; n++ {
 		p := filepath.Join(fs.dir, f.backupName(fs, at, n))
 		taken, err := anyExists(p, p+".gz", p+".gz"+tmpSuffix, p+".zst", p+".zst"+tmpSuffix)
@@ -238,29 +250,18 @@ type backup struct {
 // listBackups returns the backups in dir whose names re matches, oldest
 // first (by time, then counter), reading times in loc.
 func listBackups(dir string, re *regexp.Regexp, loc *time.Location) ([]*backup, error) {
-	entries, err := os.ReadDir(dir)
-	if err != nil {
-		return nil, err
-	}
 	iTime, iN, iComp, iTmp := re.SubexpIndex("time"), re.SubexpIndex("n"), re.SubexpIndex("comp"), re.SubexpIndex("tmp")
 	byStem := map[string]*backup{}
-	for _, e := range entries {
-		if !e.Type().IsRegular() {
-			continue
-		}
-		m := re.FindStringSubmatch(e.Name())
-		if m == nil {
-			continue
-		}
+	err := eachMatch(dir, re, func(name string, m []string) {
 		at, err := time.ParseInLocation(timeLayout, m[iTime], loc)
 		if err != nil {
-			continue // 2026-13-45: not one of ours
+			return // 2026-13-45: not one of ours
 		}
 		n := 0
 		if m[iN] != "" {
 			n, _ = strconv.Atoi(m[iN][1:])
 		}
-		path := filepath.Join(dir, e.Name())
+		path := filepath.Join(dir, name)
 		stem := strings.TrimSuffix(strings.TrimSuffix(path, m[iTmp]), m[iComp])
 		b := byStem[stem]
 		if b == nil {
@@ -276,6 +277,9 @@ func listBackups(dir string, re *regexp.Regexp, loc *time.Location) ([]*backup, 
 		default:
 			b.plain = true
 		}
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make([]*backup, 0, len(byStem))
 	for _, b := range byStem {
@@ -291,4 +295,22 @@ func listBackups(dir string, re *regexp.Regexp, loc *time.Location) ([]*backup, 
 		return out[i].stem < out[j].stem
 	})
 	return out, nil
+}
+
+// eachMatch calls f with the name and submatches of every regular file
+// in dir whose name re matches.
+func eachMatch(dir string, re *regexp.Regexp, f func(name string, m []string)) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	for _, e := range entries {
+		if !e.Type().IsRegular() {
+			continue
+		}
+		if m := re.FindStringSubmatch(e.Name()); m != nil {
+			f(e.Name(), m)
+		}
+	}
+	return nil
 }

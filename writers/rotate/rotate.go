@@ -94,7 +94,8 @@ type RotateWriter struct {
 	Flush string `json:"flush,omitempty"`
 
 	// How backups are named, from the tokens {name} {base} {host} {ext}
-	// {time} {n}. Default: `{name}-{time}{n}{ext}`.
+	// {time} {n}; or `numbered`: app.log.1 (newest), app.log.2.gz...
+	// Default: `{name}-{time}{n}{ext}`.
 	NameFormat string `json:"name_format,omitempty"`
 
 	path  string
