@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"os"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -205,7 +206,19 @@ func (h *handle) writeDetached(p []byte) (int, error) {
 			return n, err
 		}
 	}
-	f, err := os.OpenFile(h.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, h.opts.comp.mode)
+	path := h.path
+	if t := h.opts.tmpl; t != nil {
+		// A template's own name is no file: place the entry.
+		placed, why := t.resolve(nil, p)
+		path = string(placed)
+		if why != "" {
+			path = h.opts.fallback
+		}
+		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+			return 0, err
+		}
+	}
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, h.opts.comp.mode)
 	if err != nil {
 		return 0, err
 	}

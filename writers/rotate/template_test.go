@@ -202,3 +202,21 @@ func BenchmarkTemplateResolve(b *testing.B) {
 		})
 	}
 }
+
+// TestTemplateWriteAfterClose: an entry written through a handle after
+// its sink is gone (a logger of an unloaded config) still lands in the
+// file it names, or the fallback; never in a file named after the
+// template itself.
+func TestTemplateWriteAfterClose(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.Filename = filepath.Join(dir, "{app}", "x.log") })
+	mustWrite(t, h, `{"app":"a","msg":"1"}`)
+	h.Close()
+	mustWrite(t, h, `{"app":"a","msg":"2"}`, `{"msg":"3"}`)
+	if got := lines(t, filepath.Join(dir, "a", "x.log")); !equal(got, []string{`{"app":"a","msg":"1"}`, `{"app":"a","msg":"2"}`}) {
+		t.Errorf("a/x.log holds %q", got)
+	}
+	if got := lines(t, filepath.Join(dir, "unplaced.log")); !equal(got, []string{`{"msg":"3"}`}) {
+		t.Errorf("unplaced.log holds %q (%q)", got, names(t, dir))
+	}
+}
