@@ -108,7 +108,7 @@
 		fillTable("sources", (s.sources || []).map(f =>
 			[f.name, fmt(f.accepted), fmt(f.rejected), rate(f.rate_per_second)]), 1);
 		fillTable("writers", (s.writers || []).map(w =>
-			[w.kind, w.name, fmt(w.entries), bytes(w.bytes), fmt(w.errors), fmt(w.dropped), fmt(w.rotations), fmt(w.spool_depth),
+			[w.kind, w.name, fmt(w.entries), bytes(w.bytes), fmt(w.errors), fmt(w.dropped), fmt(w.rotations), fmt(w.unplaced || 0), fmt(w.spool_depth),
 			 w.spool_depth ? duration(w.spool_oldest_age_seconds) : "–"]), 2,
 			"No applog writer has written yet.");
 	}
