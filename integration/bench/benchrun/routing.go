@@ -1,0 +1,437 @@
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/caddy-applog/caddy-applog/integration/bench/internal/load"
+)
+
+// Part 5, routing at scale (issue 18): what a record costs as the
+// number of log blocks and files grows. Two comparisons, each a pair of
+// Caddy configs run in alternating rounds (A B, B A, A B, ...), a fresh
+// Caddy per run, with the syslog load of part 1:
+//
+//	blocks:    one facility written by rotate (flush batch), with 1 log
+//	           block against 1 + N log blocks of N other apps, each with
+//	           its own file, that take none of the load; with
+//	           -compare-caddy, the same pair on that build too (a build
+//	           from before the per-facility loggers shows the cost that
+//	           grew with unrelated blocks);
+//	templates: N facilities (apps of 4 facilities each) in one mixed
+//	           load, written by N log blocks with a file each against
+//	           one log block whose rotate file is {app}/{facility}.log.
+//
+// Each round's two runs give one ratio, B / A: the median and range of
+// those show how far the machine moved under the run. Every message is
+// verified in the file it belongs in, exactly once.
+
+// routingFlags are the part's options (registered here, beside the
+// part, rather than in main).
+type routingFlags struct {
+	msgs, rounds, blocks int
+}
+
+var routingOpts = func() *routingFlags {
+	r := &routingFlags{}
+	flag.IntVar(&r.msgs, "routing-msgs", 1_000_000, "routing part: syslog messages per run")
+	flag.IntVar(&r.rounds, "routing-rounds", 5, "routing part: rounds, each running both configs of a comparison")
+	flag.IntVar(&r.blocks, "routing-blocks", 40, "routing part: the unrelated log blocks added to one, and the facilities of the template comparison")
+	return r
+}()
+
+// routingSetup is one Caddy config of a comparison.
+type routingSetup struct {
+	label string // what the row says
+	bin   string
+	// caddyfile is the config of a run in dir.
+	caddyfile func(dir string, admin, port int) string
+	// files are where the load goes, in dir, and place(seq) the index
+	// of the one message seq belongs in.
+	files    func(dir string) []string
+	place    func(seq int) int
+	programs []string // the load's APP-NAMEs (load.SyslogSpec)
+}
+
+// routingRun is one run's result.
+type routingRun struct {
+	Rate    float64       // messages per second
+	CPU     time.Duration // Caddy's, per message
+	PeakRSS int64
+	Err     error
+}
+
+// routingPair is a comparison's result: A and B's runs, one of each per
+// round.
+type routingPair struct {
+	Title, Caddy string
+	A, B         routingSetup
+	ARuns, BRuns []routingRun
+}
+
+func (p *routingPair) err() error {
+	for _, r := range append(slices.Clone(p.ARuns), p.BRuns...) {
+		if r.Err != nil {
+			return r.Err
+		}
+	}
+	if len(p.ARuns) == 0 || len(p.ARuns) != len(p.BRuns) {
+		return fmt.Errorf("%d and %d runs", len(p.ARuns), len(p.BRuns))
+	}
+	return nil
+}
+
+// ratios are each round's B / A of f.
+func (p *routingPair) ratios(f func(routingRun) float64) []float64 {
+	var v []float64
+	for i := range p.ARuns {
+		v = append(v, f(p.BRuns[i])/f(p.ARuns[i]))
+	}
+	return v
+}
+
+// routingReport is part 5's result.
+type routingReport struct {
+	Msgs, Blocks int
+	Blocks1      []routingPair // 1 vs 1+N log blocks, per Caddy build
+	Templates    *routingPair
+}
+
+func (r *routingReport) failed() bool {
+	if r == nil {
+		return false
+	}
+	for _, p := range r.pairs() {
+		if p.err() != nil {
+			return true
+		}
+	}
+	return false
+}
+
+func (r *routingReport) pairs() []*routingPair {
+	var ps []*routingPair
+	for i := range r.Blocks1 {
+		ps = append(ps, &r.Blocks1[i])
+	}
+	if r.Templates != nil {
+		ps = append(ps, r.Templates)
+	}
+	return ps
+}
+
+// rotateBlock is the rotate writer of every file in this part: the
+// fast path, no rotation or compression in the way.
+const rotateBlock = `output rotate %s {
+			max_size 1000GiB
+			compress none
+			flush batch
+		}`
+
+func (o *options) runRouting(ctx context.Context) *routingReport {
+	ro := routingOpts
+	rep := &routingReport{Msgs: ro.msgs, Blocks: ro.blocks}
+	for _, v := range o.caddyVariants() {
+		rep.Blocks1 = append(rep.Blocks1, o.unrelatedBlocksPair(v, ro.blocks))
+	}
+	tp := o.templatePair(ro.blocks)
+	rep.Templates = &tp
+	for r := range ro.rounds {
+		for _, p := range rep.pairs() {
+			type run struct {
+				s    routingSetup
+				into *[]routingRun
+			}
+			order := []run{{p.A, &p.ARuns}, {p.B, &p.BRuns}}
+			if r%2 == 1 {
+				order[0], order[1] = order[1], order[0]
+			}
+			for _, x := range order {
+				if ctx.Err() != nil {
+					return rep
+				}
+				logf("routing round %d/%d: %s, %s", r+1, ro.rounds, p.Caddy, x.s.label)
+				*x.into = append(*x.into, o.runRoutingOnce(ctx, x.s, ro.msgs))
+			}
+		}
+	}
+	return rep
+}
+
+// unrelatedBlocksPair: the load's one facility, benchapp, written by one
+// log block; then the same with n apps more, each with its own log block
+// and file, which the load never names. Their files are verified to
+// stay empty.
+func (o *options) unrelatedBlocksPair(v caddyVariant, n int) routingPair {
+	others := make([]string, n)
+	for i := range others {
+		others[i] = fmt.Sprintf("other%02d", i)
+	}
+	config := func(unrelated []string) func(dir string, admin, port int) string {
+		return func(dir string, admin, port int) string {
+			var apps, logs strings.Builder
+			for _, app := range unrelated {
+				fmt.Fprintf(&apps, "\t\tfacility %s\n", app)
+				fmt.Fprintf(&logs, "\tlog %s {\n\t\tinclude applog.%s\n\t\t%s\n\t\tformat json\n\t}\n",
+					app, app, fmt.Sprintf(rotateBlock, strconv.Quote(filepath.Join(dir, "other", app+".log"))))
+			}
+			return fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	applog {
+		syslog tcp/127.0.0.1:%d
+		facility benchapp
+%s		max_clock_skew 87600h
+	}
+	log bench {
+		include applog.benchapp
+		%s
+		format json
+	}
+%s}
+`, admin, port, apps.String(), fmt.Sprintf(rotateBlock, strconv.Quote(filepath.Join(dir, "bench.log"))), logs.String())
+		}
+	}
+	// Both sides follow the same files, so that the verifier costs the
+	// same beside either Caddy.
+	files := func(dir string) []string {
+		fs := []string{filepath.Join(dir, "bench.log")}
+		for _, app := range others {
+			fs = append(fs, filepath.Join(dir, "other", app+".log"))
+		}
+		return fs
+	}
+	place := func(int) int { return 0 }
+	programs := []string{"benchapp"}
+	return routingPair{
+		Title: "blocks", Caddy: v.label,
+		A: routingSetup{label: "1 log block", bin: v.bin, caddyfile: config(nil), files: files, place: place, programs: programs},
+		B: routingSetup{label: fmt.Sprintf("1 + %d unrelated log blocks", n), bin: v.bin, caddyfile: config(others), files: files, place: place, programs: programs},
+	}
+}
+
+// templatePair: n facilities, facility k being f<k%4> of app<k/4>, in
+// one load where message seq comes from facility seq%n; written by n log
+// blocks, each with its own file, against one log block writing
+// {app}/{facility}.log. Both write the same files.
+func (o *options) templatePair(n int) routingPair {
+	programs := make([]string, n)
+	apps := map[string]bool{}
+	for k := range programs {
+		app := fmt.Sprintf("app%d", k/4)
+		programs[k] = fmt.Sprintf("%s.f%d", app, k%4)
+		apps[app] = true
+	}
+	appNames := slices.Sorted(func(yield func(string) bool) {
+		for a := range apps {
+			if !yield(a) {
+				return
+			}
+		}
+	})
+	global := func(admin, port int, logs string) string {
+		var decl strings.Builder
+		for _, app := range appNames {
+			fmt.Fprintf(&decl, "\t\tfacility %s\n", app)
+		}
+		return fmt.Sprintf(`{
+	admin 127.0.0.1:%d
+	applog {
+		syslog tcp/127.0.0.1:%d
+%s		max_clock_skew 87600h
+	}
+%s}
+`, admin, port, decl.String(), logs)
+	}
+	file := func(dir, program string) string {
+		app, facility, _ := strings.Cut(program, ".")
+		return filepath.Join(dir, app, facility+".log")
+	}
+	blocks := func(dir string, admin, port int) string {
+		var logs strings.Builder
+		for k, p := range programs {
+			fmt.Fprintf(&logs, "\tlog f%02d {\n\t\tinclude applog.%s\n\t\t%s\n\t\tformat json\n\t}\n",
+				k, p, fmt.Sprintf(rotateBlock, strconv.Quote(file(dir, p))))
+		}
+		return global(admin, port, logs.String())
+	}
+	template := func(dir string, admin, port int) string {
+		var include strings.Builder
+		for _, app := range appNames {
+			include.WriteString(" applog." + app)
+		}
+		logs := fmt.Sprintf("\tlog routed {\n\t\tinclude%s\n\t\t%s\n\t\tformat json\n\t}\n",
+			include.String(), fmt.Sprintf(rotateBlock, strconv.Quote(filepath.Join(dir, "{app}", "{facility}.log"))))
+		return global(admin, port, logs)
+	}
+	files := func(dir string) []string {
+		fs := make([]string, len(programs))
+		for k, p := range programs {
+			fs[k] = file(dir, p)
+		}
+		return fs
+	}
+	place := func(seq int) int { return seq % n }
+	return routingPair{
+		Title: "templates", Caddy: "caddy-applog",
+		A: routingSetup{label: fmt.Sprintf("%d log blocks, a `rotate` file each", n), bin: o.caddy, caddyfile: blocks, files: files, place: place, programs: programs},
+		B: routingSetup{label: "1 log block, `rotate …/{app}/{facility}.log`", bin: o.caddy, caddyfile: template, files: files, place: place, programs: programs},
+	}
+}
+
+// runRoutingOnce starts a Caddy with s's config, sends it msgs syslog
+// messages and follows its files until every message is there.
+func (o *options) runRoutingOnce(ctx context.Context, s routingSetup, msgs int) (row routingRun) {
+	dir, err := os.MkdirTemp(o.work, "routing-")
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	if !o.keep {
+		defer os.RemoveAll(dir)
+	}
+	admin, err1 := freePort()
+	port, err2 := freePort()
+	if err1 != nil || err2 != nil {
+		row.Err = fmt.Errorf("no free port: %v %v", err1, err2)
+		return row
+	}
+	d, err := startCaddy(ctx, s.bin, "caddy ("+s.label+")", dir, s.caddyfile(dir, admin, port), port)
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	defer d.stop()
+	v := load.NewFilesVerifier(msgs, s.files(dir), s.place)
+	defer v.Close()
+
+	cpu0, err := d.cpu()
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	runCtx, cancel := context.WithTimeout(ctx, o.syslogTimeout)
+	defer cancel()
+	start := time.Now()
+	sendDone := make(chan error, 1)
+	go func() {
+		res, err := load.SendSyslog(runCtx, load.SyslogSpec{
+			Addr: fmt.Sprintf("127.0.0.1:%d", port), Total: msgs, Conns: o.syslogConns, Size: o.syslogSize, Programs: s.programs,
+		})
+		if err == nil && res.Sent != msgs {
+			err = fmt.Errorf("sent %d of %d messages", res.Sent, msgs)
+		}
+		sendDone <- err
+	}()
+	end, ferr := v.Follow(runCtx, o.stall)
+	if err := <-sendDone; err != nil {
+		row.Err = fmt.Errorf("load generator: %w", err)
+		return row
+	}
+	if ferr != nil {
+		row.Err = ferr
+		return row
+	}
+	if err := v.Settle(300 * time.Millisecond); err != nil {
+		row.Err = fmt.Errorf("after all messages arrived: %w", err)
+		return row
+	}
+	cpu1, err := d.cpu()
+	if err != nil {
+		row.Err = err
+		return row
+	}
+	if row.PeakRSS, err = load.PeakRSS(d.pid()); err != nil {
+		row.Err = err
+		return row
+	}
+	elapsed := end.Sub(start)
+	row.Rate = float64(msgs) / elapsed.Seconds()
+	row.CPU = time.Duration(float64(cpu1-cpu0) / float64(msgs))
+	logf("%s: %d messages in %.2fs: %.0f msg/s, %.2f CPU µs each, peak RSS %s, verified in %d files",
+		s.label, msgs, elapsed.Seconds(), row.Rate, float64(row.CPU)/1e3, mib(row.PeakRSS), len(v.Paths))
+	return row
+}
+
+// markdown writes part 5's section.
+func (r *routingReport) markdown(p func(format string, args ...any), o *options) {
+	p("\n### 5. Routing: unrelated log blocks, and a path template against a log block per facility\n\n")
+	p("%s RFC 5424 messages of %d bytes over %d TCP connections to the `syslog` receiver per run, a new Caddy for each, "+
+		"every file written by `rotate` with `flush batch`; %d round(s), each running both configs of a comparison in turn (A B, then B A). "+
+		"Time runs from the first byte sent to the last line found; CPU is Caddy's utime+stime. "+
+		"Each message is verified in the file it belongs in, exactly once, and unrelated files stay empty. "+
+		"Each round's two runs give one ratio; the median and range of those show how far the machine moved.\n\n",
+		thousands(r.Msgs), o.syslogSize, o.syslogConns, routingOpts.rounds)
+
+	p("One facility (`benchapp`), its log block alone, then with %d more apps, each with its own log block and file, that the load never names:\n\n", r.Blocks)
+	p("| Caddy | log blocks | messages/s | range over rounds | CPU s per 1M messages | peak RSS | all messages verified |\n|---|---|--:|--:|--:|--:|---|\n")
+	for i := range r.Blocks1 {
+		r.Blocks1[i].rows(p, func(x routingRun) string { return fmt.Sprintf("%.2f", x.CPU.Seconds()*1e6) })
+	}
+	p("\n| Caddy | messages/s, 1 + %d / 1 | median and range of the rounds' ratios | CPU per message | goal |\n|---|--:|--:|--:|---|\n", r.Blocks)
+	for i := range r.Blocks1 {
+		pr := &r.Blocks1[i]
+		if pr.err() != nil {
+			continue
+		}
+		rate, pairs, cpu := pr.summary()
+		p("| %s | %.2f | %s | %.2f | ≥ 0.95 |\n", pr.Caddy, rate, pairSpread(pairs), cpu)
+	}
+
+	if t := r.Templates; t != nil {
+		p("\n%d facilities (apps `app0`… of 4 facilities `f0`…`f3` each) in one load, facility by facility in turn on each connection, "+
+			"into a file per facility, `<dir>/<app>/<facility>.log`: %s, against %s:\n\n", r.Blocks, t.A.label, t.B.label)
+		p("| Caddy | writing | records/s | range over rounds | CPU µs per record | peak RSS | all records verified |\n|---|---|--:|--:|--:|--:|---|\n")
+		t.rows(p, func(x routingRun) string { return fmt.Sprintf("%.2f", float64(x.CPU)/1e3) })
+		if t.err() == nil {
+			rate, pairs, cpu := t.summary()
+			p("\n| template / %d blocks | records/s | median and range of the rounds' ratios | CPU per record |\n|---|--:|--:|--:|\n", r.Blocks)
+			p("| %s | %.2f | %s | %.2f |\n", t.Caddy, rate, pairSpread(pairs), cpu)
+		}
+	}
+}
+
+// rows writes a pair's two rows: each side's median over rounds.
+func (pr *routingPair) rows(p func(format string, args ...any), cpu func(routingRun) string) {
+	if err := pr.err(); err != nil {
+		p("| %s | %s / %s | %s | | | | no |\n", pr.Caddy, pr.A.label, pr.B.label, failure(err))
+		return
+	}
+	for _, side := range []struct {
+		label string
+		runs  []routingRun
+	}{{pr.A.label, pr.ARuns}, {pr.B.label, pr.BRuns}} {
+		m := medianRun(side.runs)
+		var rates []float64
+		for _, x := range side.runs {
+			rates = append(rates, x.Rate)
+		}
+		p("| %s | %s | %s | %s | %s | %s | yes |\n", pr.Caddy, side.label, thousands(int(m.Rate)), spread(rates), cpu(m), mib(m.PeakRSS))
+	}
+}
+
+// summary is B / A of the medians' rates, the rounds' rate ratios, and
+// B / A of the medians' CPU per message.
+func (pr *routingPair) summary() (rate float64, pairs []float64, cpu float64) {
+	a, b := medianRun(pr.ARuns), medianRun(pr.BRuns)
+	return b.Rate / a.Rate, pr.ratios(func(x routingRun) float64 { return x.Rate }), float64(b.CPU) / float64(a.CPU)
+}
+
+// medianRun is the median rate and CPU of runs, and their peak RSS.
+func medianRun(runs []routingRun) routingRun {
+	var rates, cpus []float64
+	var out routingRun
+	for _, x := range runs {
+		rates = append(rates, x.Rate)
+		cpus = append(cpus, float64(x.CPU))
+		out.PeakRSS = max(out.PeakRSS, x.PeakRSS)
+	}
+	out.Rate, out.CPU = median(rates), time.Duration(median(cpus))
+	return out
+}
