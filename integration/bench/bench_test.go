@@ -61,7 +61,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	// Rows that must be there, each with its verification.
 	for _, want := range []string{
-		"| caddy-applog (file) |", "| caddy-applog (rotate) |", "| caddy-applog (rotate-batch) |",
+		"| caddy-applog (file) |", "| caddy-applog (rotate-always) |", "| caddy-applog (rotate-batch) |",
 		"| rsyslog (imtcp → omfile) |", "| syslog-ng (syslog() → file()) |",
 		"| rsyslog (imtcp → omfile, JSON lines) |", "| syslog-ng (syslog() → file(), JSON lines) |",
 		"| caddy-applog (rotate-batch) / rsyslog (imtcp → omfile, JSON lines) |",

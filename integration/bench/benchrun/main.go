@@ -87,7 +87,7 @@ func main() {
 	flag.IntVar(&o.syslogConns, "syslog-conns", 4, "TCP connections the syslog messages are spread over")
 	flag.IntVar(&o.syslogSize, "syslog-size", 200, "bytes per syslog message (RFC 5424, without the octet count)")
 	flag.IntVar(&o.syslogRounds, "syslog-rounds", 5, "rounds of the syslog part; each row is the median")
-	flag.StringVar(&outputs, "caddy-outputs", "file,rotate,rotate-batch", "Caddy writers in the syslog part: file, rotate, rotate-batch (rotate with flush batch, which writes what has gathered in one write, as rsyslog's omfile and syslog-ng's file() do), rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
+	flag.StringVar(&outputs, "caddy-outputs", "file,rotate-always,rotate-batch", "Caddy writers in the syslog part, each with its flush mode named whatever rotate's default: file, rotate-always (rotate with flush always: a write per entry, as Caddy's file writer), rotate-batch (rotate with flush batch, which writes what has gathered in one write, as rsyslog's omfile and syslog-ng's file() do), rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
 	flag.StringVar(&formats, "daemon-formats", "default,json,entry", "output formats of rsyslog and syslog-ng in the syslog part: default (their own line formats), json (a JSON object per line with the header fields and the message), entry (the JSON entry caddy-applog writes, with every one of its fields)")
 	flag.StringVar(&o.httpFlush, "http-flush", "batch", "flush mode of the rotate writer in the NDJSON part: batch, always, or an interval (100ms)")
 	flag.StringVar(&formFlushes, "form-flush", "batch,1s", "flush modes of the rotate writer to run the single-record posts with, each in its own rows: batch (every record written within microseconds), always, or an interval (1s: the writes amortized, so the rows measure log_ingest itself)")
@@ -136,7 +136,7 @@ func main() {
 		}
 	}
 	for _, w := range o.caddyOutputs {
-		if !slices.Contains([]string{"file", "rotate", "rotate-batch", "rotate-flush"}, w) {
+		if !slices.Contains([]string{"file", "rotate-always", "rotate-batch", "rotate-flush"}, w) {
 			fatalf("-caddy-outputs: unknown writer %q", w)
 		}
 	}

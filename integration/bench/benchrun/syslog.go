@@ -95,7 +95,9 @@ func (o *options) syslogTargets(ng *testdaemon.SyslogNG) []syslogTarget {
 }
 
 // caddyTargets are Caddy's syslog receiver writing with each of
-// -caddy-outputs.
+// -caddy-outputs. Each rotate output names its flush mode, in its row
+// and its config, so that a row means the same whatever rotate's
+// default is.
 func (o *options) caddyTargets(v caddyVariant) []syslogTarget {
 	var ts []syslogTarget
 	for _, output := range o.caddyOutputs {
@@ -103,8 +105,8 @@ func (o *options) caddyTargets(v caddyVariant) []syslogTarget {
 		switch output {
 		case "file":
 			w = "output file OUT {\n\t\t\troll_disabled\n\t\t}"
-		case "rotate":
-			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t}"
+		case "rotate-always":
+			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t\tflush always\n\t\t}"
 		case "rotate-batch":
 			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t\tflush batch\n\t\t}"
 		case "rotate-flush":
