@@ -38,7 +38,7 @@ func TestBenchSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, "bash", "run.sh", "-quick", "-syslog-msgs", "5000", "-ndjson-records", "5000",
-		"-form-modes", "keepalive", "-out", out)
+		"-form-modes", "keepalive", "-routing-msgs", "5000", "-out", out)
 	cmd.WaitDelay = 10 * time.Second
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
@@ -72,6 +72,8 @@ func TestBenchSmoke(t *testing.T) {
 		"### 2. NDJSON batches", "| `flush batch` | keep-alive | `log_ingest` |", "| `flush batch` | keep-alive | `respond` |",
 		"| `flush 1s` | keep-alive | `log_ingest` |", "| `flush 1s` | keep-alive | `respond` |",
 		"| writer, interleaved (BenchmarkRotateVsFile) | rotate |", "| encoder, one access entry (BenchmarkAccessEncoders) | access combined |",
+		"| caddy-applog | 1 log block |", "| caddy-applog | 1 + 40 unrelated log blocks |",
+		"| caddy-applog | 40 log blocks, a `rotate` file each |", "| caddy-applog | 1 log block (`include applog`), `rotate …/{app}/{facility}.log` |",
 		"Machine: nproc ",
 	} {
 		if !strings.Contains(text, want) {
@@ -86,6 +88,16 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("report lacks the keep-alive ratio row of flush %s with its rounds' median and range", flush)
 		}
 	}
+	// The routing ratios: 1 + 40 blocks / 1 block, and template / 40
+	// blocks, each with the rounds' median and range.
+	for _, row := range []string{
+		"\\| caddy-applog \\| [0-9.]+ \\| [0-9.]+ \\([0-9.]+–[0-9.]+\\) \\| [0-9.]+ \\| ≥ 0.95 \\|",
+		"\\| caddy-applog \\| [0-9.]+ \\| [0-9.]+ \\([0-9.]+–[0-9.]+\\) \\| [0-9.]+ \\|\n",
+	} {
+		if !regexp.MustCompile(row).MatchString(text) {
+			t.Errorf("report lacks a routing ratio row matching %s", row)
+		}
+	}
 	verified := 0
 	for line := range strings.SplitSeq(text, "\n") {
 		if strings.HasSuffix(line, "| yes |") {
@@ -94,9 +106,10 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	// 9 syslog rows (3 Caddy writers, rsyslog and syslog-ng in 3
 	// formats, the third checked to be caddy-applog's entry), the NDJSON
-	// run, one form mode under two flush modes.
-	if verified != 12 {
-		t.Errorf("%d rows verified, want 12:\n%s", verified, text)
+	// run, one form mode under two flush modes, the routing part's 2
+	// pairs of configs.
+	if verified != 16 {
+		t.Errorf("%d rows verified, want 16:\n%s", verified, text)
 	}
 	if t.Failed() {
 		t.Logf("report:\n%s\nstderr:\n%s", text, stderr.String())
