@@ -196,12 +196,12 @@ func (o *options) run(ctx context.Context) int {
 	if o.parts["syslog"] {
 		rsyslogd, err := testtool.Find(o.rsyslogd)
 		if err != nil {
-			fatalf("rsyslogd not found (%v): install rsyslog, or run without the syslog part (-parts ndjson,forms,gobench)", err)
+			fatalf("rsyslogd not found (%v): install rsyslog, or run without the syslog part (-parts ndjson,forms,gobench,routing)", err)
 		}
 		o.rsyslogd = rsyslogd
 		ng, err := findSyslogNG(o.syslogNGRoot)
 		if err != nil {
-			fatalf("%v; or run without the syslog part (-parts ndjson,forms,gobench)", err)
+			fatalf("%v; or run without the syslog part (-parts ndjson,forms,gobench,routing)", err)
 		}
 		o.rsyslogVersion = field(versionOf(nil, o.rsyslogd, "-v"), 1)                            // "rsyslogd  8.2302.0 (aka 2023.02) compiled with:"
 		o.syslogNGVersion = strings.Trim(field(versionOf(ng.Env, ng.Bin, "--version"), 2), "()") // "syslog-ng 3 (3.38.1)"
