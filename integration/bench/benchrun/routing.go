@@ -4,14 +4,10 @@ import (
 	"context"
 	"flag"
 	"fmt"
-	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
-
-	"github.com/caddy-applog/caddy-applog/integration/bench/internal/load"
 )
 
 // Part 5, routing at scale (issue 18): what a record costs as the
@@ -60,20 +56,12 @@ type routingSetup struct {
 	programs []string // the load's APP-NAMEs (load.SyslogSpec)
 }
 
-// routingRun is one run's result.
-type routingRun struct {
-	Rate    float64       // messages per second
-	CPU     time.Duration // Caddy's, per message
-	PeakRSS int64
-	Err     error
-}
-
 // routingPair is a comparison's result: A and B's runs, one of each per
 // round.
 type routingPair struct {
 	Title, Caddy string
 	A, B         routingSetup
-	ARuns, BRuns []routingRun
+	ARuns, BRuns []syslogRow
 }
 
 func (p *routingPair) err() error {
@@ -89,7 +77,7 @@ func (p *routingPair) err() error {
 }
 
 // ratios are each round's B / A of f.
-func (p *routingPair) ratios(f func(routingRun) float64) []float64 {
+func (p *routingPair) ratios(f func(syslogRow) float64) []float64 {
 	var v []float64
 	for i := range p.ARuns {
 		v = append(v, f(p.BRuns[i])/f(p.ARuns[i]))
@@ -147,7 +135,7 @@ func (o *options) runRouting(ctx context.Context) *routingReport {
 		for _, p := range rep.pairs() {
 			type run struct {
 				s    routingSetup
-				into *[]routingRun
+				into *[]syslogRow
 			}
 			order := []run{{p.A, &p.ARuns}, {p.B, &p.BRuns}}
 			if r%2 == 1 {
@@ -158,7 +146,7 @@ func (o *options) runRouting(ctx context.Context) *routingReport {
 					return rep
 				}
 				logf("routing round %d/%d: %s, %s", r+1, ro.rounds, p.Caddy, x.s.label)
-				*x.into = append(*x.into, o.runRoutingOnce(ctx, x.s, ro.msgs))
+				*x.into = append(*x.into, o.runSyslog(ctx, x.s.target(ro.msgs)))
 			}
 		}
 	}
@@ -284,78 +272,19 @@ func (o *options) templatePair(n int) routingPair {
 	}
 }
 
-// runRoutingOnce starts a Caddy with s's config, sends it msgs syslog
-// messages and follows its files until every message is there.
-func (o *options) runRoutingOnce(ctx context.Context, s routingSetup, msgs int) (row routingRun) {
-	dir, err := os.MkdirTemp(o.work, "routing-")
-	if err != nil {
-		row.Err = err
-		return row
+// target is s as part 1 runs a daemon: a new Caddy with s's config,
+// sent msgs messages, its files followed until every one is there.
+func (s routingSetup) target(msgs int) syslogTarget {
+	return syslogTarget{
+		name: "caddy (" + s.label + ")", msgs: msgs, programs: s.programs, files: s.files, place: s.place,
+		start: func(ctx context.Context, dir, _ string, port int) (*daemon, error) {
+			admin, err := freePort()
+			if err != nil {
+				return nil, err
+			}
+			return startCaddy(ctx, s.bin, "caddy ("+s.label+")", dir, s.caddyfile(dir, admin, port), port)
+		},
 	}
-	if !o.keep {
-		defer os.RemoveAll(dir)
-	}
-	admin, err1 := freePort()
-	port, err2 := freePort()
-	if err1 != nil || err2 != nil {
-		row.Err = fmt.Errorf("no free port: %v %v", err1, err2)
-		return row
-	}
-	d, err := startCaddy(ctx, s.bin, "caddy ("+s.label+")", dir, s.caddyfile(dir, admin, port), port)
-	if err != nil {
-		row.Err = err
-		return row
-	}
-	defer d.stop()
-	v := load.NewFilesVerifier(msgs, s.files(dir), s.place)
-	defer v.Close()
-
-	cpu0, err := d.cpu()
-	if err != nil {
-		row.Err = err
-		return row
-	}
-	runCtx, cancel := context.WithTimeout(ctx, o.syslogTimeout)
-	defer cancel()
-	start := time.Now()
-	sendDone := make(chan error, 1)
-	go func() {
-		res, err := load.SendSyslog(runCtx, load.SyslogSpec{
-			Addr: fmt.Sprintf("127.0.0.1:%d", port), Total: msgs, Conns: o.syslogConns, Size: o.syslogSize, Programs: s.programs,
-		})
-		if err == nil && res.Sent != msgs {
-			err = fmt.Errorf("sent %d of %d messages", res.Sent, msgs)
-		}
-		sendDone <- err
-	}()
-	end, ferr := v.Follow(runCtx, o.stall)
-	if err := <-sendDone; err != nil {
-		row.Err = fmt.Errorf("load generator: %w", err)
-		return row
-	}
-	if ferr != nil {
-		row.Err = ferr
-		return row
-	}
-	if err := v.Settle(300 * time.Millisecond); err != nil {
-		row.Err = fmt.Errorf("after all messages arrived: %w", err)
-		return row
-	}
-	cpu1, err := d.cpu()
-	if err != nil {
-		row.Err = err
-		return row
-	}
-	if row.PeakRSS, err = load.PeakRSS(d.pid()); err != nil {
-		row.Err = err
-		return row
-	}
-	elapsed := end.Sub(start)
-	row.Rate = float64(msgs) / elapsed.Seconds()
-	row.CPU = time.Duration(float64(cpu1-cpu0) / float64(msgs))
-	logf("%s: %d messages in %.2fs: %.0f msg/s, %.2f CPU µs each, peak RSS %s, verified in %d files",
-		s.label, msgs, elapsed.Seconds(), row.Rate, float64(row.CPU)/1e3, mib(row.PeakRSS), len(v.Paths))
-	return row
 }
 
 // markdown writes part 5's section.
@@ -375,7 +304,7 @@ func (r *routingReport) markdown(p func(format string, args ...any), o *options)
 	p(":\n\n")
 	p("| Caddy | log blocks | messages/s | range over rounds | CPU s per 1M messages | peak RSS | all messages verified |\n|---|---|--:|--:|--:|--:|---|\n")
 	for i := range r.Blocks1 {
-		r.Blocks1[i].rows(p, func(x routingRun) string { return fmt.Sprintf("%.2f", x.CPU.Seconds()*1e6) })
+		r.Blocks1[i].rows(p)
 	}
 	p("\n| Caddy | messages/s, 1 + %d / 1 | median and range of the rounds' ratios | CPU per message | median and range of the rounds' ratios | goal |\n|---|--:|--:|--:|--:|---|\n", r.Blocks)
 	for i := range r.Blocks1 {
@@ -391,7 +320,7 @@ func (r *routingReport) markdown(p func(format string, args ...any), o *options)
 		p("\n%d facilities (apps `app0`… of 4 facilities `f0`…`f3` each) in one load, facility by facility in turn on each connection, "+
 			"into a file per facility, `<dir>/<app>/<facility>.log`: %s, against %s:\n\n", r.Blocks, t.A.label, t.B.label)
 		p("| Caddy | writing | records/s | range over rounds | CPU µs per record | peak RSS | all records verified |\n|---|---|--:|--:|--:|--:|---|\n")
-		t.rows(p, func(x routingRun) string { return fmt.Sprintf("%.2f", float64(x.CPU)/1e3) })
+		t.rows(p)
 		if t.err() == nil {
 			rate, pairs, cpu, cpuPairs := t.summary()
 			p("\n| template / %d blocks | records/s | median and range of the rounds' ratios | CPU per record | median and range of the rounds' ratios |\n|---|--:|--:|--:|--:|\n", r.Blocks)
@@ -400,22 +329,19 @@ func (r *routingReport) markdown(p func(format string, args ...any), o *options)
 	}
 }
 
-// rows writes a pair's two rows: each side's median over rounds.
-func (pr *routingPair) rows(p func(format string, args ...any), cpu func(routingRun) string) {
+// rows writes a pair's two rows: each side's median over rounds. CPU
+// seconds per million messages are also µs per message.
+func (pr *routingPair) rows(p func(format string, args ...any)) {
 	if err := pr.err(); err != nil {
 		p("| %s | %s / %s | %s | | | | no |\n", pr.Caddy, pr.A.label, pr.B.label, failure(err))
 		return
 	}
 	for _, side := range []struct {
 		label string
-		runs  []routingRun
+		runs  []syslogRow
 	}{{pr.A.label, pr.ARuns}, {pr.B.label, pr.BRuns}} {
-		m := medianRun(side.runs)
-		var rates []float64
-		for _, x := range side.runs {
-			rates = append(rates, x.Rate)
-		}
-		p("| %s | %s | %s | %s | %s | %s | yes |\n", pr.Caddy, side.label, thousands(int(m.Rate)), spread(rates), cpu(m), mib(m.PeakRSS))
+		m := medianSyslog(side.runs)
+		p("| %s | %s | %s | %s | %.2f | %s | yes |\n", pr.Caddy, side.label, thousands(int(m.Rate)), spread(m.Rates), m.CPU.Seconds(), mib(m.PeakRSS))
 	}
 }
 
@@ -423,20 +349,7 @@ func (pr *routingPair) rows(p func(format string, args ...any), cpu func(routing
 // the rounds' ratios. On a busy machine, CPU per message moves less than
 // throughput.
 func (pr *routingPair) summary() (rate float64, pairs []float64, cpu float64, cpuPairs []float64) {
-	a, b := medianRun(pr.ARuns), medianRun(pr.BRuns)
-	return b.Rate / a.Rate, pr.ratios(func(x routingRun) float64 { return x.Rate }),
-		float64(b.CPU) / float64(a.CPU), pr.ratios(func(x routingRun) float64 { return float64(x.CPU) })
-}
-
-// medianRun is the median rate and CPU of runs, and their peak RSS.
-func medianRun(runs []routingRun) routingRun {
-	var rates, cpus []float64
-	var out routingRun
-	for _, x := range runs {
-		rates = append(rates, x.Rate)
-		cpus = append(cpus, float64(x.CPU))
-		out.PeakRSS = max(out.PeakRSS, x.PeakRSS)
-	}
-	out.Rate, out.CPU = median(rates), time.Duration(median(cpus))
-	return out
+	a, b := medianSyslog(pr.ARuns), medianSyslog(pr.BRuns)
+	return b.Rate / a.Rate, pr.ratios(func(x syslogRow) float64 { return x.Rate }),
+		float64(b.CPU) / float64(a.CPU), pr.ratios(func(x syslogRow) float64 { return float64(x.CPU) })
 }
