@@ -59,7 +59,7 @@ type routingSetup struct {
 // routingPair is a comparison's result: A and B's runs, one of each per
 // round.
 type routingPair struct {
-	Title, Caddy string
+	Caddy        string
 	A, B         routingSetup
 	ARuns, BRuns []syslogRow
 }
@@ -88,7 +88,7 @@ func (p *routingPair) ratios(f func(syslogRow) float64) []float64 {
 // routingReport is part 5's result.
 type routingReport struct {
 	Msgs, Blocks int
-	Blocks1      []routingPair // 1 vs 1+N log blocks, per Caddy build
+	Unrelated    []routingPair // 1 vs 1+N log blocks, per Caddy build
 	Templates    *routingPair
 }
 
@@ -106,8 +106,8 @@ func (r *routingReport) failed() bool {
 
 func (r *routingReport) pairs() []*routingPair {
 	var ps []*routingPair
-	for i := range r.Blocks1 {
-		ps = append(ps, &r.Blocks1[i])
+	for i := range r.Unrelated {
+		ps = append(ps, &r.Unrelated[i])
 	}
 	if r.Templates != nil {
 		ps = append(ps, r.Templates)
@@ -127,7 +127,7 @@ func (o *options) runRouting(ctx context.Context) *routingReport {
 	ro := routingOpts
 	rep := &routingReport{Msgs: ro.msgs, Blocks: ro.blocks}
 	for _, v := range o.caddyVariants() {
-		rep.Blocks1 = append(rep.Blocks1, o.unrelatedBlocksPair(v, ro.blocks))
+		rep.Unrelated = append(rep.Unrelated, o.unrelatedBlocksPair(v, ro.blocks))
 	}
 	tp := o.templatePair(ro.blocks)
 	rep.Templates = &tp
@@ -198,9 +198,9 @@ func (o *options) unrelatedBlocksPair(v caddyVariant, n int) routingPair {
 	place := func(int) int { return 0 }
 	programs := []string{"benchapp"}
 	return routingPair{
-		Title: "blocks", Caddy: v.label,
-		A: routingSetup{label: "1 log block", bin: v.bin, caddyfile: config(nil), files: files, place: place, programs: programs},
-		B: routingSetup{label: fmt.Sprintf("1 + %d unrelated log blocks", n), bin: v.bin, caddyfile: config(others), files: files, place: place, programs: programs},
+		Caddy: v.label,
+		A:     routingSetup{label: "1 log block", bin: v.bin, caddyfile: config(nil), files: files, place: place, programs: programs},
+		B:     routingSetup{label: fmt.Sprintf("1 + %d unrelated log blocks", n), bin: v.bin, caddyfile: config(others), files: files, place: place, programs: programs},
 	}
 }
 
@@ -210,19 +210,13 @@ func (o *options) unrelatedBlocksPair(v caddyVariant, n int) routingPair {
 // {app}/{facility}.log. Both write the same files.
 func (o *options) templatePair(n int) routingPair {
 	programs := make([]string, n)
-	apps := map[string]bool{}
+	var appNames []string
 	for k := range programs {
-		app := fmt.Sprintf("app%d", k/4)
-		programs[k] = fmt.Sprintf("%s.f%d", app, k%4)
-		apps[app] = true
-	}
-	appNames := slices.Sorted(func(yield func(string) bool) {
-		for a := range apps {
-			if !yield(a) {
-				return
-			}
+		if k%4 == 0 {
+			appNames = append(appNames, fmt.Sprintf("app%d", k/4))
 		}
-	})
+		programs[k] = fmt.Sprintf("app%d.f%d", k/4, k%4)
+	}
 	global := func(admin, port int, logs string) string {
 		var decl strings.Builder
 		for _, app := range appNames {
@@ -266,9 +260,9 @@ func (o *options) templatePair(n int) routingPair {
 	}
 	place := func(seq int) int { return seq % n }
 	return routingPair{
-		Title: "templates", Caddy: "caddy-applog",
-		A: routingSetup{label: fmt.Sprintf("%d log blocks, a `rotate` file each", n), bin: o.caddy, caddyfile: blocks, files: files, place: place, programs: programs},
-		B: routingSetup{label: "1 log block (`include applog`), `rotate …/{app}/{facility}.log`", bin: o.caddy, caddyfile: template, files: files, place: place, programs: programs},
+		Caddy: "caddy-applog",
+		A:     routingSetup{label: fmt.Sprintf("%d log blocks, a `rotate` file each", n), bin: o.caddy, caddyfile: blocks, files: files, place: place, programs: programs},
+		B:     routingSetup{label: "1 log block (`include applog`), `rotate …/{app}/{facility}.log`", bin: o.caddy, caddyfile: template, files: files, place: place, programs: programs},
 	}
 }
 
@@ -303,12 +297,12 @@ func (r *routingReport) markdown(p func(format string, args ...any), o *options)
 	}
 	p(":\n\n")
 	p("| Caddy | log blocks | messages/s | range over rounds | CPU s per 1M messages | peak RSS | all messages verified |\n|---|---|--:|--:|--:|--:|---|\n")
-	for i := range r.Blocks1 {
-		r.Blocks1[i].rows(p)
+	for i := range r.Unrelated {
+		r.Unrelated[i].rows(p)
 	}
 	p("\n| Caddy | messages/s, 1 + %d / 1 | median and range of the rounds' ratios | CPU per message | median and range of the rounds' ratios | goal |\n|---|--:|--:|--:|--:|---|\n", r.Blocks)
-	for i := range r.Blocks1 {
-		pr := &r.Blocks1[i]
+	for i := range r.Unrelated {
+		pr := &r.Unrelated[i]
 		if pr.err() != nil {
 			continue
 		}
