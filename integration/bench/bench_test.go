@@ -61,7 +61,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	// Rows that must be there, each with its verification.
 	for _, want := range []string{
-		"| caddy-applog (file) |", "| caddy-applog (rotate) |", "| caddy-applog (rotate-batch) |",
+		"| caddy-applog (file) |", "| caddy-applog (rotate-always) |", "| caddy-applog (rotate-batch) |",
 		"| rsyslog (imtcp → omfile) |", "| syslog-ng (syslog() → file()) |",
 		"| rsyslog (imtcp → omfile, JSON lines) |", "| syslog-ng (syslog() → file(), JSON lines) |",
 		"| caddy-applog (rotate-batch) / rsyslog (imtcp → omfile, JSON lines) |",
@@ -72,6 +72,8 @@ func TestBenchSmoke(t *testing.T) {
 		"### 2. NDJSON batches", "| `flush batch` | keep-alive | `log_ingest` |", "| `flush batch` | keep-alive | `respond` |",
 		"| `flush 1s` | keep-alive | `log_ingest` |", "| `flush 1s` | keep-alive | `respond` |",
 		"| writer, interleaved (BenchmarkRotateVsFile) | rotate |", "| encoder, one access entry (BenchmarkAccessEncoders) | access combined |",
+		"| caddy-applog | 1 log block |", "| caddy-applog | 1 + 40 unrelated log blocks |",
+		"| caddy-applog | 40 log blocks, a `rotate` file each |", "| caddy-applog | 1 log block (`include applog`), `rotate …/{app}/{facility}.log` |",
 		"Machine: nproc ",
 	} {
 		if !strings.Contains(text, want) {
@@ -86,6 +88,18 @@ func TestBenchSmoke(t *testing.T) {
 			t.Errorf("report lacks the keep-alive ratio row of flush %s with its rounds' median and range", flush)
 		}
 	}
+	// The routing ratios: 1 + 40 blocks / 1 block, and template / 40
+	// blocks, each with the rounds' median and range (the part keeps
+	// -quick's 20,000 messages, so that each run's CPU spans several
+	// clock ticks).
+	for _, row := range []string{
+		"\\| caddy-applog \\| [0-9.]+ \\| [0-9.]+ \\([0-9.]+–[0-9.]+\\) \\| [0-9.]+ \\| [0-9.]+ \\([0-9.]+–[0-9.]+\\) \\| ≥ 0.95 \\|",
+		"\\| caddy-applog \\| [0-9.]+ \\| [0-9.]+ \\([0-9.]+–[0-9.]+\\) \\| [0-9.]+ \\| [0-9.]+ \\([0-9.]+–[0-9.]+\\) \\|\n",
+	} {
+		if !regexp.MustCompile(row).MatchString(text) {
+			t.Errorf("report lacks a routing ratio row matching %s", row)
+		}
+	}
 	verified := 0
 	for line := range strings.SplitSeq(text, "\n") {
 		if strings.HasSuffix(line, "| yes |") {
@@ -94,9 +108,10 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	// 9 syslog rows (3 Caddy writers, rsyslog and syslog-ng in 3
 	// formats, the third checked to be caddy-applog's entry), the NDJSON
-	// run, one form mode under two flush modes.
-	if verified != 12 {
-		t.Errorf("%d rows verified, want 12:\n%s", verified, text)
+	// run, one form mode under two flush modes, the routing part's 2
+	// pairs of configs.
+	if verified != 16 {
+		t.Errorf("%d rows verified, want 16:\n%s", verified, text)
 	}
 	if t.Failed() {
 		t.Logf("report:\n%s\nstderr:\n%s", text, stderr.String())

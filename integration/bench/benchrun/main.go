@@ -10,6 +10,9 @@
 //     sends them, to log_ingest and to a plain respond on the same Caddy;
 //  4. the Go benchmarks of the rotate writer against Caddy's file writer
 //     and of the access encoder against Caddy's json encoder;
+//  5. routing (routing.go): one facility with 1 log block against 1 + 40
+//     unrelated ones, and 40 facilities through one path template against
+//     40 log blocks;
 //
 // and prints a Markdown table of the results and their ratios. Run it
 // through integration/bench/run.sh, which builds Caddy and this program:
@@ -79,12 +82,12 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	flag.StringVar(&o.rsyslogd, "rsyslogd", "rsyslogd", "rsyslogd binary")
 	flag.StringVar(&o.syslogNGRoot, "syslog-ng-root", testtool.SyslogNGRoot(), "an unpacked syslog-ng-core package (empty: syslog-ng on PATH)")
-	flag.StringVar(&parts, "parts", "syslog,ndjson,forms,gobench", "the parts to run")
+	flag.StringVar(&parts, "parts", "syslog,ndjson,forms,gobench,routing", "the parts to run")
 	flag.IntVar(&o.syslogMsgs, "syslog-msgs", 1_000_000, "syslog messages per daemon and round")
 	flag.IntVar(&o.syslogConns, "syslog-conns", 4, "TCP connections the syslog messages are spread over")
 	flag.IntVar(&o.syslogSize, "syslog-size", 200, "bytes per syslog message (RFC 5424, without the octet count)")
 	flag.IntVar(&o.syslogRounds, "syslog-rounds", 5, "rounds of the syslog part; each row is the median")
-	flag.StringVar(&outputs, "caddy-outputs", "file,rotate,rotate-batch", "Caddy writers in the syslog part: file, rotate, rotate-batch (rotate with flush batch, which writes what has gathered in one write, as rsyslog's omfile and syslog-ng's file() do), rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
+	flag.StringVar(&outputs, "caddy-outputs", "file,rotate-always,rotate-batch", "Caddy writers in the syslog part, each with its flush mode named whatever rotate's default: file, rotate-always (rotate with flush always: a write per entry, as Caddy's file writer), rotate-batch (rotate with flush batch, which writes what has gathered in one write, as rsyslog's omfile and syslog-ng's file() do), rotate-flush (rotate with flush 1s: its time includes up to 1s of waiting for the last flush)")
 	flag.StringVar(&formats, "daemon-formats", "default,json,entry", "output formats of rsyslog and syslog-ng in the syslog part: default (their own line formats), json (a JSON object per line with the header fields and the message), entry (the JSON entry caddy-applog writes, with every one of its fields)")
 	flag.StringVar(&o.httpFlush, "http-flush", "batch", "flush mode of the rotate writer in the NDJSON part: batch, always, or an interval (100ms)")
 	flag.StringVar(&formFlushes, "form-flush", "batch,1s", "flush modes of the rotate writer to run the single-record posts with, each in its own rows: batch (every record written within microseconds), always, or an interval (1s: the writes amortized, so the rows measure log_ingest itself)")
@@ -112,6 +115,7 @@ func main() {
 		for name, v := range map[string]string{
 			"syslog-msgs": "20000", "syslog-rounds": "1", "ndjson-records": "20000", "form-phase": "300ms",
 			"form-rounds": "2", "form-warmup": "100ms", "gobench-time": "2000x", "stall": "10s",
+			"routing-msgs": "20000", "routing-rounds": "1",
 		} {
 			if !set[name] {
 				_ = flag.Set(name, v)
@@ -132,7 +136,7 @@ func main() {
 		}
 	}
 	for _, w := range o.caddyOutputs {
-		if !slices.Contains([]string{"file", "rotate", "rotate-batch", "rotate-flush"}, w) {
+		if !slices.Contains([]string{"file", "rotate-always", "rotate-batch", "rotate-flush"}, w) {
 			fatalf("-caddy-outputs: unknown writer %q", w)
 		}
 	}
@@ -192,12 +196,12 @@ func (o *options) run(ctx context.Context) int {
 	if o.parts["syslog"] {
 		rsyslogd, err := testtool.Find(o.rsyslogd)
 		if err != nil {
-			fatalf("rsyslogd not found (%v): install rsyslog, or run without the syslog part (-parts ndjson,forms,gobench)", err)
+			fatalf("rsyslogd not found (%v): install rsyslog, or run without the syslog part (-parts ndjson,forms,gobench,routing)", err)
 		}
 		o.rsyslogd = rsyslogd
 		ng, err := findSyslogNG(o.syslogNGRoot)
 		if err != nil {
-			fatalf("%v; or run without the syslog part (-parts ndjson,forms,gobench)", err)
+			fatalf("%v; or run without the syslog part (-parts ndjson,forms,gobench,routing)", err)
 		}
 		o.rsyslogVersion = field(versionOf(nil, o.rsyslogd, "-v"), 1)                            // "rsyslogd  8.2302.0 (aka 2023.02) compiled with:"
 		o.syslogNGVersion = strings.Trim(field(versionOf(ng.Env, ng.Bin, "--version"), 2), "()") // "syslog-ng 3 (3.38.1)"
@@ -232,6 +236,9 @@ func (o *options) run(ctx context.Context) int {
 	}
 	if o.parts["gobench"] && ctx.Err() == nil {
 		rep.gobench = o.runGoBenches(ctx)
+	}
+	if o.parts["routing"] && ctx.Err() == nil {
+		rep.routing = o.runRouting(ctx)
 	}
 
 	text := rep.markdown()

@@ -16,6 +16,7 @@ type report struct {
 	ndjson  *ndjsonRow
 	forms   []formRow
 	gobench []goBenchRow
+	routing *routingReport
 }
 
 func (r *report) failed() bool {
@@ -37,7 +38,7 @@ func (r *report) failed() bool {
 			return true
 		}
 	}
-	return false
+	return r.routing.failed()
 }
 
 // failure is a failed row's cell: the reason on one line.
@@ -148,6 +149,9 @@ func (r *report) markdown() string {
 			}
 			p("| %s | %s | %.0f | %s | %.0f | %.2f | %.2g, %.2g |\n", g.Name, g.A, g.AVal, g.B, g.BVal, g.AVal/g.BVal, g.AAllocs, g.BAllocs)
 		}
+	}
+	if r.routing != nil {
+		r.routing.markdown(p, o)
 	}
 	p("\n")
 	return b.String()

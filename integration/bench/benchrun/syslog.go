@@ -41,6 +41,15 @@ type syslogTarget struct {
 	// entry says how the daemon's line for a message compares with the
 	// entry caddy-applog writes for it.
 	entry entryCheck
+	// msgs, if set, is the number of messages instead of -syslog-msgs.
+	msgs int
+	// programs are the messages' APP-NAMEs (load.SyslogSpec.Programs).
+	programs []string
+	// files, if set, are the files in dir the daemon writes the load
+	// to, and place(seq) the index of the one message seq belongs in;
+	// else every message belongs in out.
+	files func(dir string) []string
+	place func(seq int) int
 }
 
 // entryCheck is how a daemon's output is checked against caddy-applog's
@@ -95,7 +104,9 @@ func (o *options) syslogTargets(ng *testdaemon.SyslogNG) []syslogTarget {
 }
 
 // caddyTargets are Caddy's syslog receiver writing with each of
-// -caddy-outputs.
+// -caddy-outputs. Each rotate output names its flush mode, in its row
+// and its config, so that a row means the same whatever rotate's
+// default is.
 func (o *options) caddyTargets(v caddyVariant) []syslogTarget {
 	var ts []syslogTarget
 	for _, output := range o.caddyOutputs {
@@ -103,8 +114,8 @@ func (o *options) caddyTargets(v caddyVariant) []syslogTarget {
 		switch output {
 		case "file":
 			w = "output file OUT {\n\t\t\troll_disabled\n\t\t}"
-		case "rotate":
-			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t}"
+		case "rotate-always":
+			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t\tflush always\n\t\t}"
 		case "rotate-batch":
 			w = "output rotate OUT {\n\t\t\tmax_size 1000GiB\n\t\t\tcompress none\n\t\t\tflush batch\n\t\t}"
 		case "rotate-flush":
@@ -154,6 +165,10 @@ func replaceOut(w, out string) string { return strings.ReplaceAll(w, "OUT", strc
 // runSyslog sends the same load to one daemon and verifies its file.
 func (o *options) runSyslog(ctx context.Context, t syslogTarget) syslogRow {
 	row := syslogRow{Name: t.name, Version: t.version}
+	msgs := o.syslogMsgs
+	if t.msgs > 0 {
+		msgs = t.msgs
+	}
 	dir, err := os.MkdirTemp(o.work, "syslog-")
 	if err != nil {
 		row.Err = err
@@ -187,19 +202,24 @@ func (o *options) runSyslog(ctx context.Context, t syslogTarget) syslogRow {
 		go func() { defer close(profiled); t.profile(runCtx) }()
 		defer func() { cancel(); <-profiled }()
 	}
-	v := load.NewVerifier(o.syslogMsgs)
+	paths, place := []string{out}, func(int) int { return 0 }
+	if t.files != nil {
+		paths, place = t.files(dir), t.place
+	}
+	v := load.NewFilesVerifier(msgs, paths, place)
+	defer v.Close()
 	start := time.Now()
 	sendDone := make(chan error, 1)
 	go func() {
 		res, err := load.SendSyslog(runCtx, load.SyslogSpec{
-			Addr: fmt.Sprintf("127.0.0.1:%d", port), Total: o.syslogMsgs, Conns: o.syslogConns, Size: o.syslogSize,
+			Addr: fmt.Sprintf("127.0.0.1:%d", port), Total: msgs, Conns: o.syslogConns, Size: o.syslogSize, Programs: t.programs,
 		})
-		if err == nil && res.Sent != o.syslogMsgs {
-			err = fmt.Errorf("sent %d of %d messages", res.Sent, o.syslogMsgs)
+		if err == nil && res.Sent != msgs {
+			err = fmt.Errorf("sent %d of %d messages", res.Sent, msgs)
 		}
 		sendDone <- err
 	}()
-	end, ferr := v.Follow(runCtx, out, o.stall)
+	end, ferr := v.Follow(runCtx, o.stall)
 	if err := <-sendDone; err != nil {
 		row.Err = fmt.Errorf("load generator: %w", err)
 		return row
@@ -208,7 +228,7 @@ func (o *options) runSyslog(ctx context.Context, t syslogTarget) syslogRow {
 		row.Err = ferr
 		return row
 	}
-	if err := v.Settle(out, 300*time.Millisecond); err != nil {
+	if err := v.Settle(300 * time.Millisecond); err != nil {
 		row.Err = fmt.Errorf("after all messages arrived: %w", err)
 		return row
 	}
@@ -226,14 +246,16 @@ func (o *options) runSyslog(ctx context.Context, t syslogTarget) syslogRow {
 		row.Err = err
 		return row
 	}
-	if fi, err := os.Stat(out); err == nil {
-		row.OutBytes = float64(fi.Size()) / float64(o.syslogMsgs)
+	for _, path := range paths {
+		if fi, err := os.Stat(path); err == nil {
+			row.OutBytes += float64(fi.Size()) / float64(msgs)
+		}
 	}
 	elapsed := end.Sub(start)
-	row.Rate = float64(o.syslogMsgs) / elapsed.Seconds()
-	row.CPU = time.Duration(float64(cpu1-cpu0) * 1e6 / float64(o.syslogMsgs))
-	logf("%s: %d messages in %.2fs: %.0f msg/s, %.2f CPU s per 1M, peak RSS %s, verified",
-		t.name, o.syslogMsgs, elapsed.Seconds(), row.Rate, row.CPU.Seconds(), mib(row.PeakRSS))
+	row.Rate = float64(msgs) / elapsed.Seconds()
+	row.CPU = time.Duration(float64(cpu1-cpu0) * 1e6 / float64(msgs))
+	logf("%s: %d messages in %.2fs: %.0f msg/s, %.2f CPU s per 1M, peak RSS %s, verified in %d file(s)",
+		t.name, msgs, elapsed.Seconds(), row.Rate, row.CPU.Seconds(), mib(row.PeakRSS), len(paths))
 	return row
 }
 

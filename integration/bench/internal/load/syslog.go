@@ -11,6 +11,7 @@ import (
 	"fmt"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 )
@@ -23,6 +24,11 @@ type SyslogSpec struct {
 	Total int
 	Conns int
 	Size  int
+	// Programs, if set, are the APP-NAMEs of the messages in turn:
+	// message seq names Programs[seq%len(Programs)], so each connection
+	// sends a mix of them (the receiver reads "app.facility" from it).
+	// Default: "benchapp" for every message.
+	Programs []string
 }
 
 // SyslogResult is what the sender saw.
@@ -43,9 +49,12 @@ const syslogHeader = "<134>1 2026-11-21T10:00:00.123456Z benchhost benchapp 4242
 
 // SyslogMessage returns message seq of a load with messages of size
 // bytes: the header, "bench seq=<seq> ", and padding.
-func SyslogMessage(seq, size int) []byte {
+func SyslogMessage(seq, size int) []byte { return SyslogMessageFrom("benchapp", seq, size) }
+
+// SyslogMessageFrom is SyslogMessage with another APP-NAME.
+func SyslogMessageFrom(program string, seq, size int) []byte {
 	b := make([]byte, 0, size)
-	b = append(b, syslogHeader...)
+	b = append(b, header(program)...)
 	b = append(b, "bench seq="...)
 	b = appendSeq(b, seq)
 	b = append(b, " payload "...)
@@ -53,6 +62,10 @@ func SyslogMessage(seq, size int) []byte {
 		b = append(b, "abcdefghijklmnopqrstuvwxyz0123456789"[i%36])
 	}
 	return b
+}
+
+func header(program string) string {
+	return strings.Replace(syslogHeader, " benchapp ", " "+program+" ", 1)
 }
 
 // MinSyslogSize is the smallest message size SyslogMessage can honour.
@@ -74,8 +87,16 @@ func SendSyslog(ctx context.Context, spec SyslogSpec) (SyslogResult, error) {
 	if spec.Conns < 1 || spec.Total < spec.Conns {
 		return SyslogResult{}, fmt.Errorf("syslog load: need 1 <= conns (%d) <= total (%d)", spec.Conns, spec.Total)
 	}
-	if spec.Size < MinSyslogSize {
-		return SyslogResult{}, fmt.Errorf("syslog load: message size %d is below the minimum of %d", spec.Size, MinSyslogSize)
+	if len(spec.Programs) == 0 {
+		spec.Programs = []string{"benchapp"}
+	}
+	for _, p := range spec.Programs {
+		if need := MinSyslogSize - len("benchapp") + len(p); spec.Size < need {
+			return SyslogResult{}, fmt.Errorf("syslog load: message size %d is below the minimum of %d (APP-NAME %q)", spec.Size, need, p)
+		}
+		if p == "" || strings.ContainsAny(p, " \t\n") {
+			return SyslogResult{}, fmt.Errorf("syslog load: APP-NAME %q: want a word without spaces", p)
+		}
 	}
 	var (
 		wg    sync.WaitGroup
@@ -119,19 +140,27 @@ func sendRange(ctx context.Context, spec SyslogSpec, from, to int) (sent int, wr
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetWriteDeadline(time.Now()) })
 	defer stop()
 
-	// One frame, rewritten in place: only the sequence number changes.
-	msg := SyslogMessage(from, spec.Size)
-	frame := append(strconv.AppendInt(nil, int64(len(msg)), 10), ' ')
-	seqAt := len(frame) + len(syslogHeader) + len("bench seq=")
-	frame = append(frame, msg...)
+	// One frame per program, rewritten in place: only the sequence
+	// number changes.
+	type frame struct {
+		b     []byte
+		seqAt int
+	}
+	frames := make([]frame, len(spec.Programs))
+	for i, p := range spec.Programs {
+		msg := SyslogMessageFrom(p, from, spec.Size)
+		b := append(strconv.AppendInt(nil, int64(len(msg)), 10), ' ')
+		frames[i] = frame{b: append(b, msg...), seqAt: len(b) + len(header(p)) + len("bench seq=")}
+	}
 	w := bufio.NewWriterSize(conn, 64<<10)
 	for seq := from; seq < to; seq++ {
-		appendSeq(frame[:seqAt], seq)
-		if _, err := w.Write(frame); err != nil {
+		f := &frames[seq%len(frames)]
+		appendSeq(f.b[:f.seqAt], seq)
+		if _, err := w.Write(f.b); err != nil {
 			return sent, written, fmt.Errorf("syslog load: after %d messages: %w", sent, err)
 		}
 		sent++
-		written += int64(len(frame))
+		written += int64(len(f.b))
 	}
 	if err := w.Flush(); err != nil {
 		return sent, written, fmt.Errorf("syslog load: flushing: %w", err)

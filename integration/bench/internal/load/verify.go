@@ -13,15 +13,14 @@ import (
 // Verifier checks that the lines of an output file carry the sequence
 // numbers 0 to Want-1, each exactly once.
 type Verifier struct {
-	Want      int
-	Lines     int // lines read
-	Present   int // distinct sequence numbers seen
-	Dups      int // lines repeating a sequence number
-	Foreign   int // lines with no valid sequence number
-	FirstBad  string
-	seen      []bool
-	partial   []byte
-	readBytes int64
+	Want     int
+	Lines    int // lines read
+	Present  int // distinct sequence numbers seen
+	Dups     int // lines repeating a sequence number
+	Foreign  int // lines with no valid sequence number
+	FirstBad string
+	seen     []bool
+	tail     tail
 }
 
 // NewVerifier expects sequence numbers 0 to want-1.
@@ -101,24 +100,34 @@ func (v *Verifier) Missing(n int) []int {
 
 // readFrom feeds the complete lines that were appended to path since the
 // last call.
-func (v *Verifier) readFrom(f *os.File, buf []byte) error {
+func (v *Verifier) readFrom(f *os.File, buf []byte) error { return v.tail.read(f, buf, v.Line) }
+
+// tail reads what is appended to a file, line by line.
+type tail struct {
+	off     int64
+	partial []byte
+}
+
+// read passes each complete line appended to f since the last call to
+// line (without its newline).
+func (t *tail) read(f *os.File, buf []byte, line func([]byte)) error {
 	for {
-		n, err := f.ReadAt(buf, v.readBytes)
+		n, err := f.ReadAt(buf, t.off)
 		if n > 0 {
-			v.readBytes += int64(n)
+			t.off += int64(n)
 			data := buf[:n]
-			if len(v.partial) > 0 {
-				data = append(append([]byte(nil), v.partial...), data...)
+			if len(t.partial) > 0 {
+				data = append(append([]byte(nil), t.partial...), data...)
 			}
 			for {
 				i := bytes.IndexByte(data, '\n')
 				if i < 0 {
 					break
 				}
-				v.Line(data[:i])
+				line(data[:i])
 				data = data[i+1:]
 			}
-			v.partial = append(v.partial[:0:0], data...) // buf is reused
+			t.partial = append(t.partial[:0:0], data...) // buf is reused
 		}
 		if err == io.EOF || n < len(buf) {
 			return nil
@@ -126,6 +135,14 @@ func (v *Verifier) readFrom(f *os.File, buf []byte) error {
 		if err != nil {
 			return err
 		}
+	}
+}
+
+// end passes a last line without a newline, if any.
+func (t *tail) end(line func([]byte)) {
+	if len(t.partial) > 0 {
+		line(t.partial)
+		t.partial = nil
 	}
 }
 
@@ -142,21 +159,33 @@ func (v *Verifier) Follow(ctx context.Context, path string, stall time.Duration)
 			f.Close()
 		}
 	}()
-	lastGrowth, lastLines := time.Now(), -1
-	tick := time.NewTicker(5 * time.Millisecond)
-	defer tick.Stop()
-	for {
+	return v.follow(ctx, path, stall, func() error {
 		if f == nil {
 			if g, err := os.Open(path); err == nil {
 				f = g
 			} else if !os.IsNotExist(err) {
-				return time.Time{}, err
+				return err
 			}
 		}
 		if f != nil {
 			if err := v.readFrom(f, buf); err != nil {
-				return time.Time{}, fmt.Errorf("reading %s: %w", path, err)
+				return fmt.Errorf("reading %s: %w", path, err)
 			}
+		}
+		return nil
+	})
+}
+
+// follow calls poll, which feeds v what has arrived, every 5ms until v
+// has Want lines, none has come for stall, or ctx ends; what names the
+// file or files in errors.
+func (v *Verifier) follow(ctx context.Context, what string, stall time.Duration, poll func() error) (time.Time, error) {
+	lastGrowth, lastLines := time.Now(), -1
+	tick := time.NewTicker(5 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		if err := poll(); err != nil {
+			return time.Time{}, err
 		}
 		now := time.Now()
 		if v.Lines >= v.Want {
@@ -166,7 +195,7 @@ func (v *Verifier) Follow(ctx context.Context, path string, stall time.Duration)
 			lastGrowth, lastLines = now, v.Lines
 		}
 		if now.Sub(lastGrowth) > stall {
-			return now, fmt.Errorf("no new line in %s for %s: %w", path, stall, v.Err())
+			return now, fmt.Errorf("no new line in %s for %s: %w", what, stall, v.Err())
 		}
 		select {
 		case <-ctx.Done():
@@ -188,9 +217,6 @@ func (v *Verifier) Settle(path string, d time.Duration) error {
 	if err := v.readFrom(f, make([]byte, 1<<20)); err != nil {
 		return err
 	}
-	if len(v.partial) > 0 {
-		v.Line(v.partial)
-		v.partial = nil
-	}
+	v.tail.end(v.Line)
 	return v.Err()
 }
