@@ -13,25 +13,44 @@ func skipSpace(p []byte, i int) int {
 
 // scanString returns the index just past the string starting at p[i]
 // (a '"'), and whether it holds escapes; -1 if it does not end. Most
-// strings have no escape: bytes.IndexByte finds their end a word at a
-// time, and the byte loop only runs from the first backslash.
+// strings have no escape: short ones (keys, levels) end within a few
+// bytes of a plain loop; for longer ones (messages) bytes.IndexByte
+// finds the end a word at a time, and the byte loop only runs from the
+// first backslash.
 func scanString(p []byte, i int) (end int, escaped bool) {
 	j := i + 1
-	if k := bytes.IndexByte(p[j:], '"'); k < 0 {
-		return -1, false
-	} else if bytes.IndexByte(p[j:j+k], '\\') < 0 {
-		return j + k + 1, false
+	for short := min(len(p), j+16); j < short; j++ {
+		switch p[j] {
+		case '"':
+			return j + 1, false
+		case '\\':
+			return scanEscaped(p, j)
+		}
 	}
+	if j >= len(p) {
+		return -1, false
+	}
+	k := bytes.IndexByte(p[j:], '"')
+	if k < 0 {
+		return -1, false
+	}
+	if b := bytes.IndexByte(p[j:j+k], '\\'); b >= 0 {
+		return scanEscaped(p, j+b)
+	}
+	return j + k + 1, false
+}
+
+// scanEscaped goes on from the backslash at p[j] of a string.
+func scanEscaped(p []byte, j int) (end int, escaped bool) {
 	for ; j < len(p); j++ {
 		switch p[j] {
 		case '\\':
-			escaped = true
 			j++
 		case '"':
-			return j + 1, escaped
+			return j + 1, true
 		}
 	}
-	return -1, escaped
+	return -1, true
 }
 
 // skipValue returns the index just past the value starting at p[i], -1

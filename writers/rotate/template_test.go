@@ -2,6 +2,7 @@ package rotate
 
 import (
 	"fmt"
+	"io"
 	"path/filepath"
 	"sort"
 	"strings"
@@ -219,4 +220,52 @@ func TestTemplateWriteAfterClose(t *testing.T) {
 	if got := lines(t, filepath.Join(dir, "unplaced.log")); !equal(got, []string{`{"msg":"3"}`}) {
 		t.Errorf("unplaced.log holds %q (%q)", got, names(t, dir))
 	}
+}
+
+// BenchmarkTemplateVsWriters writes entries of 40 facilities, in turn,
+// through one templated writer and through 40 writers (one per file, as
+// 40 log blocks have), both with flush batch, from GOMAXPROCS goroutines.
+//
+//	go test -run '^$' -bench TemplateVsWriters ./writers/rotate
+func BenchmarkTemplateVsWriters(b *testing.B) {
+	const n = 40
+	entries := make([][]byte, n)
+	for i := range entries {
+		entries[i] = fmt.Appendf(nil, `{"level":"info","ts":1795255200.1234567,"logger":"applog.app%d.f%d","msg":"GET /api/orders/42 200 in 7ms","app":"app%d","facility":"f%d","host":"10.0.0.7","logger_name":"f%d","level_name":"INFO","level_no":20}`+"\n", i/4, i%4, i/4, i%4, i%4)
+	}
+	run := func(b *testing.B, write func(i int, p []byte)) {
+		b.SetParallelism(2)
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			i := 0
+			for pb.Next() {
+				write(i%n, entries[i%n])
+				i++
+			}
+		})
+	}
+	b.Run("template", func(b *testing.B) {
+		dir := b.TempDir()
+		rw := &RotateWriter{Filename: filepath.Join(dir, "{app}", "{facility}.log"), Compress: "none"}
+		wc, err := rw.OpenWriter()
+		if err != nil {
+			b.Fatal(err)
+		}
+		defer wc.Close()
+		run(b, func(_ int, p []byte) { wc.Write(p) })
+	})
+	b.Run("writers", func(b *testing.B) {
+		dir := b.TempDir()
+		ws := make([]io.WriteCloser, n)
+		for i := range ws {
+			rw := &RotateWriter{Filename: filepath.Join(dir, fmt.Sprintf("app%d", i/4), fmt.Sprintf("f%d.log", i%4)), Compress: "none"}
+			wc, err := rw.OpenWriter()
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer wc.Close()
+			ws[i] = wc
+		}
+		run(b, func(i int, p []byte) { ws[i].Write(p) })
+	})
 }
