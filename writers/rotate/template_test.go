@@ -2,11 +2,16 @@ package rotate
 
 import (
 	"fmt"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddyserver/caddy/v2"
+
+	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 func TestTemplateResolve(t *testing.T) {
@@ -166,5 +171,44 @@ func TestTemplateHandsFilesToTheirOwner(t *testing.T) {
 	mustWrite(t, nw, `{"app":"a","msg":"3"}`)
 	if got := lines(t, filepath.Join(dir, "a.log")); !equal(got, []string{`{"app":"a","msg":"1"}`, `{"app":"a","msg":"2"}`, `{"app":"a","msg":"3"}`}) {
 		t.Errorf("a.log holds %q", got)
+	}
+}
+
+// TestTemplateDetachedWrites: a config's loggers can write after its
+// writer was detached (Caddy stops a config without waiting for its
+// requests). An entry of a template goes to the file it names, through
+// the writer that has that file open if there is one, else appended
+// there; one the template cannot place to the fallback file; never to a
+// file named like the template.
+func TestTemplateDetachedWrites(t *testing.T) {
+	dir := t.TempDir()
+	old, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.Filename = filepath.Join(dir, "{app}", "{facility}.log") })
+	mustWrite(t, old, `{"app":"a","facility":"web","msg":"1"}`)
+	old.Close()
+	// A new config's writer, whose template names a.log's files too.
+	nw, _ := testWriter(t, dir, start, func(w *RotateWriter) {
+		w.Filename = filepath.Join(dir, "{app}", "{facility:none}.log")
+		w.FlushInterval = caddy.Duration(time.Hour)
+	})
+	mustWrite(t, nw, `{"app":"a","facility":"web","msg":"2"}`)
+	mustWrite(t, old,
+		`{"app":"a","facility":"web","msg":"3"}`, // open in nw: written through it, after 2
+		`{"app":"b","facility":"db","msg":"4"}`,  // open nowhere: appended
+		`{"app":"b","msg":"5"}`)                  // no facility: the old template's fallback
+	nw.Close()
+	for path, want := range map[string][]string{
+		filepath.Join(dir, "a", "web.log"): {`{"app":"a","facility":"web","msg":"1"}`, `{"app":"a","facility":"web","msg":"2"}`, `{"app":"a","facility":"web","msg":"3"}`},
+		filepath.Join(dir, "b", "db.log"):  {`{"app":"b","facility":"db","msg":"4"}`},
+		filepath.Join(dir, "unplaced.log"): {`{"app":"b","msg":"5"}`},
+	} {
+		if got := lines(t, path); !equal(got, want) {
+			t.Errorf("%s holds %q, want %q", path, got, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "{app}")); !os.IsNotExist(err) {
+		t.Errorf("a folder named like the template: %v", err)
+	}
+	if n := status.WriterMeter("rotate", filepath.Join(dir, "{app}", "{facility}.log")).Unplaced.Load(); n != 1 {
+		t.Errorf("unplaced = %d, want 1", n)
 	}
 }
