@@ -62,10 +62,20 @@ func routingBinary(t *testing.T) {
 	t.Cleanup(func() { caddyBin = saved })
 }
 
-// routingHealthy fails t if Caddy reported a data race or a panic.
+// routingHealthy fails t if Caddy reported a data race, a panic, an
+// error, or an entry it failed to write.
 func routingHealthy(t *testing.T, s *server) {
 	t.Helper()
 	out := s.Output()
+	var errs []string
+	for _, l := range strings.Split(out, "\n") {
+		if strings.Contains(l, `"level":"error"`) || strings.Contains(l, " write error: ") {
+			errs = append(errs, l)
+		}
+	}
+	if len(errs) > 0 {
+		t.Errorf("caddy logged %d errors, first:\n%s", len(errs), strings.Join(errs[:min(5, len(errs))], "\n"))
+	}
 	if n := strings.Count(out, "WARNING: DATA RACE"); n > 0 {
 		t.Errorf("%d data races in Caddy:\n%s", n, out)
 	}
@@ -312,8 +322,23 @@ func TestRoutingTemplateFacilities(t *testing.T) {
 	// The second template names 360 files, more than max_open_files, so
 	// files are closed and reopened as records come (LRU).
 	cfgB := routingCaddyfile("{app}/{facility}-{level}.log", append(common, fmt.Sprintf("max_size %d", sizeB), "max_open_files 100")...)
+	// Other templates for the same files: a new writer, which hands the
+	// entries of a file to the old writer while that one owns it.
+	cfgB2 := routingCaddyfile("{app}/{facility}-{level:none}.log", append(common, fmt.Sprintf("max_size %d", sizeB), "max_open_files 100")...)
+	cfgA2 := routingCaddyfile("{app}/{facility:none}.log", append(common, fmt.Sprintf("max_size %d", sizeA), "max_open_files 50")...)
+	phases := []struct {
+		cfg  string
+		tmpl int
+	}{{cfgA, tmplA}, {cfgB, tmplB}, {cfgB2, tmplB}, {cfgB, tmplB}, {cfgB2, tmplB}, {cfgB, tmplB}, {cfgB2, tmplB}, {cfgA2, tmplA}}
+	type window struct{ start, end time.Time }
+	reloads := make([]window, len(phases)) // reloads[i]: into phase i
 	s := startCaddy(t, cfgA)
 	logs := filepath.Join(s.Dir, "logs")
+	reload := func(i int) {
+		reloads[i].start = time.Now()
+		s.reload(phases[i].cfg)
+		reloads[i].end = time.Now()
+	}
 
 	// About 3,200 records/s: 4 clients, 40 records every 50 ms.
 	load := &routingLoad{url: s.URL("/_applog"), clients: 4, batch: 40, interval: 50 * time.Millisecond}
@@ -355,12 +380,8 @@ func TestRoutingTemplateFacilities(t *testing.T) {
 	}
 	acceptedA := load.acceptedSoFar()
 
-	// The reload, under load.
-	reloadStart := time.Now()
-	s.reload(cfgB)
-	reloadEnd := time.Now()
-
 	// Phase B: until enough records for a size rotation of each file.
+	reload(1)
 	deadline = time.Now().Add(30 * time.Second)
 	for load.acceptedSoFar()-acceptedA < wantB {
 		if time.Now().After(deadline) {
@@ -368,6 +389,13 @@ func TestRoutingTemplateFacilities(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+	// Reloads every 500 ms between templates naming the same files, then
+	// back to the first template's files, under another template.
+	for i := 2; i < len(phases); i++ {
+		reload(i)
+		time.Sleep(500 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond)
 	stopLoad()
 	ran := time.Since(began)
 	s.stop() // flushes the buffers and finishes the compressions
@@ -384,12 +412,13 @@ func TestRoutingTemplateFacilities(t *testing.T) {
 	for c, ps := range load.posts {
 		for _, p := range ps {
 			posts++
-			tm := tmplA | tmplB
-			switch {
-			case p.end.Before(reloadStart):
-				tm = tmplA
-			case p.start.After(reloadEnd):
-				tm = tmplB
+			// Phase i's config takes requests from the start of the
+			// reload into it until the end of the reload out of it.
+			tm := 0
+			for i, ph := range phases {
+				if (i == 0 || !p.end.Before(reloads[i].start)) && (i == len(phases)-1 || !p.start.After(reloads[i+1].end)) {
+					tm |= ph.tmpl
+				}
 			}
 			switch p.outcome {
 			case "unknown":
@@ -407,8 +436,12 @@ func TestRoutingTemplateFacilities(t *testing.T) {
 			}
 		}
 	}
-	t.Logf("%d posts of %d records in %v (reload after %v, took %v): %d records accepted, %d posts refused, %d unanswered (last: %s)",
-		posts, load.batch, ran.Round(time.Millisecond), reloadStart.Sub(began).Round(time.Millisecond), reloadEnd.Sub(reloadStart).Round(time.Millisecond),
+	var took time.Duration
+	for _, r := range reloads[1:] {
+		took = max(took, r.end.Sub(r.start))
+	}
+	t.Logf("%d posts of %d records in %v (first reload after %v, %d reloads, the longest %v): %d records accepted, %d posts refused, %d unanswered (last: %s)",
+		posts, load.batch, ran.Round(time.Millisecond), reloads[1].start.Sub(began).Round(time.Millisecond), len(reloads)-1, took.Round(time.Millisecond),
 		load.accepted, refused, unanswered, lastReason)
 	if refused > 0 {
 		t.Errorf("%d posts refused, last: %s", refused, lastReason)
