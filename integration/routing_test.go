@@ -460,7 +460,7 @@ func TestRoutingTemplateFacilities(t *testing.T) {
 	}
 	bTime := boundary.UTC().Format("2006-01-02T15-04-05")
 	bTS := float64(boundary.UnixNano()) / 1e9
-	const slack = 0.5 // seconds between a record's arrival (its ts) and its write
+	const slack = 1.5 // seconds between a record's arrival (its ts) and its write, at most
 	var misplaced, strangers, entries int
 	var setsA, setsB, sizeRotatedA, sizeRotatedB, scheduledA int
 	for live, segs := range sets {
@@ -811,6 +811,7 @@ func TestRoutingUnplaced(t *testing.T) {
 		} `json:"stats"`
 	}
 	getJSON(t, s.URL("/status?format=json"), &st)
+	metrics := scrape(t, s)
 	s.stop()
 	routingHealthy(t, s)
 
@@ -855,5 +856,11 @@ func TestRoutingUnplaced(t *testing.T) {
 	}
 	for name := range want {
 		t.Errorf("the status page lists no writer %s: %+v", name, st.Stats.Writers)
+	}
+	for name, n := range map[string]int{"u/{app}/{facility}.log": 2, "t/{attrs.tenant}/{level}.log": 3} {
+		line := fmt.Sprintf(`caddy_applog_writer_unplaced_total{name=%q,writer="rotate"} %d`, filepath.Join(s.Dir, name), n)
+		if !strings.Contains(metrics, line+"\n") {
+			t.Errorf("the admin endpoint's /metrics has no line %s:\n%s", line, grepLines(metrics, "caddy_applog_writer_unplaced"))
+		}
 	}
 }
