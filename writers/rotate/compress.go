@@ -130,10 +130,12 @@ func (a *archiver) run() {
 
 func (a *archiver) do(j job) {
 	if j.ret.format.numbered {
-		// Compressing and pruning are part of numbering.
+		// Compressing and pruning are part of numbering, which locks
+		// each file's backups as it works on them.
 		a.numbered(j)
 		return
 	}
+	defer lockBackups(filepath.Join(j.set.dir, j.set.liveName()))()
 	switch j.kind {
 	case jobCompress:
 		if err := compressFile(j.plain, j.comp); err != nil {
@@ -144,6 +146,45 @@ func (a *archiver) do(j job) {
 	}
 	if err := a.prune(j.set, j.ret); err != nil {
 		a.logf("removing old backups", err)
+	}
+}
+
+// backupLocks serialises the jobs for one file's backups across
+// archivers. A file has one archiver at a time, but its jobs can outlive
+// the handover of the file to another writer (a reload that changes a
+// path template): the new writer's recovery, run when it first opens the
+// file, would otherwise take the old archiver's archive in progress for
+// a crash's leftover and remove it, or compress the same backup at once;
+// two archivers numbering one file's backups would lose one.
+var backupLocks = struct {
+	sync.Mutex
+	m map[string]*backupLock
+}{m: map[string]*backupLock{}}
+
+type backupLock struct {
+	sync.Mutex
+	refs int
+}
+
+// lockBackups locks the backups of the live file at key and returns
+// the function that unlocks them.
+func lockBackups(key string) (unlock func()) {
+	backupLocks.Lock()
+	l := backupLocks.m[key]
+	if l == nil {
+		l = &backupLock{}
+		backupLocks.m[key] = l
+	}
+	l.refs++
+	backupLocks.Unlock()
+	l.Lock()
+	return func() {
+		l.Unlock()
+		backupLocks.Lock()
+		if l.refs--; l.refs == 0 {
+			delete(backupLocks.m, key)
+		}
+		backupLocks.Unlock()
 	}
 }
 

@@ -6,6 +6,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 // How writers share files
@@ -193,10 +195,14 @@ func (h *handle) Write(p []byte) (int, error) {
 }
 
 // writeDetached serves an entry written through a detached handle (a
-// logger of a config being unloaded, or Caddy's last words after the
-// exit hook): it goes to the path's current sink if there is one; if
-// not, it is appended with an open-write-close cycle (as timberjack
-// does) rather than dropped.
+// logger of a config being unloaded, whose requests Caddy lets finish
+// after the config is stopped, or Caddy's last words after the exit
+// hook): it goes to the path's current sink if there is one; if not, to
+// the sink that has the entry's file open (a template's file, which a
+// new config's template may name too), else it is appended with an
+// open-write-close cycle (as timberjack does) rather than dropped. A
+// template's entry goes to the file it names, or its fallback file:
+// never to the template itself.
 func (h *handle) writeDetached(p []byte) (int, error) {
 	registry.Lock()
 	s := registry.sinks[h.path]
@@ -207,13 +213,17 @@ func (h *handle) writeDetached(p []byte) (int, error) {
 		}
 	}
 	path := h.path
-	if t := h.opts.tmpl; t != nil {
-		// A template's own name is no file: place the entry.
-		placed, why := t.resolve(nil, p)
-		path = string(placed)
+	if o := h.opts; o.tmpl != nil {
+		var buf [256]byte
+		target, why := o.tmpl.resolve(buf[:0], p)
 		if why != "" {
-			path = h.opts.fallback
+			status.WriterMeter("rotate", h.path).Unplaced.Add(1)
+			target = append(target[:0], o.fallback...)
 		}
+		if n, took, err := writeToOwner(target, p); took {
+			return n, err
+		}
+		path = string(target)
 		if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 			return 0, err
 		}
@@ -227,6 +237,31 @@ func (h *handle) writeDetached(p []byte) (int, error) {
 		err = cerr
 	}
 	return n, err
+}
+
+// writeToOwner hands entry p to the sink that has the file at path
+// open, and reports whether one took it. A sink shutting down gives up
+// its files once closed: then the next owner, if any, is asked (a few
+// times at most).
+func writeToOwner(path, p []byte) (n int, took bool, err error) {
+	for range 4 {
+		claims.Lock()
+		owner := claims.m[string(path)]
+		claims.Unlock()
+		if owner == nil {
+			return 0, false, nil
+		}
+		n, err = owner.writeTo(path, p, handed)
+		switch err {
+		case errClosed:
+			<-owner.closed
+			continue
+		case errElsewhere:
+			return 0, false, nil
+		}
+		return n, true, err
+	}
+	return 0, false, nil
 }
 
 // Sync flushes buffered entries to the file.

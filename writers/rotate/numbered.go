@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 )
 
@@ -29,7 +28,7 @@ import (
 // app.log.pending-<seq>, and queues a job; the archiver's goroutine,
 // which alone compresses and prunes, shifts the numbered backups and
 // renames the pending ones to app.log.1, then compresses. Nothing else
-// touches those names (and setLocks keeps two archivers from working on
+// touches those names (and lockBackups keeps two archivers from working on
 // one file at once), so no rename ever races a compression.
 //
 // Sequence numbers of pending backups grow with each rotation while any
@@ -166,7 +165,7 @@ func (a *archiver) numbered(j job) {
 		lives = slices.Sorted(maps.Keys(sets))
 	}
 	for _, live := range lives {
-		unlock := lockSet(filepath.Join(j.set.dir, live))
+		unlock := lockBackups(filepath.Join(j.set.dir, live))
 		sets, err := listNumbered(j.set.dir, numberedRE(regexp.QuoteMeta(live)))
 		if ns := sets[live]; ns != nil {
 			err = a.reconcile(ns, j.comp, j.ret)
@@ -175,44 +174,6 @@ func (a *archiver) numbered(j job) {
 		if err != nil {
 			a.logf("numbering backups", err)
 		}
-	}
-}
-
-// setLocks serialises the numbering of one file's backups across
-// archivers. A file has one archiver at a time, but its jobs can outlive
-// the handover of the file to another writer (a reload that changes a
-// path template), and two archivers shifting and compressing the same
-// names at once would lose backups: one compressing app.log.1 while the
-// other renames a newer backup to app.log.1 would remove that one.
-var setLocks = struct {
-	sync.Mutex
-	m map[string]*setLock
-}{m: map[string]*setLock{}}
-
-type setLock struct {
-	sync.Mutex
-	refs int
-}
-
-// lockSet locks the numbered backups of the live file at path, and
-// returns the function that unlocks them.
-func lockSet(path string) (unlock func()) {
-	setLocks.Lock()
-	l := setLocks.m[path]
-	if l == nil {
-		l = &setLock{}
-		setLocks.m[path] = l
-	}
-	l.refs++
-	setLocks.Unlock()
-	l.Lock()
-	return func() {
-		l.Unlock()
-		setLocks.Lock()
-		if l.refs--; l.refs == 0 {
-			delete(setLocks.m, path)
-		}
-		setLocks.Unlock()
 	}
 }
 

@@ -1,13 +1,20 @@
 package rotate
 
 import (
+	"bytes"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
+
+	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 func TestTemplateResolve(t *testing.T) {
@@ -268,4 +275,97 @@ func BenchmarkTemplateVsWriters(b *testing.B) {
 		}
 		run(b, func(i int, p []byte) { ws[i].Write(p) })
 	})
+}
+
+// TestTemplateDetachedWrites: a config's loggers can write after its
+// writer was detached (Caddy stops a config without waiting for its
+// requests). An entry of a template goes to the file it names, through
+// the writer that has that file open if there is one, else appended
+// there; one the template cannot place to the fallback file; never to a
+// file named like the template.
+func TestTemplateDetachedWrites(t *testing.T) {
+	dir := t.TempDir()
+	old, _ := testWriter(t, dir, start, func(w *RotateWriter) { w.Filename = filepath.Join(dir, "{app}", "{facility}.log") })
+	mustWrite(t, old, `{"app":"a","facility":"web","msg":"1"}`)
+	old.Close()
+	// A new config's writer, whose template names a.log's files too.
+	nw, _ := testWriter(t, dir, start, func(w *RotateWriter) {
+		w.Filename = filepath.Join(dir, "{app}", "{facility:none}.log")
+		w.Flush = "1h"
+	})
+	mustWrite(t, nw, `{"app":"a","facility":"web","msg":"2"}`)
+	mustWrite(t, old,
+		`{"app":"a","facility":"web","msg":"3"}`, // open in nw: written through it, after 2
+		`{"app":"b","facility":"db","msg":"4"}`,  // open nowhere: appended
+		`{"app":"b","msg":"5"}`)                  // no facility: the old template's fallback
+	nw.Close()
+	for path, want := range map[string][]string{
+		filepath.Join(dir, "a", "web.log"): {`{"app":"a","facility":"web","msg":"1"}`, `{"app":"a","facility":"web","msg":"2"}`, `{"app":"a","facility":"web","msg":"3"}`},
+		filepath.Join(dir, "b", "db.log"):  {`{"app":"b","facility":"db","msg":"4"}`},
+		filepath.Join(dir, "unplaced.log"): {`{"app":"b","msg":"5"}`},
+	} {
+		if got := lines(t, path); !equal(got, want) {
+			t.Errorf("%s holds %q, want %q", path, got, want)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(dir, "{app}")); !os.IsNotExist(err) {
+		t.Errorf("a folder named like the template: %v", err)
+	}
+	if n := status.WriterMeter("rotate", filepath.Join(dir, "{app}", "{facility}.log")).Unplaced.Load(); n != 1 {
+		t.Errorf("unplaced = %d, want 1", n)
+	}
+}
+
+// TestArchiversShareBackups: a file handed to another writer (a reload
+// changing the template) can have a compression still queued at its old
+// writer's archiver when the new writer's recovery looks at its backups.
+// Neither may undo the other's work: no error, one complete archive.
+func TestArchiversShareBackups(t *testing.T) {
+	dir := t.TempDir()
+	h, _ := testWriter(t, dir, start, nil)
+	o, set := h.opts, h.sink.Load().main.set
+	var data bytes.Buffer
+	for i := 0; data.Len() < 4<<20; i++ {
+		fmt.Fprintf(&data, `{"msg":"entry %d of a backup large enough to take a while to compress"}`+"\n", i)
+	}
+	for round := range 3 {
+		plain := filepath.Join(dir, fmt.Sprintf("app-2026-11-20T10-00-0%d.log", round))
+		if err := os.WriteFile(plain, data.Bytes(), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		var mu sync.Mutex
+		var errs []string
+		logf := func(msg string, err error) {
+			mu.Lock()
+			errs = append(errs, fmt.Sprintf("%s: %v", msg, err))
+			mu.Unlock()
+		}
+		old, nw := newArchiver(realClock{}, logf), newArchiver(realClock{}, logf)
+		old.add(job{kind: jobCompress, plain: plain, comp: o.comp, set: set, ret: o.ret})
+		nw.add(job{kind: jobRecover, comp: o.comp, set: set, ret: o.ret})
+		old.close()
+		nw.close()
+		if len(errs) > 0 {
+			t.Errorf("round %d: %q", round, errs)
+		}
+		if _, err := os.Stat(plain); !os.IsNotExist(err) {
+			t.Errorf("round %d: the plain backup is still there: %v", round, err)
+		}
+		f, err := os.Open(plain + ".gz")
+		if err != nil {
+			t.Fatal(err)
+		}
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := io.ReadAll(zr)
+		f.Close()
+		if err != nil || !bytes.Equal(got, data.Bytes()) {
+			t.Errorf("round %d: the archive holds %d bytes (%v), want the backup's %d", round, len(got), err, data.Len())
+		}
+	}
+	if n := len(backupLocks.m); n != 0 {
+		t.Errorf("%d backup locks left", n)
+	}
 }
