@@ -32,8 +32,10 @@ type tmplPart struct {
 type fieldPath struct {
 	name string
 	keys []string
-	// fold lower-cases the value: host names compare without case, so
-	// `Example.COM` and `example.com` share a file.
+	// fold makes a host name of the value: without the port a client
+	// may send in its Host header, and lower-cased, since host names
+	// compare without case, so `Example.COM:8443` and `example.com`
+	// share a file.
 	fold bool
 }
 
@@ -137,6 +139,9 @@ func (t *pathTemplate) resolve(dst, p []byte) ([]byte, string) {
 		f := &t.fields[part.field]
 		v := vals[part.field]
 		n := len(dst)
+		if f.fold {
+			v = hostOnly(v)
+		}
 		if len(v) > 0 {
 			dst = appendSanitized(dst, v, f.fold)
 		}
@@ -164,6 +169,22 @@ func (t *pathTemplate) resolve(dst, p []byte) ([]byte, string) {
 		name = name[i+1:]
 	}
 	return dst, ""
+}
+
+// hostOnly strips the port from a host: `example.com:8443` and
+// `[::1]:8443` give `example.com` and `::1`; a bare IPv6 address, with
+// more than one colon, is left whole.
+func hostOnly(v []byte) []byte {
+	if len(v) > 0 && v[0] == '[' {
+		if end := bytes.IndexByte(v, ']'); end > 0 {
+			return v[1:end]
+		}
+		return v
+	}
+	if i := bytes.LastIndexByte(v, ':'); i >= 0 && bytes.IndexByte(v[:i], ':') < 0 {
+		return v[:i]
+	}
+	return v
 }
 
 // appendSanitized appends v as a safe part of a file name: letters,

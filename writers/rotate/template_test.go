@@ -32,6 +32,11 @@ func TestTemplateResolve(t *testing.T) {
 		{"/l/{host}/x.log", `{"host":"../../etc"}`, "/l/_._.__etc/x.log", ""},
 		{"/l/{host}/x.log", `{"host":".."}`, "/l/_./x.log", ""},
 		{"/l/{host}/x.log", `{"host":"fe80::1%eth0"}`, "/l/fe80__1_eth0/x.log", ""},
+		{"/l/{request.host}.log", `{"request":{"host":"Shop.example.com:8443"}}`, "/l/shop.example.com.log", ""},
+		{"/l/{request.host}.log", `{"request":{"host":"[::1]:8443"}}`, "/l/__1.log", ""},
+		{"/l/{request.host}.log", `{"request":{"host":"[::1]"}}`, "/l/__1.log", ""},
+		{"/l/{request.host}.log", `{"request":{"host":":8443"}}`, "", "the entry has no field request.host"},
+		{"/l/{app}.log", `{"app":"a:b"}`, "/l/a_b.log", ""},
 		{"/l/{status}.log", `{"status":404}`, "/l/404.log", ""},
 		{"/l/{app}.log", `not json`, "", "the entry is not a JSON object (use `format json`, or a format that writes JSON)"},
 		{"/l/{app}.log", `{"app":"x"`, "/l/x.log", ""}, // found before the end: no need to read on
