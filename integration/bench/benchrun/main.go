@@ -10,6 +10,8 @@
 //     sends them, to log_ingest and to a plain respond on the same Caddy;
 //  4. the Go benchmarks of the rotate writer against Caddy's file writer
 //     and of the access encoder against Caddy's json encoder;
+//  5. access logs on five sites, a log block each, against none, with
+//     Caddy as shipped and with its logging core patched (access.go);
 //
 // and prints a Markdown table of the results and their ratios. Run it
 // through integration/bench/run.sh, which builds Caddy and this program:
@@ -79,7 +81,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	flag.StringVar(&o.rsyslogd, "rsyslogd", "rsyslogd", "rsyslogd binary")
 	flag.StringVar(&o.syslogNGRoot, "syslog-ng-root", testtool.SyslogNGRoot(), "an unpacked syslog-ng-core package (empty: syslog-ng on PATH)")
-	flag.StringVar(&parts, "parts", "syslog,ndjson,forms,gobench", "the parts to run")
+	flag.StringVar(&parts, "parts", "syslog,ndjson,forms,gobench,access", "the parts to run")
 	flag.IntVar(&o.syslogMsgs, "syslog-msgs", 1_000_000, "syslog messages per daemon and round")
 	flag.IntVar(&o.syslogConns, "syslog-conns", 4, "TCP connections the syslog messages are spread over")
 	flag.IntVar(&o.syslogSize, "syslog-size", 200, "bytes per syslog message (RFC 5424, without the octet count)")
@@ -112,6 +114,7 @@ func main() {
 		for name, v := range map[string]string{
 			"syslog-msgs": "20000", "syslog-rounds": "1", "ndjson-records": "20000", "form-phase": "300ms",
 			"form-rounds": "2", "form-warmup": "100ms", "gobench-time": "2000x", "stall": "10s",
+			"access-phase": "300ms", "access-rounds": "2", "access-warmup": "100ms",
 		} {
 			if !set[name] {
 				_ = flag.Set(name, v)
@@ -232,6 +235,9 @@ func (o *options) run(ctx context.Context) int {
 	}
 	if o.parts["gobench"] && ctx.Err() == nil {
 		rep.gobench = o.runGoBenches(ctx)
+	}
+	if o.parts["access"] && ctx.Err() == nil {
+		rep.access = o.runAccess(ctx)
 	}
 
 	text := rep.markdown()

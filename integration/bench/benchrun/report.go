@@ -16,9 +16,13 @@ type report struct {
 	ndjson  *ndjsonRow
 	forms   []formRow
 	gobench []goBenchRow
+	access  *accessResult
 }
 
 func (r *report) failed() bool {
+	if r.access.failed() {
+		return true
+	}
 	for _, s := range r.syslog {
 		if s.Err != nil {
 			return true
@@ -148,6 +152,9 @@ func (r *report) markdown() string {
 			}
 			p("| %s | %s | %.0f | %s | %.0f | %.2f | %.2g, %.2g |\n", g.Name, g.A, g.AVal, g.B, g.BVal, g.AVal/g.BVal, g.AAllocs, g.BAllocs)
 		}
+	}
+	if r.access != nil {
+		r.access.markdown(p)
 	}
 	p("\n")
 	return b.String()
