@@ -67,6 +67,19 @@ func benchEntry() (zapcore.Entry, zapcore.Field, []zapcore.Field) {
 	return ent, request, fields
 }
 
+// caddyJSON returns Caddy's json encoder as a log without a format
+// gets it.
+func caddyJSON(tb testing.TB) *logging.JSONEncoder {
+	tb.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	tb.Cleanup(cancel)
+	enc := &logging.JSONEncoder{}
+	if err := enc.Provision(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return enc
+}
+
 // BenchmarkAccessEncoders encodes the same access log entry with
 // (a) this encoder's combined and common formats, (b) Caddy's json
 // encoder, and (c) the transform-encoder plugin's {common_log} approach:
@@ -78,12 +91,7 @@ func benchEntry() (zapcore.Entry, zapcore.Field, []zapcore.Field) {
 //	go test -run '^$' -bench AccessEncoders -benchmem ./module/encoders/access
 func BenchmarkAccessEncoders(b *testing.B) {
 	ent, request, fields := benchEntry()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
-	jsonEnc := &logging.JSONEncoder{}
-	if err := jsonEnc.Provision(ctx); err != nil {
-		b.Fatal(err)
-	}
+	jsonEnc := caddyJSON(b)
 	for _, bc := range []struct {
 		name string
 		enc  zapcore.Encoder
@@ -361,12 +369,7 @@ func skipValue(data []byte, i int) int {
 //	go test -run '^$' -bench AccessWith -benchmem ./module/encoders/access
 func BenchmarkAccessWith(b *testing.B) {
 	ent, request, fields := benchEntry()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
-	jsonEnc := &logging.JSONEncoder{}
-	if err := jsonEnc.Provision(ctx); err != nil {
-		b.Fatal(err)
-	}
+	jsonEnc := caddyJSON(b)
 	with := []zapcore.Field{request}
 	for _, bc := range []struct {
 		name string
