@@ -73,6 +73,8 @@ func TestBenchSmoke(t *testing.T) {
 		"| `flush 1s` | keep-alive | `log_ingest` |", "| `flush 1s` | keep-alive | `respond` |",
 		"| writer, interleaved (BenchmarkRotateVsFile) | rotate |", "| encoder, one access entry (BenchmarkAccessEncoders) | access combined |",
 		"Machine: nproc ",
+		"### 5. Access logs", "| Caddy v2.11.9 | `access combined` + `rotate` (`flush batch`) |",
+		"| patched core | `access combined` + `rotate` (`flush batch`) |",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q", want)
@@ -97,6 +99,11 @@ func TestBenchSmoke(t *testing.T) {
 	// run, one form mode under two flush modes.
 	if verified != 12 {
 		t.Errorf("%d rows verified, want 12:\n%s", verified, text)
+	}
+	// The access part: 4 log configurations, each under both builds,
+	// every request found as one line in its site's file.
+	if n := regexp.MustCompile("(?m)^\\| (Caddy v|patched).*\\| yes, [0-9,]+ \\|$").FindAllString(text, -1); len(n) != 8 {
+		t.Errorf("%d access rows verified, want 8", len(n))
 	}
 	if t.Failed() {
 		t.Logf("report:\n%s\nstderr:\n%s", text, stderr.String())
