@@ -423,7 +423,9 @@ func (o *options) buildPatchedCaddy(ctx context.Context, patch string) (string, 
 		return "", err
 	}
 	bin := filepath.Join(work, "caddy-patched")
-	if _, err := gocmd(o.repo, []string{"GOWORK=" + workFile, "GOFLAGS="}, "build", "-o", bin, "./cmd/caddy"); err != nil {
+	// -trimpath keeps the copy's folder, new on every run, out of the
+	// build cache's keys: the next run reuses the compiled packages.
+	if _, err := gocmd(o.repo, []string{"GOWORK=" + workFile, "GOFLAGS="}, "build", "-trimpath", "-o", bin, "./cmd/caddy"); err != nil {
 		return "", err
 	}
 	return bin, nil
