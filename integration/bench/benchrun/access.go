@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"flag"
 	"fmt"
@@ -378,8 +379,8 @@ func (o *options) profileAccess(ctx context.Context, t *accessTarget, spec func(
 }
 
 // buildPatchedCaddy builds cmd/caddy with Caddy's module replaced by a
-// patched copy, through a go.work of its own in the scratch folder: the
-// repository's go.mod and go.work are not touched.
+// patched copy (patchedSource), through a go.work of its own in the
+// scratch folder: the repository's go.mod and go.work are not touched.
 func (o *options) buildPatchedCaddy(ctx context.Context, patch string) (string, error) {
 	gocmd := func(dir string, env []string, args ...string) (string, error) {
 		cmd := exec.CommandContext(ctx, "go", args...)
@@ -404,13 +405,9 @@ func (o *options) buildPatchedCaddy(ctx context.Context, patch string) (string, 
 	if err != nil {
 		return "", err
 	}
-	src := filepath.Join(work, "caddy")
-	if err := os.CopyFS(src, os.DirFS(srcDir)); err != nil {
-		return "", fmt.Errorf("copying Caddy's module source: %w", err)
-	}
-	cmd := exec.CommandContext(ctx, "patch", "-p1", "--batch", "--forward", "-d", src, "-i", patch)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("patch -p1 -i %s: %w\n%s", patch, err, out)
+	src, err := patchedSource(ctx, srcDir, version, patch)
+	if err != nil {
+		return "", err
 	}
 	goVersion, err := gocmd(o.repo, nil, "env", "GOVERSION")
 	if err != nil {
@@ -423,12 +420,55 @@ func (o *options) buildPatchedCaddy(ctx context.Context, patch string) (string, 
 		return "", err
 	}
 	bin := filepath.Join(work, "caddy-patched")
-	// -trimpath keeps the copy's folder, new on every run, out of the
-	// build cache's keys: the next run reuses the compiled packages.
-	if _, err := gocmd(o.repo, []string{"GOWORK=" + workFile, "GOFLAGS="}, "build", "-trimpath", "-o", bin, "./cmd/caddy"); err != nil {
+	if _, err := gocmd(o.repo, []string{"GOWORK=" + workFile, "GOFLAGS="}, "build", "-o", bin, "./cmd/caddy"); err != nil {
 		return "", err
 	}
 	return bin, nil
+}
+
+// patchedSource returns a copy of Caddy's module source (srcDir) with
+// patch applied. The copy is kept in the user's cache folder, named by
+// the version and the patch's hash, because Go's build cache keys
+// packages by their folder: a copy in the same place lets the next run
+// reuse what this one compiled.
+func patchedSource(ctx context.Context, srcDir, version, patch string) (string, error) {
+	text, err := os.ReadFile(patch)
+	if err != nil {
+		return "", err
+	}
+	cache, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256(text)
+	parent := filepath.Join(cache, "caddy-applog", "caddy-patched")
+	dir := filepath.Join(parent, fmt.Sprintf("%s-%x", version, sum[:6]))
+	if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+		return dir, nil
+	}
+	if err := os.MkdirAll(parent, 0o755); err != nil {
+		return "", err
+	}
+	tmp, err := os.MkdirTemp(parent, "new-")
+	if err != nil {
+		return "", err
+	}
+	defer os.RemoveAll(tmp)
+	src := filepath.Join(tmp, "caddy")
+	if err := os.CopyFS(src, os.DirFS(srcDir)); err != nil {
+		return "", fmt.Errorf("copying Caddy's module source: %w", err)
+	}
+	cmd := exec.CommandContext(ctx, "patch", "-p1", "--batch", "--forward", "-d", src, "-i", patch)
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("patch -p1 -i %s: %w\n%s", patch, err, out)
+	}
+	// Another run may have put the same copy in place meanwhile.
+	if err := os.Rename(src, dir); err != nil {
+		if _, statErr := os.Stat(filepath.Join(dir, "go.mod")); statErr != nil {
+			return "", err
+		}
+	}
+	return dir, nil
 }
 
 func (r *accessResult) failed() bool {
