@@ -75,6 +75,8 @@ func TestBenchSmoke(t *testing.T) {
 		"| caddy-applog | 1 log block |", "| caddy-applog | 1 + 40 unrelated log blocks |",
 		"| caddy-applog | 40 log blocks, a `rotate` file each |", "| caddy-applog | 1 log block (`include applog`), `rotate …/{app}/{facility}.log` |",
 		"Machine: nproc ",
+		"### 5. Access logs", "| Caddy v2.11.9 | `access combined` + `rotate` (`flush batch`) |",
+		"| patched core | `access combined` + `rotate` (`flush batch`) |",
 	} {
 		if !strings.Contains(text, want) {
 			t.Errorf("report lacks %q", want)
@@ -112,6 +114,11 @@ func TestBenchSmoke(t *testing.T) {
 	// pairs of configs.
 	if verified != 16 {
 		t.Errorf("%d rows verified, want 16:\n%s", verified, text)
+	}
+	// The access part: 4 log configurations, each under both builds,
+	// every request found as one line in its site's file.
+	if n := regexp.MustCompile("(?m)^\\| (Caddy v|patched).*\\| yes, [0-9,]+ \\|$").FindAllString(text, -1); len(n) != 8 {
+		t.Errorf("%d access rows verified, want 8", len(n))
 	}
 	if t.Failed() {
 		t.Logf("report:\n%s\nstderr:\n%s", text, stderr.String())

@@ -13,6 +13,8 @@
 //  5. routing (routing.go): one facility with 1 log block against 1 + 40
 //     unrelated ones, and 40 facilities through one path template against
 //     40 log blocks;
+//  6. access logs on five sites, a log block each, against none, with
+//     Caddy as shipped and with its logging core patched (access.go);
 //
 // and prints a Markdown table of the results and their ratios. Run it
 // through integration/bench/run.sh, which builds Caddy and this program:
@@ -82,7 +84,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	flag.StringVar(&o.rsyslogd, "rsyslogd", "rsyslogd", "rsyslogd binary")
 	flag.StringVar(&o.syslogNGRoot, "syslog-ng-root", testtool.SyslogNGRoot(), "an unpacked syslog-ng-core package (empty: syslog-ng on PATH)")
-	flag.StringVar(&parts, "parts", "syslog,ndjson,forms,gobench,routing", "the parts to run")
+	flag.StringVar(&parts, "parts", "syslog,ndjson,forms,gobench,routing,access", "the parts to run")
 	flag.IntVar(&o.syslogMsgs, "syslog-msgs", 1_000_000, "syslog messages per daemon and round")
 	flag.IntVar(&o.syslogConns, "syslog-conns", 4, "TCP connections the syslog messages are spread over")
 	flag.IntVar(&o.syslogSize, "syslog-size", 200, "bytes per syslog message (RFC 5424, without the octet count)")
@@ -116,6 +118,7 @@ func main() {
 			"syslog-msgs": "20000", "syslog-rounds": "1", "ndjson-records": "20000", "form-phase": "300ms",
 			"form-rounds": "2", "form-warmup": "100ms", "gobench-time": "2000x", "stall": "10s",
 			"routing-msgs": "20000", "routing-rounds": "1",
+			"access-phase": "300ms", "access-rounds": "2", "access-warmup": "100ms",
 		} {
 			if !set[name] {
 				_ = flag.Set(name, v)
@@ -239,6 +242,9 @@ func (o *options) run(ctx context.Context) int {
 	}
 	if o.parts["routing"] && ctx.Err() == nil {
 		rep.routing = o.runRouting(ctx)
+	}
+	if o.parts["access"] && ctx.Err() == nil {
+		rep.access = o.runAccess(ctx)
 	}
 
 	text := rep.markdown()

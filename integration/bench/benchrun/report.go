@@ -17,9 +17,13 @@ type report struct {
 	forms   []formRow
 	gobench []goBenchRow
 	routing *routingReport
+	access  *accessResult
 }
 
 func (r *report) failed() bool {
+	if r.access.failed() {
+		return true
+	}
 	for _, s := range r.syslog {
 		if s.Err != nil {
 			return true
@@ -152,6 +156,9 @@ func (r *report) markdown() string {
 	}
 	if r.routing != nil {
 		r.routing.markdown(p, o)
+	}
+	if r.access != nil {
+		r.access.markdown(p)
 	}
 	p("\n")
 	return b.String()

@@ -5,6 +5,7 @@
 //	loadgen syslog -addr 127.0.0.1:5514 -n 1000000 -conns 4 -size 200
 //	loadgen ndjson -url http://127.0.0.1:8080/_applog/bench -n 1000000 -batch 100 -conc 4
 //	loadgen form   -url http://127.0.0.1:8080/_applog/bench -conc 8 -duration 10s [-keepalive]
+//	loadgen get    -addr 127.0.0.1:8080 -hosts a.test:8080,b.test:8080 -conns 8 -duration 10s
 //
 // With -verify <file>, it then checks that the file holds each message's
 // sequence number ("seq=N") exactly once (waiting at most -stall for it
@@ -17,6 +18,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -29,14 +31,16 @@ func main() {
 	}
 	mode := os.Args[1]
 	fs := flag.NewFlagSet(mode, flag.ExitOnError)
-	addr := fs.String("addr", "127.0.0.1:5514", "syslog: the receiver's TCP address")
+	addr := fs.String("addr", "127.0.0.1:5514", "syslog, get: the server's TCP address")
+	hosts := fs.String("hosts", "", "get: Host headers to cycle through, comma-separated (default: -addr)")
+	path := fs.String("path", "/", "get: the request path")
 	url := fs.String("url", "", "ndjson, form: the log_ingest URL")
 	n := fs.Int("n", 100_000, "syslog, ndjson: messages or records to send")
-	conns := fs.Int("conns", 4, "syslog: TCP connections")
+	conns := fs.Int("conns", 4, "syslog, get: TCP connections (keep-alive for get)")
 	size := fs.Int("size", 200, "syslog: bytes per message")
 	batch := fs.Int("batch", 100, "ndjson: records per request")
 	conc := fs.Int("conc", 4, "ndjson, form: concurrent clients")
-	duration := fs.Duration("duration", 10*time.Second, "form: how long to post")
+	duration := fs.Duration("duration", 10*time.Second, "form, get: how long to send")
 	keepAlive := fs.Bool("keepalive", false, "form: reuse connections (HTTPHandler opens one per record)")
 	verify := fs.String("verify", "", "check this output file for every sequence number")
 	stall := fs.Duration("stall", 20*time.Second, "with -verify: give up when the file stops growing for this long")
@@ -48,6 +52,9 @@ func main() {
 	ctx, stop := signal.NotifyContext(ctx, os.Interrupt)
 	defer stop()
 
+	if mode == "get" && *verify != "" {
+		fatalf("-verify checks sequence numbers, which get requests do not carry")
+	}
 	want := *n
 	start := time.Now()
 	switch mode {
@@ -75,6 +82,17 @@ func main() {
 		if res.Errors > 0 {
 			fatalf("first error: %v", res.FirstErr)
 		}
+	case "get":
+		hs := strings.Split(*hosts, ",")
+		if *hosts == "" {
+			hs = []string{*addr}
+		}
+		res := load.Get(ctx, load.GetSpec{Addr: *addr, Hosts: hs, Path: *path, Conns: *conns, Duration: *duration})
+		fmt.Printf("%d requests in %s: %.0f requests/s, per host %v, %d errors\n", res.Requests, res.Elapsed.Round(time.Millisecond),
+			float64(res.Requests)/res.Elapsed.Seconds(), res.PerHost, res.Errors)
+		if res.Errors > 0 {
+			fatalf("first error: %v", res.FirstErr)
+		}
 	default:
 		usage()
 	}
@@ -93,7 +111,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: loadgen syslog|ndjson|form [flags]  (loadgen <mode> -h lists them)")
+	fmt.Fprintln(os.Stderr, "usage: loadgen syslog|ndjson|form|get [flags]  (loadgen <mode> -h lists them)")
 	os.Exit(2)
 }
 

@@ -58,10 +58,17 @@ type Encoder struct {
 // encoder is the zapcore.Encoder: the compiled configuration, shared,
 // and the fields added with zap's With (Caddy adds the request that
 // way), one per clone. Clones are of this type, not of Encoder, so that
-// the clone Caddy makes for every request is two words and a slice.
+// the clone Caddy makes for every request is small: the configuration
+// pointer, the recorded fields and room for the first of them.
 type encoder struct {
 	c   *compiled
 	rec recorder
+	// first is where a clone records its first field when it has none
+	// from its parent: Caddy's request, the only field its server adds
+	// with With, then costs no allocation besides the clone itself. The
+	// request is kept as its marshaler (see recorder.AddObject), read
+	// only when an entry is encoded: With copies and marshals nothing.
+	first [1]node
 }
 
 // compiled is what Provision sets up, shared by all clones.
@@ -254,10 +261,14 @@ func (e *Encoder) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	return nil
 }
 
-// Clone returns a copy of the encoder with its own copy of the fields
-// added so far.
+// Clone returns a copy of the encoder that shares the fields added so
+// far and appends its own elsewhere (see recorder.fork).
 func (e *encoder) Clone() zapcore.Encoder {
-	return &encoder{c: e.c, rec: e.rec.fork()}
+	c := &encoder{c: e.c, rec: e.rec.fork()}
+	if len(c.rec.nodes) == 0 {
+		c.rec.nodes = c.first[:0]
+	}
+	return c
 }
 
 // isAccessLogger reports whether name is Caddy's access logger

@@ -222,6 +222,58 @@ func TestFallback(t *testing.T) {
 	}
 }
 
+// TestCloneFields checks that clones of one encoder keep their own
+// fields: siblings never see each other's, whether a clone starts empty
+// (its first field in the clone itself) or from its parent's fields,
+// and however many fields it gets.
+func TestCloneFields(t *testing.T) {
+	root := newTestEncoder(t, &Encoder{}, nil)
+	with := func(enc zapcore.Encoder, keys ...string) zapcore.Encoder {
+		c := enc.Clone()
+		for _, k := range keys {
+			c.AddString(k, k)
+		}
+		return c
+	}
+	a := with(root, "a")
+	b := with(root, "b")
+	aa := with(a, "aa", "ab", "ac", "ad", "ae")
+	ax := with(a, "x")
+	ay := with(aa.Clone(), "y")
+	// p has room left in its nodes: its children must not share it.
+	p := with(root, "p1", "p2")
+	px, py := with(p, "x"), with(p, "y")
+	for _, tc := range []struct {
+		enc  zapcore.Encoder
+		want string
+	}{
+		{root, `{}`},
+		{a, `{"a":"a"}`},
+		{b, `{"b":"b"}`},
+		{aa, `{"a":"a","aa":"aa","ab":"ab","ac":"ac","ad":"ad","ae":"ae"}`},
+		{ax, `{"a":"a","x":"x"}`},
+		{ay, `{"a":"a","aa":"aa","ab":"ab","ac":"ac","ad":"ad","ae":"ae","y":"y"}`},
+		{px, `{"p1":"p1","p2":"p2","x":"x"}`},
+		{py, `{"p1":"p1","p2":"p2","y":"y"}`},
+	} {
+		buf, err := tc.enc.EncodeEntry(zapcore.Entry{LoggerName: "applog.x"}, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got map[string]any
+		if err := json.Unmarshal(buf.Bytes(), &got); err != nil {
+			t.Fatalf("%s: %v", buf, err)
+		}
+		buf.Free()
+		for _, k := range []string{"level", "ts", "logger", "msg"} {
+			delete(got, k)
+		}
+		if line, _ := json.Marshal(got); string(line) != tc.want {
+			t.Errorf("got %s, want %s", line, tc.want)
+		}
+	}
+}
+
 // TestConcurrent encodes from many goroutines on one core (run with
 // -race): EncodeEntry must not share mutable state.
 func TestConcurrent(t *testing.T) {

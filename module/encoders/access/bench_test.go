@@ -3,6 +3,7 @@ package access
 import (
 	"context"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -66,6 +67,19 @@ func benchEntry() (zapcore.Entry, zapcore.Field, []zapcore.Field) {
 	return ent, request, fields
 }
 
+// caddyJSON returns Caddy's json encoder as a log without a format
+// gets it.
+func caddyJSON(tb testing.TB) *logging.JSONEncoder {
+	tb.Helper()
+	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+	tb.Cleanup(cancel)
+	enc := &logging.JSONEncoder{}
+	if err := enc.Provision(ctx); err != nil {
+		tb.Fatal(err)
+	}
+	return enc
+}
+
 // BenchmarkAccessEncoders encodes the same access log entry with
 // (a) this encoder's combined and common formats, (b) Caddy's json
 // encoder, and (c) the transform-encoder plugin's {common_log} approach:
@@ -77,12 +91,7 @@ func benchEntry() (zapcore.Entry, zapcore.Field, []zapcore.Field) {
 //	go test -run '^$' -bench AccessEncoders -benchmem ./module/encoders/access
 func BenchmarkAccessEncoders(b *testing.B) {
 	ent, request, fields := benchEntry()
-	ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
-	defer cancel()
-	jsonEnc := &logging.JSONEncoder{}
-	if err := jsonEnc.Provision(ctx); err != nil {
-		b.Fatal(err)
-	}
+	jsonEnc := caddyJSON(b)
 	for _, bc := range []struct {
 		name string
 		enc  zapcore.Encoder
@@ -347,4 +356,42 @@ func skipValue(data []byte, i int) int {
 		}
 	}
 	return i
+}
+
+// BenchmarkAccessWith measures what each log a request's access logger
+// is teed to pays for it, through zap's ioCore as Caddy builds it:
+// With (clone the encoder, add Caddy's request field), which Caddy
+// v2.11 does for every matching log whether or not it takes the entry,
+// and With followed by writing the entry, which the log that takes it
+// adds. Caddy's json encoder is the comparison: its With marshals the
+// request at once.
+//
+//	go test -run '^$' -bench AccessWith -benchmem ./module/encoders/access
+func BenchmarkAccessWith(b *testing.B) {
+	ent, request, fields := benchEntry()
+	jsonEnc := caddyJSON(b)
+	with := []zapcore.Field{request}
+	for _, bc := range []struct {
+		name string
+		enc  zapcore.Encoder
+	}{
+		{"access_combined", newTestEncoder(b, &Encoder{Preset: "combined"}, time.UTC)},
+		{"json", jsonEnc},
+	} {
+		core := zapcore.NewCore(bc.enc, zapcore.AddSync(io.Discard), zapcore.DebugLevel)
+		b.Run(bc.name+"/with", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_ = core.With(with)
+			}
+		})
+		b.Run(bc.name+"/with_and_write", func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				if err := core.With(with).Write(ent, fields); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
