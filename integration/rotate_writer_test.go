@@ -364,15 +364,22 @@ func TestRotateExternalMove(t *testing.T) {
 			t.Fatalf("post: %d %s", st, reply)
 		}
 	}
-	msgsOf := func(path string) []string {
-		var out []string
-		for _, l := range readLines(t, path) {
-			out = append(out, fmt.Sprint(l["msg"]))
+	// With flush batch, the default, an entry reaches the file a moment
+	// after its post is answered: wait (bounded) for what is expected.
+	msgsOf := func(path, want string) string {
+		var got string
+		for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+			var out []string
+			for _, l := range readLines(t, path) {
+				out = append(out, fmt.Sprint(l["msg"]))
+			}
+			if got = strings.Join(out, ","); got == want || time.Now().After(deadline) {
+				return got
+			}
 		}
-		return out
 	}
 	send("one", "two")
-	if got := msgsOf(live); strings.Join(got, ",") != "one,two" {
+	if got := msgsOf(live, "one,two"); got != "one,two" {
 		t.Fatalf("live file: %q", got)
 	}
 	if err := os.Rename(live, live+".moved"); err != nil {
@@ -380,10 +387,10 @@ func TestRotateExternalMove(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond) // the writer checks its files every second
 	send("three")
-	if got := msgsOf(live); strings.Join(got, ",") != "three" {
+	if got := msgsOf(live, "three"); got != "three" {
 		t.Fatalf("new file after the move: %q", got)
 	}
-	if got := msgsOf(live + ".moved"); strings.Join(got, ",") != "one,two" {
+	if got := msgsOf(live+".moved", "one,two"); got != "one,two" {
 		t.Fatalf("moved file: %q", got)
 	}
 	if err := os.Remove(live); err != nil {
@@ -391,7 +398,7 @@ func TestRotateExternalMove(t *testing.T) {
 	}
 	time.Sleep(1500 * time.Millisecond)
 	send("four")
-	if got := msgsOf(live); strings.Join(got, ",") != "four" {
+	if got := msgsOf(live, "four"); got != "four" {
 		t.Fatalf("new file after the deletion: %q", got)
 	}
 }
