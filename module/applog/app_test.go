@@ -325,7 +325,7 @@ func TestSubmitCopiesWhatItKeeps(t *testing.T) {
 		t.Errorf("recent record changed with the buffer: %+v", e)
 	}
 	rules := (*a.apps.Load())["shop"].root
-	for k, v := range rules.routes.m {
+	for k, v := range *rules.routes.m.Load() {
 		if k != "applog.shop.web.views" || v.name != k {
 			t.Errorf("route cache changed with the buffer: %q → %q", k, v.name)
 		}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 
 	"go.uber.org/zap/zapcore"
 
@@ -86,12 +87,14 @@ type route struct {
 
 // routes caches the routes of one facility's rules by logger name. One
 // rules may serve many apps (every unknown app shares one), so the key
-// is the whole name. It is looked up with the name built on the stack:
-// a map index by string(bytes) does not allocate, where boxing a key
-// for a sync.Map would.
+// is the whole name. Reads take no lock: the map is replaced, never
+// changed, when a route is added (at most maxCachedLoggerNames times),
+// so the receivers of a busy server do not contend on a lock's counter
+// for every record. A map index by string(bytes) built on the stack does
+// not allocate.
 type routes struct {
-	mu sync.RWMutex
-	m  map[string]*route
+	m  atomic.Pointer[map[string]*route]
+	mu sync.Mutex // serialises additions
 }
 
 // route returns the route of app's facility. Beyond the cache's bound,
@@ -104,28 +107,35 @@ func (r *rules) route(app, facility string, build func(name string) zapcore.Core
 		key = append(append(key, '.'), facility...)
 	}
 	rs := &r.routes
-	rs.mu.RLock()
-	rt := rs.m[string(key)]
-	n := len(rs.m)
-	rs.mu.RUnlock()
-	if rt != nil {
-		return rt
+	var m map[string]*route
+	if p := rs.m.Load(); p != nil {
+		m = *p
+		if rt := m[string(key)]; rt != nil {
+			return rt
+		}
 	}
 	name := string(key)
-	if n >= maxCachedLoggerNames {
+	if len(m) >= maxCachedLoggerNames {
 		return &route{name: name, core: fallback}
 	}
 	// Built outside the lock: Caddy's Logger walks every log block.
-	rt = &route{name: name, core: build(name)}
+	rt := &route{name: name, core: build(name)}
 	rs.mu.Lock()
 	defer rs.mu.Unlock()
-	if cached := rs.m[name]; cached != nil {
-		return cached
+	old := rs.m.Load()
+	if old != nil {
+		if cached := (*old)[name]; cached != nil {
+			return cached
+		}
 	}
-	if rs.m == nil {
-		rs.m = make(map[string]*route)
+	next := make(map[string]*route, len(m)+1)
+	if old != nil {
+		for k, v := range *old {
+			next[k] = v
+		}
 	}
-	rs.m[name] = rt
+	next[name] = rt
+	rs.m.Store(&next)
 	return rt
 }
 

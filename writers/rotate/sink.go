@@ -224,8 +224,12 @@ func (s *sink) files() []*logFile {
 }
 
 func (s *sink) write(p []byte) (int, error) {
+	o := s.optsNow.Load()
+	if o == nil || o.tmpl == nil {
+		return s.writeTo(nil, p, direct)
+	}
 	var buf [256]byte
-	return s.writeTo(s.place(s.optsNow.Load(), buf[:0], p), p, direct)
+	return s.writeTo(s.place(o, buf[:0], p), p, direct)
 }
 
 // fileFor returns the open file for target (nil: the main file), or nil
