@@ -2,10 +2,12 @@
 # The benchmark suite of caddy-applog: builds Caddy from this repository
 # and integration/bench/benchrun, then runs every part (syslog over TCP
 # against rsyslog and syslog-ng, NDJSON batches, HTTPHandler-style posts
-# against a plain respond, the Go writer and encoder benchmarks) and
-# prints a Markdown table. Options are benchrun's (run.sh -h lists them):
+# against a plain respond, the Go writer and encoder benchmarks, routing
+# by log blocks and path templates, access logs on five sites with Caddy
+# as shipped and with its logging core patched) and prints a Markdown
+# table. Options are benchrun's (run.sh -h lists them):
 #
-#   integration/bench/run.sh                  # full suite, a few minutes
+#   integration/bench/run.sh                  # full suite, about 10 minutes
 #   integration/bench/run.sh -quick           # tiny counts (smoke test)
 #   integration/bench/run.sh -out bench.md -pprof prof/
 #

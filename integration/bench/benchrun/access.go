@@ -488,7 +488,7 @@ func (r *accessResult) failed() bool {
 
 func (r *accessResult) markdown(p func(string, ...any)) {
 	a := r.opts
-	p("\n### 5. Access logs: five sites, a `log` block each\n\n")
+	p("\n### 6. Access logs: five sites, a `log` block each\n\n")
 	p("One Caddy serves the same `respond` on %d sites (host names on one port), each with its own `log` block in the configuration of the row; "+
 		"%d keep-alive connections send GET requests with a browser's headers, cycling through the sites; "+
 		"%d rounds of %s per Caddy, the order turned each round. The ratios are, round by round, requests/s over those of the same build without access logs, "+

@@ -19,7 +19,7 @@
 // and prints a Markdown table of the results and their ratios. Run it
 // through integration/bench/run.sh, which builds Caddy and this program:
 //
-//	integration/bench/run.sh            # the full suite, about 4 minutes
+//	integration/bench/run.sh            # the full suite, about 10 minutes
 //	integration/bench/run.sh -quick     # tiny counts, a smoke test
 //	integration/bench/run.sh -h         # every option
 //
