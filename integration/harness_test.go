@@ -5,6 +5,7 @@
 package integration
 
 import (
+	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -21,6 +22,9 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
+	"github.com/klauspost/compress/zstd"
 
 	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 	"github.com/caddy-applog/caddy-applog/internal/testtool"
@@ -427,3 +431,38 @@ func runBounded(cmd *exec.Cmd, limit time.Duration) error {
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a
 // child's stdout and stderr.
 type syncBuffer = testdaemon.Buffer
+
+// eachLine calls fn with every line of a log file or backup, which is
+// decompressed by its suffix (.gz, .zst); lines up to 4 MiB.
+func eachLine(t *testing.T, path string, fn func(line []byte)) {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var r io.Reader = f
+	switch {
+	case strings.HasSuffix(path, ".gz"):
+		zr, err := gzip.NewReader(f)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		r = zr
+	case strings.HasSuffix(path, ".zst"):
+		zr, err := zstd.NewReader(f)
+		if err != nil {
+			t.Fatalf("%s: %v", path, err)
+		}
+		defer zr.Close()
+		r = zr
+	}
+	sc := bufio.NewScanner(r)
+	sc.Buffer(make([]byte, 1<<20), 4<<20)
+	for sc.Scan() {
+		fn(sc.Bytes())
+	}
+	if err := sc.Err(); err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+}

@@ -33,9 +33,7 @@ package integration
 // and duplication are counted exactly, never estimated.
 
 import (
-	"bufio"
 	"bytes"
-	"compress/gzip"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -244,34 +242,16 @@ func relReadMsgs(t *testing.T, paths ...string) (counts map[string]int, bad []st
 	t.Helper()
 	counts = map[string]int{}
 	for _, path := range paths {
-		f, err := os.Open(path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		var r io.Reader = f
-		if strings.HasSuffix(path, ".gz") {
-			zr, err := gzip.NewReader(f)
-			if err != nil {
-				t.Fatalf("%s: %v", path, err)
-			}
-			r = zr
-		}
-		sc := bufio.NewScanner(r)
-		sc.Buffer(make([]byte, 1<<20), 4<<20)
-		for sc.Scan() {
+		eachLine(t, path, func(line []byte) {
 			var e struct {
 				Msg string `json:"msg"`
 			}
-			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-				bad = append(bad, fmt.Sprintf("%s: %v: %q", filepath.Base(path), err, sc.Bytes()))
-				continue
+			if err := json.Unmarshal(line, &e); err != nil {
+				bad = append(bad, fmt.Sprintf("%s: %v: %q", filepath.Base(path), err, line))
+				return
 			}
 			counts[e.Msg]++
-		}
-		if err := sc.Err(); err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		f.Close()
+		})
 	}
 	return counts, bad
 }

@@ -1,7 +1,6 @@
 package integration
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -18,9 +17,6 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
-
-	"github.com/klauspost/compress/gzip"
-	"github.com/klauspost/compress/zstd"
 )
 
 // rotateCaddyfile logs app shop through the rotate writer; .Options is
@@ -166,42 +162,16 @@ func logLines(t *testing.T, dir string) (files []string, counts map[string]int, 
 // by its suffix, in order.
 func fileMsgs(t *testing.T, path string) []string {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	switch {
-	case strings.HasSuffix(path, ".gz"):
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		r = zr
-	case strings.HasSuffix(path, ".zst"):
-		zr, err := zstd.NewReader(f)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		defer zr.Close()
-		r = zr
-	}
 	var msgs []string
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	eachLine(t, path, func(line []byte) {
 		var entry struct {
 			Msg string `json:"msg"`
 		}
-		if err := json.Unmarshal(sc.Bytes(), &entry); err != nil {
-			t.Fatalf("%s: a line is not JSON (torn write?): %v: %q", path, err, sc.Text())
+		if err := json.Unmarshal(line, &entry); err != nil {
+			t.Fatalf("%s: a line is not JSON (torn write?): %v: %q", path, err, line)
 		}
 		msgs = append(msgs, entry.Msg)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	})
 	return msgs
 }
 

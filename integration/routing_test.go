@@ -31,7 +31,6 @@ package integration
 // .ci/run builds it); a data race reported by it fails the test.
 
 import (
-	"bufio"
 	"bytes"
 	"encoding/json"
 	"fmt"
@@ -45,8 +44,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/klauspost/compress/gzip"
 )
 
 // routingBinary runs the test against APPLOG_ROUTING_CADDY if set. The
@@ -280,33 +277,15 @@ func routingReadTree(t *testing.T, root string) map[string][]*routingSegment {
 
 func routingReadEntries(t *testing.T, path string) []routingEntry {
 	t.Helper()
-	f, err := os.Open(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer f.Close()
-	var r io.Reader = f
-	if strings.HasSuffix(path, ".gz") {
-		zr, err := gzip.NewReader(f)
-		if err != nil {
-			t.Fatalf("%s: %v", path, err)
-		}
-		r = zr
-	}
 	var out []routingEntry
-	sc := bufio.NewScanner(r)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
+	eachLine(t, path, func(line []byte) {
 		var e routingEntry
-		if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
-			t.Errorf("%s: a line is not JSON (torn write?): %v: %q", path, err, sc.Bytes())
-			continue
+		if err := json.Unmarshal(line, &e); err != nil {
+			t.Errorf("%s: a line is not JSON (torn write?): %v: %q", path, err, line)
+			return
 		}
 		out = append(out, e)
-	}
-	if err := sc.Err(); err != nil {
-		t.Fatalf("%s: %v", path, err)
-	}
+	})
 	return out
 }
 
