@@ -117,7 +117,7 @@ func TestBenchSmoke(t *testing.T) {
 	}
 	// The access part: 4 log configurations, each under both builds,
 	// every request found as one line in its site's file.
-	if n := regexp.MustCompile("(?m)^\\| (Caddy v|patched).*\\| yes, [0-9,]+ \\|$").FindAllString(text, -1); len(n) != 8 {
+	if n := regexp.MustCompile(`(?m)^\| (Caddy v|patched).*\| yes, [0-9,]+ \|$`).FindAllString(text, -1); len(n) != 8 {
 		t.Errorf("%d access rows verified, want 8", len(n))
 	}
 	if t.Failed() {
