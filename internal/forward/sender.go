@@ -1,65 +1,44 @@
-package tls
+package forward
 
 import (
 	"context"
-	stdtls "crypto/tls"
 	"errors"
-	"fmt"
-	"io"
-	"net"
-	"strconv"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"go.uber.org/zap"
 
-	"github.com/caddy-applog/caddy-applog/internal/oneline"
 	"github.com/caddy-applog/caddy-applog/internal/ratelog"
 	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
-// settings are what a sender needs to reach the aggregator. key holds
-// all of them: two writers with equal keys can share a connection.
-type settings struct {
-	key         string
-	address     string
-	tlsConfig   *stdtls.Config
-	lf          bool // newline framing instead of octet counting
-	dialTimeout time.Duration
-	backoffMin  time.Duration
-	backoffMax  time.Duration
-	log         *zap.Logger
-}
-
 const (
-	// confirmAfter is how long the connection must stay up after the
-	// peer's TCP acknowledged bytes before the records in them leave the
-	// queue. A peer that closes its socket with data still unread makes
-	// its kernel answer with a reset, and a TLS 1.3 server that rejects
-	// our certificate does so only after our handshake has completed:
-	// either way the connection breaks within this time and the records
-	// are sent again instead of being lost.
-	confirmAfter = time.Second
-	// batchBytes is about how much one write to the connection carries.
-	batchBytes = 256 << 10
-	// handoverTimeout bounds how long a sender that is asked to stop
-	// waits for its records in flight to be confirmed.
-	handoverTimeout = 5 * time.Second
-	writeTimeout    = 30 * time.Second
-	ackPoll         = 5 * time.Millisecond
+	// defaultBatchBytes is about how much one Send carries.
+	defaultBatchBytes = 256 << 10
+	// HandoverTimeout bounds how long a sender that is asked to stop
+	// waits for its records in flight to be settled.
+	HandoverTimeout = 5 * time.Second
+	// ackPoll is how often a sender with records in flight asks its
+	// session what the peer settled.
+	ackPoll = 5 * time.Millisecond
 )
 
 // errorLogRate is how often a sender says why it cannot deliver: the
 // number of attempts it logs says how many failed in between.
 var errorLogRate = ratelog.Rate{Burst: 1, Every: 5 * time.Second}
 
-// A sender moves records from a queue to the aggregator over one TLS
-// connection at a time, reconnecting with backoff. Only one sender of a
-// queue runs at once: a new one (after a config reload) waits for the
-// previous one to hand over.
+// A sender moves records from a queue to the peer over one session at
+// a time, reconnecting with backoff. Only one sender of a queue runs at
+// once: a new one (after a config reload) waits for the previous one to
+// hand over.
+//
+// A record leaves the queue only when the session reports it settled
+// (Session.Acked): what a broken session had not settled is read again
+// from the queue's head and sent on the next session, so delivery is at
+// least once and in order.
 type sender struct {
-	set   *settings
+	cfg   *Config
 	q     queue
 	meter *status.Writer
 
@@ -68,11 +47,11 @@ type sender struct {
 	done     chan struct{} // closed when run returns
 	after    *sender       // the sender this one takes over from
 	retiring bool          // draining before it stops; guarded by the hub's mu
-	lastErr  atomic.Value  // string: why the last connection ended
+	lastErr  atomic.Value  // string: why the last session ended
 }
 
-func newSender(set *settings, q queue, meter *status.Writer, after *sender) *sender {
-	return &sender{set: set, q: q, meter: meter, stop: make(chan struct{}), done: make(chan struct{}), after: after}
+func newSender(cfg *Config, q queue, meter *status.Writer, after *sender) *sender {
+	return &sender{cfg: cfg, q: q, meter: meter, stop: make(chan struct{}), done: make(chan struct{}), after: after}
 }
 
 func (s *sender) requestStop() { s.stopOnce.Do(func() { close(s.stop) }) }
@@ -92,7 +71,7 @@ func (s *sender) run() {
 		<-s.after.done
 		s.after = nil // let it be collected
 	}
-	backoff := s.set.backoffMin
+	backoff := s.cfg.BackoffMin
 	var logLim ratelog.Limiter
 	failures := 0
 	for !s.stopping() {
@@ -103,46 +82,33 @@ func (s *sender) run() {
 		s.meter.Errors.Add(1)
 		s.lastErr.Store(err.Error())
 		if delivered {
-			backoff, failures = s.set.backoffMin, 0
+			backoff, failures = s.cfg.BackoffMin, 0
 		}
 		failures++
+		wait := max(backoff, retryAfter(err))
 		if _, ok := logLim.Allow(errorLogRate, time.Now()); ok {
-			s.set.log.Error("cannot deliver log entries; keeping them and retrying",
+			s.cfg.Log.Error("cannot deliver log entries; keeping them and retrying",
 				zap.Error(err),
 				zap.Int64("held", s.q.depth()),
 				zap.Int("attempts", failures),
-				zap.Duration("retry_in", backoff))
+				zap.Duration("retry_in", wait))
 		}
-		t := time.NewTimer(backoff)
+		t := time.NewTimer(wait)
 		select {
 		case <-t.C:
 		case <-s.stop:
 			t.Stop()
 			return
 		}
-		backoff = min(backoff*2, s.set.backoffMax)
+		backoff = min(backoff*2, s.cfg.BackoffMax)
 	}
 }
 
-// flight is one write to the connection: the records it carried and
-// where its last byte is in the connection's byte stream.
-type flight struct {
-	wireEnd int64
-	recs    []meta
-}
-
-// ack is how many bytes the peer had acknowledged at a moment.
-type ack struct {
-	at    time.Time
-	acked int64
-}
-
-// session runs one connection until it breaks (returning why) or the
-// sender is asked to stop (returning nil once what it sent is
-// confirmed, or handoverTimeout passed).
+// session runs one session until it breaks (returning why) or the
+// sender is asked to stop (returning nil once what it sent is settled,
+// or HandoverTimeout passed).
 func (s *sender) session() (delivered bool, err error) {
-	dialer := net.Dialer{Timeout: s.set.dialTimeout}
-	ctx, cancel := context.WithTimeout(context.Background(), s.set.dialTimeout)
+	ctx, cancel := context.WithCancel(context.Background())
 	watched := make(chan struct{})
 	defer func() { cancel(); <-watched }()
 	go func() {
@@ -153,133 +119,69 @@ func (s *sender) session() (delivered bool, err error) {
 		case <-ctx.Done():
 		}
 	}()
-	raw, err := dialer.DialContext(ctx, "tcp", s.set.address)
+	sess, err := s.cfg.Transport.Connect(ctx)
 	if err != nil {
 		if s.stopping() {
 			return false, nil
 		}
-		return false, fmt.Errorf("connecting: %w", err)
-	}
-	tcp := raw.(*net.TCPConn)
-	counted := &countingConn{TCPConn: tcp}
-	conn := stdtls.Client(counted, s.set.tlsConfig)
-	defer conn.Close()
-	if err := conn.HandshakeContext(ctx); err != nil {
-		if s.stopping() {
-			return false, nil
-		}
-		return false, fmt.Errorf("TLS handshake: %w", err)
-	}
-	cancel()
-	unacked, err := unackedBytes(tcp)
-	if err != nil {
 		return false, err
 	}
-
-	// The aggregator sends nothing, so anything read (end of stream, a
-	// reset, an alert) ends the connection. Reading also consumes TLS
-	// 1.3 session tickets.
-	var brokenErr error
-	broken := make(chan struct{})
-	go func() {
-		buf := make([]byte, 512)
-		for {
-			if _, err := conn.Read(buf); err != nil {
-				brokenErr = err
-				close(broken)
-				return
-			}
-		}
-	}()
-	// Closing the connection ends the reader.
-	defer func() { _ = conn.Close(); <-broken }()
+	graceful := false
+	defer func() { _ = sess.Close(graceful) }()
 	wake := make(chan struct{})
 	sessionDone := make(chan struct{})
 	defer func() { close(sessionDone); <-wake }()
 	go func() {
 		select {
 		case <-s.stop:
-			// Do not let a peer that stopped reading hold up the
-			// sender that takes over for a whole writeTimeout.
-			_ = conn.SetWriteDeadline(time.Now().Add(handoverTimeout))
-		case <-broken:
+		case <-sess.Broken():
 		case <-sessionDone:
 		}
 		close(wake)
 	}()
-	brokenBy := func() error {
-		err := brokenErr
-		if err == nil || errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return errors.New("connection closed by the server")
-		}
-		// crypto/tls reports an alert from the peer as an OpError
-		// "remote error" (its alert type is not exported).
-		if oe := (*net.OpError)(nil); errors.As(err, &oe) && oe.Op == "remote error" {
-			return fmt.Errorf("the server ended the connection: %w (does it accept this client certificate?)", err)
-		}
-		return fmt.Errorf("connection broken: %w", err)
-	}
 
-	start := time.Now()
 	next := s.q.head()
 	var (
-		inflight  []flight
-		acks      []ack
-		confirmed int64
-		buf       []byte
-		deadline  time.Time
+		inflight []meta // sent, not settled, in order
+		settled  int64  // records of this session settled so far
+		rejected int64  // of which the peer refused
+		out      []Record
+		deadline time.Time
+		wait     time.Duration
 	)
 	for {
-		select {
-		case <-broken:
-			return delivered, brokenBy()
-		default:
+		ack, err := sess.Acked(wait)
+		wait = 0
+		if err != nil {
+			return delivered, err
 		}
-		now := time.Now()
-		if len(inflight) > 0 {
-			n, err := unacked()
-			if err != nil {
-				return delivered, err
+		if n := ack.Settled - settled; n > 0 {
+			done := inflight[:n:n]
+			for i := range min(ack.Rejected-rejected, n) {
+				done[i].rejected = true
 			}
-			acked := counted.n.Load() - n
-			if len(acks) == 0 || acks[len(acks)-1].acked != acked {
-				acks = append(acks, ack{now, acked})
-			}
-			if now.Sub(start) >= confirmAfter {
-				for len(acks) > 0 && now.Sub(acks[0].at) >= confirmAfter {
-					confirmed = acks[0].acked
-					acks = acks[1:]
-				}
-			}
-			var done []meta
-			for len(inflight) > 0 && inflight[0].wireEnd <= confirmed {
-				done = append(done, inflight[0].recs...)
-				inflight = inflight[1:]
-			}
-			if len(done) > 0 {
-				s.q.commit(done)
-				delivered = true
-			}
+			inflight = inflight[n:]
+			settled, rejected = ack.Settled, ack.Rejected
+			s.q.commit(done)
+			delivered = true
 		}
 		if s.stopping() {
+			now := time.Now()
 			if deadline.IsZero() {
-				deadline = now.Add(handoverTimeout)
+				deadline = now.Add(HandoverTimeout)
 			}
 			if len(inflight) == 0 || now.After(deadline) {
-				_ = conn.CloseWrite()
+				graceful = true
 				return delivered, nil
 			}
-			select {
-			case <-broken:
-			case <-time.After(ackPoll):
-			}
+			wait = ackPoll
 			continue
 		}
 		timeout := time.Hour
 		if len(inflight) > 0 {
 			timeout = ackPoll
 		}
-		recs, err := s.q.read(next, batchBytes, wake, timeout)
+		recs, err := s.q.read(next, s.cfg.batchBytes(), wake, timeout)
 		if err != nil {
 			if errors.Is(err, errClosed) {
 				s.requestStop()
@@ -290,48 +192,14 @@ func (s *sender) session() (delivered bool, err error) {
 		if len(recs) == 0 {
 			continue
 		}
-		buf = buf[:0]
-		metas := make([]meta, len(recs))
-		for i, r := range recs {
-			if s.set.lf {
-				// A line break left in an entry (the console encoder
-				// keeps a message's) would end the frame early and
-				// start a message the record chose: escape it, as the
-				// syslog writer's lf framing does.
-				buf = append(buf, oneline.Escape(r.data)...)
-				buf = append(buf, '\n')
-			} else {
-				buf = strconv.AppendInt(buf, int64(len(r.data)), 10)
-				buf = append(buf, ' ')
-				buf = append(buf, r.data...)
-			}
-			metas[i] = meta{end: r.end, size: r.size, ts: r.ts}
+		out = out[:0]
+		for _, r := range recs {
+			out = append(out, Record{Data: r.data, Time: r.ts})
+			inflight = append(inflight, meta{end: r.end, size: r.size, ts: r.ts})
 		}
-		if err := conn.SetWriteDeadline(time.Now().Add(writeTimeout)); err != nil {
+		if err := sess.Send(out); err != nil {
 			return delivered, err
 		}
-		if _, err := conn.Write(buf); err != nil {
-			select {
-			case <-broken:
-				return delivered, brokenBy()
-			default:
-			}
-			return delivered, fmt.Errorf("sending: %w", err)
-		}
-		inflight = append(inflight, flight{wireEnd: counted.n.Load(), recs: metas})
 		next = recs[len(recs)-1].end
 	}
-}
-
-// countingConn counts the bytes written to the socket (TLS records
-// included), to match them against what the peer acknowledged.
-type countingConn struct {
-	*net.TCPConn
-	n atomic.Int64
-}
-
-func (c *countingConn) Write(p []byte) (int, error) {
-	n, err := c.TCPConn.Write(p)
-	c.n.Add(int64(n))
-	return n, err
 }
