@@ -136,3 +136,22 @@ func (c *Config) batchBytes() int {
 	}
 	return defaultBatchBytes
 }
+
+// Pause is how a Session's Acked waits: up to d, returning early when
+// broken is closed. It reports whether broken is closed.
+func Pause(d time.Duration, broken <-chan struct{}) bool {
+	if d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-broken:
+		case <-t.C:
+		}
+	}
+	select {
+	case <-broken:
+		return true
+	default:
+		return false
+	}
+}

@@ -164,18 +164,8 @@ func (s *session) Send(recs []forward.Record) error {
 // acknowledged at least confirmAfter ago, on a connection that has been
 // up for confirmAfter.
 func (s *session) Acked(wait time.Duration) (forward.Ack, error) {
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-s.broken:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	select {
-	case <-s.broken:
+	if forward.Pause(wait, s.broken) {
 		return forward.Ack{}, s.brokenBy()
-	default:
 	}
 	if len(s.inflight) > 0 {
 		now := time.Now()

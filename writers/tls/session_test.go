@@ -131,6 +131,12 @@ func (a *aggregator) messages() []string {
 	return append([]string(nil), a.got...)
 }
 
+func (a *aggregator) connections() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.conns
+}
+
 func (a *aggregator) addr() string { return a.ln.Addr().String() }
 
 // The aggregator is the syslog transport's peer in the conformance
@@ -188,21 +194,9 @@ func testConfig(t testing.TB, tr *transport, dir string) *forward.Config {
 	return cfg
 }
 
-// load leases cfg's hub for a config that ends with the returned
-// function or the test, as the writer's Provision does.
 func load(t testing.TB, cfg *forward.Config) (*forward.Hub, context.CancelFunc) {
 	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	t.Cleanup(cancel)
-	key := "memory " + cfg.Name
-	if cfg.Spool != nil {
-		key = "spool " + cfg.Spool.Dir
-	}
-	h, err := forward.Acquire(ctx, "tls", key, cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return h, cancel
+	return forwardtest.Load(t, "tls", cfg)
 }
 
 func put(t testing.TB, h *forward.Hub, cfg *forward.Config, p []byte) {
@@ -217,16 +211,24 @@ var (
 	checkAllOnce = forwardtest.CheckAllOnce
 )
 
+// deliver writes n records, each ended by end, through a spool to agg,
+// and returns once the spool is empty.
+func deliver(t *testing.T, ca *testpki.CA, agg *aggregator, n int, end string) *forward.Hub {
+	t.Helper()
+	cfg := testConfig(t, testTransport(agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), t.TempDir())
+	h, _ := load(t, cfg)
+	for i := range n {
+		put(t, h, cfg, fmt.Appendf(nil, "record %05d%s", i, end))
+	}
+	waitFor(t, 10*time.Second, "the spool to empty", func() bool { return h.Depth() == 0 })
+	return h
+}
+
 func TestSenderDeliversInOrderAndConfirms(t *testing.T) {
 	ca := testpki.NewCA(t, "ca")
 	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
-	cfg := testConfig(t, testTransport(agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), t.TempDir())
-	h, _ := load(t, cfg)
 	const n = 5000
-	for i := range n {
-		put(t, h, cfg, fmt.Appendf(nil, "record %05d\n", i))
-	}
-	waitFor(t, 10*time.Second, "the spool to empty", func() bool { return h.Depth() == 0 })
+	h := deliver(t, ca, agg, n, "\n")
 	if dups := checkAllOnce(t, agg.messages(), n); dups != 0 {
 		t.Errorf("%d duplicates on a healthy connection", dups)
 	}
@@ -309,9 +311,7 @@ func TestSenderKeepsOneConnectionWhenServerWrites(t *testing.T) {
 	if dups := checkAllOnce(t, agg.messages(), n); dups != 0 {
 		t.Errorf("%d duplicates", dups)
 	}
-	agg.mu.Lock()
-	conns := agg.conns
-	agg.mu.Unlock()
+	conns := agg.connections()
 	if conns != 1 {
 		t.Errorf("%d connections for %d entries, want 1", conns, n)
 	}
@@ -355,18 +355,11 @@ func TestSenderResendsWhatAResetConnectionHeld(t *testing.T) {
 	ca := testpki.NewCA(t, "ca")
 	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
 	agg.resetAfter = 300
-	cfg := testConfig(t, testTransport(agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), t.TempDir())
-	h, _ := load(t, cfg)
 	const n = 2000
-	for i := range n {
-		put(t, h, cfg, fmt.Appendf(nil, "record %05d", i))
-	}
-	waitFor(t, 10*time.Second, "the spool to empty", func() bool { return h.Depth() == 0 })
+	deliver(t, ca, agg, n, "")
 	dups := checkAllOnce(t, agg.messages(), n)
 	t.Logf("%d duplicates after the reset (the unconfirmed window)", dups)
-	agg.mu.Lock()
-	conns := agg.conns
-	agg.mu.Unlock()
+	conns := agg.connections()
 	if conns < 2 {
 		t.Errorf("%d connections, want a reconnect after the reset", conns)
 	}

@@ -123,18 +123,8 @@ func (s *fakeSession) Send(recs []forward.Record) error {
 }
 
 func (s *fakeSession) Acked(wait time.Duration) (forward.Ack, error) {
-	if wait > 0 {
-		t := time.NewTimer(wait)
-		select {
-		case <-s.broken:
-		case <-t.C:
-		}
-		t.Stop()
-	}
-	select {
-	case <-s.broken:
+	if forward.Pause(wait, s.broken) {
 		return forward.Ack{}, errors.New("fake session broken")
-	default:
 	}
 	for len(s.batches) > 0 && time.Since(s.batches[0].at) >= ackDelay {
 		s.settled += s.batches[0].n

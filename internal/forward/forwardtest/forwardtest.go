@@ -93,9 +93,15 @@ func config(t *testing.T, p Peer, key, dir string) *forward.Config {
 	return cfg
 }
 
-// load leases the hub of cfg for a config that ends with the returned
-// function (or the test), as a writer's Provision does.
 func load(t *testing.T, cfg *forward.Config) (*forward.Hub, context.CancelFunc) {
+	t.Helper()
+	return Load(t, "forwardtest", cfg)
+}
+
+// Load leases the hub of cfg (its spool folder's, or else its peer's)
+// for a config of module that ends with the returned function or the
+// test, as a writer's Provision does.
+func Load(t testing.TB, module string, cfg *forward.Config) (*forward.Hub, context.CancelFunc) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(cancel)
@@ -103,7 +109,7 @@ func load(t *testing.T, cfg *forward.Config) (*forward.Hub, context.CancelFunc) 
 	if cfg.Spool != nil {
 		key = "spool " + cfg.Spool.Dir
 	}
-	h, err := forward.Acquire(ctx, "forwardtest", key, cfg)
+	h, err := forward.Acquire(ctx, module, key, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,11 +196,7 @@ func testInOrderOnce(t *testing.T, p Peer, spool bool) {
 // testPeerDown: while the peer is down, records wait in the spool and
 // errors are counted; once it is back, all arrive in order.
 func testPeerDown(t *testing.T, p Peer) {
-	d, ok := p.(Downer)
-	if !ok {
-		t.Skip("the peer cannot be taken down")
-	}
-	d.SetDown(true)
+	d := takeDown(t, p)
 	cfg := config(t, p, "a", t.TempDir())
 	h, _ := load(t, cfg)
 	errs := h.Meter().Errors.Load()
@@ -212,6 +214,16 @@ func testPeerDown(t *testing.T, p Peer) {
 	d.SetDown(false)
 	WaitFor(t, 20*time.Second, "the spool to empty once the peer is back", func() bool { return h.Depth() == 0 })
 	CheckAllOnce(t, p.Received(), n)
+}
+
+// takeDown takes p down, or skips the test if it cannot be.
+func takeDown(t *testing.T, p Peer) Downer {
+	d, ok := p.(Downer)
+	if !ok {
+		t.Skip("the peer cannot be taken down")
+	}
+	d.SetDown(true)
+	return d
 }
 
 // testBrokenSessionResends: what a broken session had not settled is
@@ -306,11 +318,7 @@ func testReleased(t *testing.T, p Peer) {
 // testOnFullDropNewest: a full spool refuses new records while the peer
 // is down, counting them dropped; what it kept arrives in order.
 func testOnFullDropNewest(t *testing.T, p Peer) {
-	d, ok := p.(Downer)
-	if !ok {
-		t.Skip("the peer cannot be taken down")
-	}
-	d.SetDown(true)
+	d := takeDown(t, p)
 	cfg := config(t, p, "a", t.TempDir())
 	cfg.Spool.MaxSize, cfg.Spool.OnFull = 1<<16, "drop_newest"
 	h, _ := load(t, cfg)
