@@ -11,6 +11,23 @@
 // hub's Writer. See hub.go for how hubs outlive reloads, spool.go for the
 // spool's files, sender.go for the acknowledgement model.
 //
+// What a peer's acknowledgement is belongs to the transport, which
+// reports it through Session.Acked:
+//
+//   - syslog over TLS (writers/tls): Send writes a batch to the stream
+//     and returns; a record is settled once the peer's TCP stack
+//     acknowledged its bytes and the connection stayed up a second
+//     after that.
+//   - OTLP/HTTP: Send posts a batch and waits for the answer. A 2xx
+//     settles it; a partial success settles it with its
+//     rejected_log_records counted in Ack.Rejected; a 429, 502, 503 or
+//     504 is an error wrapped with RetryAfter (its Retry-After header);
+//     another 4xx will never succeed, so the batch is settled as
+//     rejected rather than retried forever.
+//   - Kafka: Send hands records to the producer and returns; Acked
+//     counts the leading records whose produce the brokers
+//     acknowledged, and a record they refuse for good as rejected.
+//
 // forwardtest holds the conformance suite every transport runs:
 // forwardtest.Run(t, peer) with a forwardtest.Peer for the transport's
 // real peer.
