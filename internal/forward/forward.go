@@ -63,7 +63,8 @@ type Session interface {
 	// (an HTTP request). An error ends the session: records not yet
 	// settled are sent again on the next one, so delivery is at least
 	// once. Wrap it with RetryAfter when the peer said when to come
-	// back.
+	// back. The slice is reused after Send returns; each record's Data
+	// is not, so a pipelining transport may keep it until acknowledged.
 	Send(recs []Record) error
 	// Acked waits up to wait (returning early if the session breaks),
 	// then reports what the peer settled: counts from the session's
@@ -81,7 +82,7 @@ type Session interface {
 
 // A Record is one log entry as the queue holds it.
 type Record struct {
-	Data []byte // the entry, without its trailing newline; valid until the next Send
+	Data []byte // the entry, without its trailing newline; read only
 	Time int64  // Unix nanoseconds when it was queued
 }
 
