@@ -1,6 +1,10 @@
 // Package tls provides the log writer caddy.logging.writers.tls: log
 // entries forwarded to an aggregator over mutual TLS, through an
 // optional disk spool so that nothing is lost while it is unreachable.
+// The spool, the hub shared across reloads and the sender are
+// internal/forward's; this package is the module and its transport
+// (session.go: framing, the TLS connection, what counts as
+// acknowledged).
 package tls
 
 import (
@@ -17,6 +21,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"go.uber.org/zap"
 
+	"github.com/caddy-applog/caddy-applog/internal/forward"
 	"github.com/caddy-applog/caddy-applog/internal/size"
 	"github.com/caddy-applog/caddy-applog/internal/tlsconfig"
 )
@@ -61,8 +66,8 @@ type Writer struct {
 	BackoffMin caddy.Duration `json:"backoff_min,omitempty"`
 	BackoffMax caddy.Duration `json:"backoff_max,omitempty"`
 
-	hub *hub
-	set *settings
+	hub *forward.Hub
+	cfg *forward.Config
 }
 
 // Spool configures the disk spool of a tls writer.
@@ -140,24 +145,29 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 		return fmt.Errorf("tls writer: %w", err)
 	}
 	connKey, _ := json.Marshal([]any{w.Address, w.CA, w.ClientCertificate, w.ClientKey, w.ClientCertificateAutomate, w.ServerName, w.Framing, w.DialTimeout, w.BackoffMin, w.BackoffMax})
-	w.set = &settings{
-		key:         string(connKey),
-		address:     w.Address,
-		tlsConfig:   cfg,
-		lf:          w.Framing == "lf",
-		dialTimeout: time.Duration(w.DialTimeout),
-		backoffMin:  time.Duration(w.BackoffMin),
-		backoffMax:  time.Duration(w.BackoffMax),
-		log:         ctx.Logger().With(zap.String("address", w.Address)),
+	w.cfg = &forward.Config{
+		Key: string(connKey),
+		Transport: &transport{
+			address:     w.Address,
+			tlsConfig:   cfg,
+			lf:          w.Framing == "lf",
+			dialTimeout: time.Duration(w.DialTimeout),
+		},
+		Name:       w.Address,
+		Buffer:     w.Buffer,
+		BackoffMin: time.Duration(w.BackoffMin),
+		BackoffMax: time.Duration(w.BackoffMax),
+		Log:        ctx.Logger().With(zap.String("address", w.Address)),
 	}
-	if w.Spool != nil {
-		w.hub = hubFor("spool "+w.Spool.Dir, w.Address)
-	} else {
-		w.hub = hubFor("memory "+w.Address, w.Address)
+	key := "memory " + w.Address
+	if sp := w.Spool; sp != nil {
+		w.cfg.Spool = &forward.SpoolConfig{Dir: sp.Dir, MaxSize: sp.MaxSize, OnFull: sp.OnFull, FsyncEvery: sp.fsyncEvery}
+		key = "spool " + sp.Dir
 	}
 	// The lease ends with the config's context (ctx.Context: a
 	// caddy.Context value cannot be compared, the context inside can).
-	return w.hub.acquire(ctx.Context, w)
+	w.hub, err = forward.Acquire(ctx.Context, "tls", key, w.cfg)
+	return err
 }
 
 // Validate checks the writer's settings.
@@ -212,7 +222,7 @@ func (w *Writer) String() string { return "tls " + w.Address }
 
 // WriterKey identifies the writer for Caddy's pool. It holds every
 // option, so a reload with new options gets a new writer; both write
-// into the same queue (see hub.go).
+// into the same queue (see internal/forward's hub.go).
 func (w *Writer) WriterKey() string {
 	opts, _ := json.Marshal(w)
 	return "applog-tls:" + string(opts)
@@ -223,24 +233,8 @@ func (w *Writer) OpenWriter() (io.WriteCloser, error) {
 	if w.hub == nil {
 		return nil, errors.New("tls writer: not provisioned")
 	}
-	return &entryWriter{hub: w.hub, w: w}, nil
+	return w.hub.Writer(w.cfg), nil
 }
-
-// entryWriter is what Caddy's loggers write to: one entry per Write.
-type entryWriter struct {
-	hub *hub
-	w   *Writer
-}
-
-func (e *entryWriter) Write(p []byte) (int, error) {
-	if err := e.hub.put(p, e.w); err != nil {
-		return 0, err
-	}
-	return len(p), nil
-}
-
-// Close does nothing: the queue belongs to the configs that lease it.
-func (e *entryWriter) Close() error { return nil }
 
 // UnmarshalCaddyfile sets up the writer from Caddyfile tokens:
 //

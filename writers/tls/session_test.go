@@ -2,6 +2,7 @@ package tls
 
 import (
 	"bufio"
+	"context"
 	stdtls "crypto/tls"
 	"crypto/x509"
 	"fmt"
@@ -12,11 +13,11 @@ import (
 	"testing"
 	"time"
 
-	"go.uber.org/zap"
 	"go.uber.org/zap/zaptest"
 
+	"github.com/caddy-applog/caddy-applog/internal/forward"
+	"github.com/caddy-applog/caddy-applog/internal/forward/forwardtest"
 	"github.com/caddy-applog/caddy-applog/internal/testpki"
-	"github.com/caddy-applog/caddy-applog/module/status"
 )
 
 // aggregator is an RFC 5425 receiver requiring client certificates.
@@ -35,6 +36,13 @@ type aggregator struct {
 	// greeting, if set, is written to each connection after the
 	// handshake.
 	greeting []byte
+	// down makes it close each connection before the handshake.
+	down bool
+
+	// For the conformance suite: the CA its clients trust and the
+	// client certificate they present.
+	ca     *testpki.CA
+	client stdtls.Certificate
 }
 
 func startAggregator(t testing.TB, serverCert stdtls.Certificate, clientCAs *x509.CertPool) *aggregator {
@@ -63,12 +71,19 @@ func startAggregator(t testing.TB, serverCert stdtls.Certificate, clientCAs *x50
 
 func (a *aggregator) serve(c *stdtls.Conn) {
 	defer c.Close()
+	a.mu.Lock()
+	down := a.down
+	a.mu.Unlock()
+	if down {
+		return
+	}
 	if err := c.Handshake(); err != nil {
 		return
 	}
 	a.mu.Lock()
 	a.conns++
-	first := a.conns == 1
+	resetAfter := a.resetAfter
+	a.resetAfter = 0 // only this connection
 	a.mu.Unlock()
 	if a.greeting != nil {
 		if _, err := c.Write(a.greeting); err != nil {
@@ -77,7 +92,7 @@ func (a *aggregator) serve(c *stdtls.Conn) {
 	}
 	r := bufio.NewReader(c)
 	for n := 0; ; n++ {
-		if first && a.resetAfter > 0 && n == a.resetAfter {
+		if resetAfter > 0 && n == resetAfter {
 			// Go away with data unread: the kernel answers with a reset.
 			c.NetConn().(*net.TCPConn).SetLinger(0)
 			return
@@ -116,74 +131,108 @@ func (a *aggregator) messages() []string {
 	return append([]string(nil), a.got...)
 }
 
+func (a *aggregator) connections() int {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.conns
+}
+
 func (a *aggregator) addr() string { return a.ln.Addr().String() }
 
-func testSettings(t testing.TB, addr string, roots *x509.CertPool, client stdtls.Certificate) *settings {
-	return &settings{
-		key: addr, address: addr,
+// The aggregator is the syslog transport's peer in the conformance
+// suite.
+
+func (a *aggregator) Transport(t testing.TB) forward.Transport {
+	return testTransport(a.addr(), a.ca.Pool, a.client)
+}
+
+func (a *aggregator) Name() string       { return a.addr() }
+func (a *aggregator) Received() []string { return a.messages() }
+
+func (a *aggregator) SetDown(down bool) {
+	a.mu.Lock()
+	a.down = down
+	a.mu.Unlock()
+}
+
+func (a *aggregator) BreakAfter(n int) {
+	a.mu.Lock()
+	a.resetAfter = n
+	a.mu.Unlock()
+}
+
+// TestForward runs internal/forward's conformance suite through the
+// syslog transport to a TLS aggregator.
+func TestForward(t *testing.T) {
+	forwardtest.Run(t, func(t *testing.T) forwardtest.Peer {
+		ca := testpki.NewCA(t, "ca")
+		agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
+		agg.ca, agg.client = ca, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)
+		return agg
+	})
+}
+
+func testTransport(addr string, roots *x509.CertPool, client stdtls.Certificate) *transport {
+	return &transport{
+		address:     addr,
 		tlsConfig:   &stdtls.Config{RootCAs: roots, ServerName: "localhost", Certificates: []stdtls.Certificate{client}, MinVersion: stdtls.VersionTLS12},
-		dialTimeout: 2 * time.Second, backoffMin: 50 * time.Millisecond, backoffMax: 200 * time.Millisecond,
-		log: zap.NewNop(),
+		dialTimeout: 2 * time.Second,
 	}
 }
 
-// waitFor polls cond for up to limit.
-func waitFor(t testing.TB, limit time.Duration, what string, cond func() bool) {
+// testConfig is a tls writer's forward.Config for a memory queue, or a
+// spool in dir.
+func testConfig(t testing.TB, tr *transport, dir string) *forward.Config {
+	cfg := &forward.Config{
+		Key: tr.address, Transport: tr, Name: tr.address, Buffer: 1000,
+		BackoffMin: 50 * time.Millisecond, BackoffMax: 200 * time.Millisecond,
+		Log: zaptest.NewLogger(t),
+	}
+	if dir != "" {
+		cfg.Spool = &forward.SpoolConfig{Dir: dir, MaxSize: 1 << 40, OnFull: "block"}
+	}
+	return cfg
+}
+
+func load(t testing.TB, cfg *forward.Config) (*forward.Hub, context.CancelFunc) {
 	t.Helper()
-	deadline := time.Now().Add(limit)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %v waiting for %s", limit, what)
-		}
-		time.Sleep(20 * time.Millisecond)
+	return forwardtest.Load(t, "tls", cfg)
+}
+
+func put(t testing.TB, h *forward.Hub, cfg *forward.Config, p []byte) {
+	t.Helper()
+	if _, err := h.Writer(cfg).Write(p); err != nil {
+		t.Fatal(err)
 	}
 }
 
-// checkAllOnce checks that got holds record 0..n-1, each at least once,
-// in order of first appearance, and returns how many were duplicates.
-func checkAllOnce(t testing.TB, got []string, n int) int {
+var (
+	waitFor      = forwardtest.WaitFor
+	checkAllOnce = forwardtest.CheckAllOnce
+)
+
+// deliver writes n records, each ended by end, through a spool to agg,
+// and returns once the spool is empty.
+func deliver(t *testing.T, ca *testpki.CA, agg *aggregator, n int, end string) *forward.Hub {
 	t.Helper()
-	seen := map[string]bool{}
-	next := 0
-	for _, m := range got {
-		if seen[m] {
-			continue
-		}
-		seen[m] = true
-		if want := fmt.Sprintf("record %05d", next); m != want {
-			t.Fatalf("record %d arrived as %q, out of order or unknown", next, m)
-		}
-		next++
+	cfg := testConfig(t, testTransport(agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), t.TempDir())
+	h, _ := load(t, cfg)
+	for i := range n {
+		put(t, h, cfg, fmt.Appendf(nil, "record %05d%s", i, end))
 	}
-	if next != n {
-		t.Fatalf("%d distinct records arrived, want %d", next, n)
-	}
-	return len(got) - n
+	waitFor(t, 10*time.Second, "the spool to empty", func() bool { return h.Depth() == 0 })
+	return h
 }
 
 func TestSenderDeliversInOrderAndConfirms(t *testing.T) {
 	ca := testpki.NewCA(t, "ca")
 	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
-	dir := t.TempDir()
-	meter := status.WriterMeter("tls-test", t.Name())
-	q, err := openSpool(dir, 1<<30, "block", 0, meter, zaptest.NewLogger(t))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.close()
 	const n = 5000
-	for i := range n {
-		if err := q.put(fmt.Appendf(nil, "record %05d\n", i)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	s := newSender(testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
-	go s.run()
-	defer func() { s.requestStop(); <-s.done }()
-	waitFor(t, 10*time.Second, "the spool to empty", func() bool { return q.depth() == 0 })
+	h := deliver(t, ca, agg, n, "\n")
 	if dups := checkAllOnce(t, agg.messages(), n); dups != 0 {
 		t.Errorf("%d duplicates on a healthy connection", dups)
 	}
+	meter := h.Meter()
 	if meter.Entries.Load() != n || meter.SpoolDepth.Load() != 0 || meter.SpoolOldest.Load() != 0 {
 		t.Errorf("meter: entries %d depth %d oldest %d", meter.Entries.Load(), meter.SpoolDepth.Load(), meter.SpoolOldest.Load())
 	}
@@ -196,17 +245,14 @@ func sendLF(t *testing.T, records [][]byte) *aggregator {
 	ca := testpki.NewCA(t, "ca")
 	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
 	agg.lf = true
-	meter := status.WriterMeter("tls-test", t.Name())
-	q := newMemQueue("test", 1000, meter)
+	tr := testTransport(agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth))
+	tr.lf = true
+	cfg := testConfig(t, tr, "")
+	h, _ := load(t, cfg)
 	for _, r := range records {
-		q.put(r)
+		put(t, h, cfg, r)
 	}
-	set := testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth))
-	set.lf = true
-	s := newSender(set, q, meter, nil)
-	go s.run()
-	t.Cleanup(func() { s.requestStop(); <-s.done })
-	waitFor(t, 10*time.Second, "the queue to empty", func() bool { return q.depth() == 0 })
+	waitFor(t, 10*time.Second, "the queue to empty", func() bool { return h.Depth() == 0 })
 	return agg
 }
 
@@ -254,23 +300,18 @@ func TestSenderKeepsOneConnectionWhenServerWrites(t *testing.T) {
 	ca := testpki.NewCA(t, "ca")
 	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
 	agg.greeting = []byte("hello")
-	meter := status.WriterMeter("tls-test", t.Name())
-	q := newMemQueue("test", 1000, meter)
-	s := newSender(testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
-	go s.run()
-	defer func() { s.requestStop(); <-s.done }()
+	cfg := testConfig(t, testTransport(agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), "")
+	h, _ := load(t, cfg)
 	const n = 20
 	for i := range n {
-		q.put(fmt.Appendf(nil, "record %05d", i))
+		put(t, h, cfg, fmt.Appendf(nil, "record %05d", i))
 		time.Sleep(2 * time.Millisecond) // let the server's record arrive between entries
 	}
 	waitFor(t, 10*time.Second, "every record to arrive", func() bool { return len(agg.messages()) >= n })
 	if dups := checkAllOnce(t, agg.messages(), n); dups != 0 {
 		t.Errorf("%d duplicates", dups)
 	}
-	agg.mu.Lock()
-	conns := agg.conns
-	agg.mu.Unlock()
+	conns := agg.connections()
 	if conns != 1 {
 		t.Errorf("%d connections for %d entries, want 1", conns, n)
 	}
@@ -280,35 +321,33 @@ func TestSenderKeepsRecordsWhenCertificateRejected(t *testing.T) {
 	ca, rogue := testpki.NewCA(t, "ca"), testpki.NewCA(t, "rogue")
 	serverCert := ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth)
 	agg := startAggregator(t, serverCert, ca.Pool)
-	meter := status.WriterMeter("tls-test", t.Name())
-	q := newMemQueue("test", 1000, meter)
-	const n = 100
-	for i := range n {
-		q.put(fmt.Appendf(nil, "record %05d", i))
-	}
 	// TLS 1.3: the client's handshake succeeds before the server checks
 	// the certificate, and the bytes sent are TCP-acknowledged anyway.
-	bad := newSender(testSettings(t, agg.addr(), ca.Pool, rogue.Issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
-	go bad.run()
-	time.Sleep(2500 * time.Millisecond)
-	bad.requestStop()
-	<-bad.done
-	if q.depth() != n {
-		t.Fatalf("%d records left the queue although the server rejected the certificate", n-q.depth())
+	bad := testConfig(t, testTransport(agg.addr(), ca.Pool, rogue.Issue(t, "client", x509.ExtKeyUsageClientAuth)), "")
+	bad.Key = "rogue"
+	h, cancelBad := load(t, bad)
+	const n = 100
+	for i := range n {
+		put(t, h, bad, fmt.Appendf(nil, "record %05d", i))
 	}
-	if meter.Errors.Load() == 0 {
+	time.Sleep(2500 * time.Millisecond)
+	if h.Depth() != n {
+		t.Fatalf("%d records left the queue although the server rejected the certificate", n-h.Depth())
+	}
+	if h.Meter().Errors.Load() == 0 {
 		t.Error("no error counted for the rejected certificate")
 	}
-	if msg, _ := bad.lastErr.Load().(string); msg == "" {
+	if msg := h.LastError(); msg == "" {
 		t.Error("no reason recorded")
 	} else {
 		t.Logf("reason: %s", msg)
 	}
 
-	good := newSender(testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
-	go good.run()
-	defer func() { good.requestStop(); <-good.done }()
-	waitFor(t, 10*time.Second, "delivery with the right certificate", func() bool { return q.depth() == 0 })
+	// A reload with the right certificate takes over the queue.
+	good := testConfig(t, testTransport(agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), "")
+	load(t, good)
+	cancelBad()
+	waitFor(t, 10*time.Second, "delivery with the right certificate", func() bool { return h.Depth() == 0 })
 	checkAllOnce(t, agg.messages(), n)
 }
 
@@ -316,56 +355,13 @@ func TestSenderResendsWhatAResetConnectionHeld(t *testing.T) {
 	ca := testpki.NewCA(t, "ca")
 	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
 	agg.resetAfter = 300
-	meter := status.WriterMeter("tls-test", t.Name())
-	q, err := openSpool(t.TempDir(), 1<<30, "block", 0, meter, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.close()
 	const n = 2000
-	for i := range n {
-		q.put(fmt.Appendf(nil, "record %05d", i))
-	}
-	s := newSender(testSettings(t, agg.addr(), ca.Pool, ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)), q, meter, nil)
-	go s.run()
-	defer func() { s.requestStop(); <-s.done }()
-	waitFor(t, 10*time.Second, "the spool to empty", func() bool { return q.depth() == 0 })
+	deliver(t, ca, agg, n, "")
 	dups := checkAllOnce(t, agg.messages(), n)
 	t.Logf("%d duplicates after the reset (the unconfirmed window)", dups)
-	if agg.conns < 2 {
-		t.Errorf("%d connections, want a reconnect after the reset", agg.conns)
-	}
-}
-
-func TestSenderHandsOverWithoutDuplicates(t *testing.T) {
-	ca := testpki.NewCA(t, "ca")
-	agg := startAggregator(t, ca.Issue(t, "localhost", x509.ExtKeyUsageServerAuth), ca.Pool)
-	meter := status.WriterMeter("tls-test", t.Name())
-	q, err := openSpool(t.TempDir(), 1<<30, "block", 0, meter, zap.NewNop())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer q.close()
-	client := ca.Issue(t, "client", x509.ExtKeyUsageClientAuth)
-	const n = 3000
-	first := newSender(testSettings(t, agg.addr(), ca.Pool, client), q, meter, nil)
-	go first.run()
-	var second *sender
-	for i := range n {
-		q.put(fmt.Appendf(nil, "record %05d", i))
-		if i == n/2 {
-			second = newSender(testSettings(t, agg.addr(), ca.Pool, client), q, meter, first)
-			first.requestStop()
-			go second.run()
-		}
-		if i%100 == 0 {
-			time.Sleep(5 * time.Millisecond)
-		}
-	}
-	defer func() { second.requestStop(); <-second.done }()
-	waitFor(t, 15*time.Second, "the spool to empty", func() bool { return q.depth() == 0 })
-	if dups := checkAllOnce(t, agg.messages(), n); dups != 0 {
-		t.Errorf("%d duplicates across a handover", dups)
+	conns := agg.connections()
+	if conns < 2 {
+		t.Errorf("%d connections, want a reconnect after the reset", conns)
 	}
 }
 
@@ -378,12 +374,12 @@ func BenchmarkDelivery(b *testing.B) {
 	rec := []byte(`<134>1 2026-11-21T10:00:00.000Z web-1 myapp 1234 - - {"level":"info","msg":"GET /api/items 200","duration":0.0123}`)
 	b.Run("direct", func(b *testing.B) {
 		agg := startAggregator(b, serverCert, ca.Pool)
-		c, err := stdtls.Dial("tcp", agg.addr(), testSettings(b, agg.addr(), ca.Pool, client).tlsConfig)
+		c, err := stdtls.Dial("tcp", agg.addr(), testTransport(agg.addr(), ca.Pool, client).tlsConfig)
 		if err != nil {
 			b.Fatal(err)
 		}
 		defer c.Close()
-		w := bufio.NewWriterSize(c, batchBytes)
+		w := bufio.NewWriterSize(c, 256<<10)
 		b.ReportAllocs()
 		for b.Loop() {
 			fmt.Fprintf(w, "%d %s", len(rec), rec)
@@ -398,20 +394,15 @@ func BenchmarkDelivery(b *testing.B) {
 			if fsync != "every" {
 				every = 100 * time.Millisecond
 			}
-			meter := status.WriterMeter("tls-bench", b.Name())
-			q, err := openSpool(b.TempDir(), 1<<40, "block", every, meter, zap.NewNop())
-			if err != nil {
-				b.Fatal(err)
-			}
-			defer q.close()
-			s := newSender(testSettings(b, agg.addr(), ca.Pool, client), q, meter, nil)
-			go s.run()
-			defer func() { s.requestStop(); <-s.done }()
+			cfg := testConfig(b, testTransport(agg.addr(), ca.Pool, client), b.TempDir())
+			cfg.Spool.FsyncEvery = every
+			h, _ := load(b, cfg)
+			w := h.Writer(cfg)
 			b.SetParallelism(8)
 			b.ReportAllocs()
 			b.RunParallel(func(pb *testing.PB) {
 				for pb.Next() {
-					if err := q.put(rec); err != nil {
+					if _, err := w.Write(rec); err != nil {
 						b.Error(err)
 						return
 					}

@@ -1,4 +1,4 @@
-package tls
+package forward
 
 import (
 	"encoding/binary"
@@ -493,6 +493,10 @@ func (s *spool) commit(recs []meta) {
 		s.hd = r.end
 		s.used -= r.size
 		s.count--
+		if r.rejected {
+			s.meter.Dropped.Add(1)
+			continue
+		}
 		s.meter.Entries.Add(1)
 		s.meter.Bytes.Add(r.size - frameHeader)
 	}

@@ -1,9 +1,10 @@
-package tls
+package forward
 
 import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -18,10 +19,11 @@ import (
 // them (see internal/lifecycle): a reload that changes any option opens
 // a second writer and leaves the first one open. So the queue and its
 // sender do not belong to the writer Caddy holds but to a hub, one per
-// spool folder (or, for writers without a spool, one per address), held
-// in a lifecycle.Pool for as long as some loaded config uses it:
+// spool folder (or, for writers without a spool, one per peer: the key
+// the module names), held in a lifecycle.Pool for as long as some loaded
+// config uses it:
 //
-//   - Provision acquires the hub for the config being loaded and
+//   - Provision acquires the hub (Acquire) for the config being loaded and
 //     releases it when that config's context ends (unloaded, or failed
 //     to load).
 //   - The newest config's settings are in force: when they change, the
@@ -39,16 +41,23 @@ import (
 // Every writer Caddy holds writes into its key's current hub, so
 // entries logged by the old config during a reload are not lost either.
 
-var hubs = lifecycle.NewPool[*hub]()
+var hubs = lifecycle.NewPool[*Hub]()
+
+// Hubs returns how many hubs are held, for tests that check a key was
+// deleted.
+func Hubs() int { return hubs.Len() }
 
 // drainTimeout bounds how long a hub that nobody uses any more, or
-// Caddy at exit, waits for the aggregator to take what is queued.
+// Caddy at exit, waits for the peer to take what is queued.
 const drainTimeout = 5 * time.Second
 
-type hub struct {
-	key   string
-	name  string // the address, for messages
-	meter *status.Writer
+// A Hub is the queue and sender that every writer with one spool folder
+// (or one peer) shares, across configs.
+type Hub struct {
+	key    string
+	module string // the writer module's name: tls, otlp, kafka
+	name   string // the peer, for messages
+	meter  *status.Writer
 
 	q atomic.Pointer[queueRef]
 
@@ -63,41 +72,53 @@ type queueRef struct{ q queue }
 // lease is one loaded config's use of a hub.
 type lease struct {
 	ctx context.Context
-	w   *Writer // provisioned: w.set holds its connection settings
+	cfg *Config
+}
+
+// Acquire leases the hub of key (a spool folder's, or a peer's) for the
+// config of ctx, whose writer module is module, until ctx ends. Its
+// meter is named module and cfg.Name. The newest lease's cfg is in
+// force.
+func Acquire(ctx context.Context, module, key string, cfg *Config) (*Hub, error) {
+	h := hubFor(module, key, cfg.Name)
+	if err := h.acquire(ctx, cfg); err != nil {
+		return nil, err
+	}
+	return h, nil
 }
 
 // hubFor returns the hub of key, counting one more use of it, which
 // acquire hands to the config it leases the hub for.
-func hubFor(key, name string) *hub {
-	h, _ := hubs.Acquire(key, func() (*hub, error) {
-		return &hub{key: key, name: name, meter: status.WriterMeter("tls", name)}, nil
+func hubFor(module, key, name string) *Hub {
+	h, _ := hubs.Acquire(key, func() (*Hub, error) {
+		return &Hub{key: key, module: module, name: name, meter: status.WriterMeter(module, name)}, nil
 	})
 	return h
 }
 
 // acquire leases h for the config of ctx until ctx ends, when the use
 // hubFor counted is released too.
-func (h *hub) acquire(ctx context.Context, w *Writer) error {
-	if err := h.acquireLocked(ctx, w); err != nil {
+func (h *Hub) acquire(ctx context.Context, cfg *Config) error {
+	if err := h.acquireLocked(ctx, cfg); err != nil {
 		_ = hubs.Release(h.key)
 		return err
 	}
 	return nil
 }
 
-func (h *hub) acquireLocked(ctx context.Context, w *Writer) error {
+func (h *Hub) acquireLocked(ctx context.Context, cfg *Config) error {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for _, l := range h.leases {
-		if l.ctx == ctx && l.w.set.key != w.set.key {
-			return fmt.Errorf("two tls writers in one config share %s but differ in their connection settings (%s vs %s): give each its own spool",
-				h.key, l.w.Address, w.Address)
+		if l.ctx == ctx && l.cfg.Key != cfg.Key {
+			return fmt.Errorf("two %s writers in one config share %s but differ in their connection settings (%s vs %s): give each its own spool",
+				h.module, h.key, l.cfg.Name, cfg.Name)
 		}
 	}
-	if _, err := h.openLocked(w); err != nil {
+	if _, err := h.openLocked(cfg); err != nil {
 		return err
 	}
-	l := &lease{ctx: ctx, w: w}
+	l := &lease{ctx: ctx, cfg: cfg}
 	h.leases = append(h.leases, l)
 	h.applyLocked()
 	context.AfterFunc(ctx, func() {
@@ -108,25 +129,25 @@ func (h *hub) acquireLocked(ctx context.Context, w *Writer) error {
 }
 
 // openLocked returns the hub's queue, opening it if need be.
-func (h *hub) openLocked(w *Writer) (queue, error) {
+func (h *Hub) openLocked(cfg *Config) (queue, error) {
 	if r := h.q.Load(); r != nil {
 		return r.q, nil
 	}
 	var q queue
-	if w.Spool != nil {
-		sp, err := openSpool(w.Spool.Dir, w.Spool.MaxSize, w.Spool.OnFull, w.Spool.fsyncEvery, h.meter, w.set.log)
+	if sc := cfg.Spool; sc != nil {
+		sp, err := openSpool(sc.Dir, sc.MaxSize, sc.OnFull, sc.FsyncEvery, h.meter, cfg.Log)
 		if err != nil {
-			return nil, fmt.Errorf("tls writer %s: %w", h.name, err)
+			return nil, fmt.Errorf("%s writer %s: %w", h.module, h.name, err)
 		}
 		q = sp
 	} else {
-		q = newMemQueue(h.name, w.Buffer, h.meter)
+		q = newMemQueue(h.module+" "+h.name, cfg.Buffer, h.meter)
 	}
 	h.q.Store(&queueRef{q})
 	return q, nil
 }
 
-func (h *hub) release(l *lease) {
+func (h *Hub) release(l *lease) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	for i, x := range h.leases {
@@ -140,7 +161,7 @@ func (h *hub) release(l *lease) {
 
 // applyLocked puts the newest lease's settings in force. Without a
 // lease, the sender carries on until Destruct retires it.
-func (h *hub) applyLocked() {
+func (h *Hub) applyLocked() {
 	r := h.q.Load()
 	if len(h.leases) == 0 {
 		return
@@ -151,15 +172,17 @@ func (h *hub) applyLocked() {
 	}
 	switch q := r.q.(type) {
 	case *spool:
-		q.setPolicy(newest.w.Spool.MaxSize, newest.w.Spool.OnFull, newest.w.Spool.fsyncEvery)
+		if sc := newest.cfg.Spool; sc != nil {
+			q.setPolicy(sc.MaxSize, sc.OnFull, sc.FsyncEvery)
+		}
 	case *memQueue:
-		q.setLimit(newest.w.Buffer)
+		q.setLimit(newest.cfg.Buffer)
 	}
-	if s := h.last; s != nil && s.set.key == newest.w.set.key && s.q == r.q && !s.retiring && !s.stopping() {
+	if s := h.last; s != nil && s.cfg.Key == newest.cfg.Key && s.q == r.q && !s.retiring && !s.stopping() {
 		return
 	}
 	old := h.last
-	h.last = newSender(newest.w.set, r.q, h.meter, old)
+	h.last = newSender(newest.cfg, r.q, h.meter, old)
 	if old != nil {
 		old.requestStop()
 	}
@@ -168,7 +191,7 @@ func (h *hub) applyLocked() {
 
 // retire lets s drain q for a while, then stops it and, if nothing took
 // over meanwhile, closes q.
-func (h *hub) retire(s *sender, q queue) {
+func (h *Hub) retire(s *sender, q queue) {
 	deadline := time.NewTimer(drainTimeout)
 	defer deadline.Stop()
 	tick := time.NewTicker(50 * time.Millisecond)
@@ -202,7 +225,7 @@ wait:
 // no config uses the key, it goes into the spool, which is opened for
 // it, to be sent on the next start; without a spool it is dropped and
 // counted.
-func (h *hub) put(p []byte, w *Writer) error {
+func (h *Hub) put(p []byte, cfg *Config) error {
 	for range 3 {
 		if r := h.q.Load(); r != nil {
 			err := r.q.put(p)
@@ -217,24 +240,24 @@ func (h *hub) put(p []byte, w *Writer) error {
 			continue // the queue is being replaced
 		}
 		if cur, ok := hubs.Load(h.key); ok && cur != h {
-			return cur.put(p, w)
+			return cur.put(p, cfg)
 		}
-		if w.Spool == nil {
+		if cfg.Spool == nil {
 			break
 		}
-		return h.putOrphan(p, w)
+		return h.putOrphan(p, cfg)
 	}
 	h.meter.Dropped.Add(1)
-	return fmt.Errorf("tls writer %s is not in use by any config; entry dropped", h.name)
+	return fmt.Errorf("%s writer %s is not in use by any config; entry dropped", h.module, h.name)
 }
 
 // putOrphan spools one entry while no config uses the key: it takes a
 // use of the key for as long as it takes to write it.
-func (h *hub) putOrphan(p []byte, w *Writer) error {
-	cur := hubFor(h.key, h.name)
+func (h *Hub) putOrphan(p []byte, cfg *Config) error {
+	cur := hubFor(h.module, h.key, h.name)
 	defer func() { _ = hubs.Release(h.key) }()
 	cur.mu.Lock()
-	q, err := cur.openLocked(w)
+	q, err := cur.openLocked(cfg)
 	cur.mu.Unlock()
 	if err != nil {
 		cur.meter.Errors.Add(1)
@@ -246,7 +269,7 @@ func (h *hub) putOrphan(p []byte, w *Writer) error {
 // Destruct retires the hub: no config uses its key any more, or Caddy
 // is exiting. Its sender drains the queue for up to drainTimeout, then
 // stops, and the queue is closed.
-func (h *hub) Destruct() error {
+func (h *Hub) Destruct() error {
 	h.mu.Lock()
 	h.ended = true
 	s, r := h.last, h.q.Load()
@@ -269,3 +292,45 @@ func (h *hub) Destruct() error {
 	}
 	return nil
 }
+
+// Writer returns what Caddy's loggers write to for a writer provisioned
+// with cfg: one entry per Write, queued in the hub.
+func (h *Hub) Writer(cfg *Config) io.WriteCloser { return &entryWriter{hub: h, cfg: cfg} }
+
+// Depth returns how many entries the hub holds.
+func (h *Hub) Depth() int64 {
+	if r := h.q.Load(); r != nil {
+		return r.q.depth()
+	}
+	return 0
+}
+
+// Meter returns the hub's counters.
+func (h *Hub) Meter() *status.Writer { return h.meter }
+
+// LastError returns why the newest sender's last session ended, or "".
+func (h *Hub) LastError() string {
+	h.mu.Lock()
+	s := h.last
+	h.mu.Unlock()
+	if s == nil {
+		return ""
+	}
+	msg, _ := s.lastErr.Load().(string)
+	return msg
+}
+
+type entryWriter struct {
+	hub *Hub
+	cfg *Config
+}
+
+func (e *entryWriter) Write(p []byte) (int, error) {
+	if err := e.hub.put(p, e.cfg); err != nil {
+		return 0, err
+	}
+	return len(p), nil
+}
+
+// Close does nothing: the queue belongs to the configs that lease it.
+func (e *entryWriter) Close() error { return nil }

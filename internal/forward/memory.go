@@ -1,4 +1,4 @@
-package tls
+package forward
 
 import (
 	"fmt"
@@ -10,10 +10,10 @@ import (
 
 // memQueue is the queue of a writer without a spool: up to limit
 // records in memory. When it is full the newest record is dropped, so a
-// dead aggregator costs bounded memory and never holds up a request.
+// dead peer costs bounded memory and never holds up a request.
 // What it holds is lost if Caddy exits before it is delivered.
 type memQueue struct {
-	name  string
+	name  string // "<module> <peer>", for messages
 	meter *status.Writer
 
 	mu      sync.Mutex
@@ -46,7 +46,7 @@ func (q *memQueue) put(p []byte) error {
 	}
 	if len(q.recs) >= q.limit {
 		q.meter.Dropped.Add(1)
-		return fmt.Errorf("tls %s: buffer of %d entries full, entry dropped", q.name, q.limit)
+		return fmt.Errorf("%s: buffer of %d entries full, entry dropped", q.name, q.limit)
 	}
 	q.recs = append(q.recs, memRecord{data, now})
 	if len(q.recs) == 1 {
@@ -94,8 +94,12 @@ func (q *memQueue) commit(recs []meta) {
 		if r.end.off <= q.first {
 			continue
 		}
-		q.meter.Entries.Add(1)
-		q.meter.Bytes.Add(int64(len(q.recs[0].data)))
+		if r.rejected {
+			q.meter.Dropped.Add(1)
+		} else {
+			q.meter.Entries.Add(1)
+			q.meter.Bytes.Add(int64(len(q.recs[0].data)))
+		}
 		q.recs[0] = memRecord{}
 		q.recs = q.recs[1:]
 		q.first++

@@ -1,4 +1,4 @@
-package tls
+package forward
 
 import (
 	"errors"
@@ -22,7 +22,7 @@ type record struct {
 	ts   int64  // Unix nanoseconds when it was queued
 }
 
-// queue holds the records a writer accepted until the aggregator has
+// queue holds the records a writer accepted until the peer has
 // them. Records are put by Caddy's loggers (many goroutines) and read
 // and committed by one sender at a time, in order.
 type queue interface {
@@ -34,7 +34,7 @@ type queue interface {
 	// bytes at most), waiting until one is there, wake is closed, or
 	// the timeout passes (then it returns none).
 	read(from pos, maxBytes int, wake <-chan struct{}, timeout time.Duration) ([]record, error)
-	// commit forgets the given records, which the aggregator has.
+	// commit forgets the given records, which the peer has settled.
 	commit(recs []meta)
 	// head is where the oldest record held starts: where a new
 	// connection begins sending.
@@ -46,11 +46,12 @@ type queue interface {
 }
 
 // meta is what the sender keeps of a record it sent, to commit it once
-// the aggregator acknowledged it.
+// the peer settled it.
 type meta struct {
-	end  pos
-	size int64
-	ts   int64
+	end      pos
+	size     int64
+	ts       int64
+	rejected bool // the peer refused it for good: dropped, not delivered
 }
 
 // errClosed is returned by put after the queue was closed.

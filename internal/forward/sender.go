@@ -1,0 +1,205 @@
+package forward
+
+import (
+	"context"
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"go.uber.org/zap"
+
+	"github.com/caddy-applog/caddy-applog/internal/ratelog"
+	"github.com/caddy-applog/caddy-applog/module/status"
+)
+
+const (
+	// defaultBatchBytes is about how much one Send carries.
+	defaultBatchBytes = 256 << 10
+	// HandoverTimeout bounds how long a sender that is asked to stop
+	// waits for its records in flight to be settled.
+	HandoverTimeout = 5 * time.Second
+	// ackPoll is how often a sender with records in flight asks its
+	// session what the peer settled.
+	ackPoll = 5 * time.Millisecond
+)
+
+// errorLogRate is how often a sender says why it cannot deliver: the
+// number of attempts it logs says how many failed in between.
+var errorLogRate = ratelog.Rate{Burst: 1, Every: 5 * time.Second}
+
+// A sender moves records from a queue to the peer over one session at
+// a time, reconnecting with backoff. Only one sender of a queue runs at
+// once: a new one (after a config reload) waits for the previous one to
+// hand over.
+//
+// A record leaves the queue only when the session reports it settled
+// (Session.Acked): what a broken session had not settled is read again
+// from the queue's head and sent on the next session, so delivery is at
+// least once and in order.
+type sender struct {
+	cfg   *Config
+	q     queue
+	meter *status.Writer
+
+	stopOnce sync.Once
+	stop     chan struct{} // closed to ask the sender to hand over
+	done     chan struct{} // closed when run returns
+	after    *sender       // the sender this one takes over from
+	retiring bool          // draining before it stops; guarded by the hub's mu
+	lastErr  atomic.Value  // string: why the last session ended
+}
+
+func newSender(cfg *Config, q queue, meter *status.Writer, after *sender) *sender {
+	return &sender{cfg: cfg, q: q, meter: meter, stop: make(chan struct{}), done: make(chan struct{}), after: after}
+}
+
+func (s *sender) requestStop() { s.stopOnce.Do(func() { close(s.stop) }) }
+
+func (s *sender) stopping() bool {
+	select {
+	case <-s.stop:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *sender) run() {
+	defer close(s.done)
+	if s.after != nil {
+		<-s.after.done
+		s.after = nil // let it be collected
+	}
+	backoff := s.cfg.BackoffMin
+	var logLim ratelog.Limiter
+	failures := 0
+	for !s.stopping() {
+		delivered, err := s.session()
+		if err == nil {
+			return
+		}
+		s.meter.Errors.Add(1)
+		s.lastErr.Store(err.Error())
+		if delivered {
+			backoff, failures = s.cfg.BackoffMin, 0
+		}
+		failures++
+		wait := max(backoff, retryAfter(err))
+		if _, ok := logLim.Allow(errorLogRate, time.Now()); ok {
+			s.cfg.Log.Error("cannot deliver log entries; keeping them and retrying",
+				zap.Error(err),
+				zap.Int64("held", s.q.depth()),
+				zap.Int("attempts", failures),
+				zap.Duration("retry_in", wait))
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-t.C:
+		case <-s.stop:
+			t.Stop()
+			return
+		}
+		backoff = min(backoff*2, s.cfg.BackoffMax)
+	}
+}
+
+// session runs one session until it breaks (returning why) or the
+// sender is asked to stop (returning nil once what it sent is settled,
+// or HandoverTimeout passed).
+func (s *sender) session() (delivered bool, err error) {
+	ctx, cancel := context.WithCancel(context.Background())
+	watched := make(chan struct{})
+	defer func() { cancel(); <-watched }()
+	go func() {
+		defer close(watched)
+		select {
+		case <-s.stop:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	sess, err := s.cfg.Transport.Connect(ctx)
+	if err != nil {
+		if s.stopping() {
+			return false, nil
+		}
+		return false, err
+	}
+	graceful := false
+	defer func() { _ = sess.Close(graceful) }()
+	wake := make(chan struct{})
+	sessionDone := make(chan struct{})
+	defer func() { close(sessionDone); <-wake }()
+	go func() {
+		select {
+		case <-s.stop:
+		case <-sess.Broken():
+		case <-sessionDone:
+		}
+		close(wake)
+	}()
+
+	next := s.q.head()
+	var (
+		inflight []meta // sent, not settled, in order
+		settled  int64  // records of this session settled so far
+		rejected int64  // of which the peer refused
+		out      []Record
+		deadline time.Time
+		wait     time.Duration
+	)
+	for {
+		ack, err := sess.Acked(wait)
+		wait = 0
+		if err != nil {
+			return delivered, err
+		}
+		if n := ack.Settled - settled; n > 0 {
+			done := inflight[:n:n]
+			for i := range min(ack.Rejected-rejected, n) {
+				done[i].rejected = true
+			}
+			inflight = inflight[n:]
+			settled, rejected = ack.Settled, ack.Rejected
+			s.q.commit(done)
+			delivered = true
+		}
+		if s.stopping() {
+			now := time.Now()
+			if deadline.IsZero() {
+				deadline = now.Add(HandoverTimeout)
+			}
+			if len(inflight) == 0 || now.After(deadline) {
+				graceful = true
+				return delivered, nil
+			}
+			wait = ackPoll
+			continue
+		}
+		timeout := time.Hour
+		if len(inflight) > 0 {
+			timeout = ackPoll
+		}
+		recs, err := s.q.read(next, s.cfg.batchBytes(), wake, timeout)
+		if err != nil {
+			if errors.Is(err, errClosed) {
+				s.requestStop()
+				continue
+			}
+			return delivered, err
+		}
+		if len(recs) == 0 {
+			continue
+		}
+		out = out[:0]
+		for _, r := range recs {
+			out = append(out, Record{Data: r.data, Time: r.ts})
+			inflight = append(inflight, meta{end: r.end, size: r.size, ts: r.ts})
+		}
+		if err := sess.Send(out); err != nil {
+			return delivered, err
+		}
+		next = recs[len(recs)-1].end
+	}
+}
