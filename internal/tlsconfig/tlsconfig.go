@@ -1,7 +1,7 @@
 // Package tlsconfig builds the TLS settings of the project's TLS client
-// (the tls writer) from PEM files or Caddy's certificate cache, and
-// reads the CA files that clients and the receivers' servers verify
-// their peers with.
+// (the tls writer) from PEM files or Caddy's certificate cache, serves
+// the receivers' servers their certificate from that cache, and reads
+// the CA files that clients and servers verify their peers with.
 package tlsconfig
 
 import (
@@ -93,23 +93,58 @@ func (c *Client) Config(host string) (*tls.Config, error) {
 func automated(name string) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	var managed atomic.Bool
 	return func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		certs := caddytls.AllMatchingCertificates(name)
-		if len(certs) == 0 && !managed.Swap(true) {
+		if len(caddytls.AllMatchingCertificates(name)) == 0 && !managed.Swap(true) {
 			if err := manage(name); err != nil {
 				return nil, err
 			}
 		}
-		var err error
-		for _, c := range certs {
-			if err = cri.SupportsCertificate(&c.Certificate); err == nil {
-				return &c.Certificate, nil
-			}
+		cert, err := cached(name, cri.SupportsCertificate)
+		if err != nil {
+			return nil, fmt.Errorf("client_cert_automate: %w", err)
 		}
-		if err == nil {
-			err = fmt.Errorf("no certificate for %q in Caddy's certificate cache yet", name)
-		}
-		return nil, fmt.Errorf("client_cert_automate: %w", err)
+		return cert, nil
 	}
+}
+
+// ServerCertificate is a server's GetCertificate for the certificate of
+// name in Caddy's certificate cache, which the tls app (given to Manage
+// by the module at its start) obtains and renews in place: each
+// handshake takes the current certificate, so a renewal needs no reload.
+// The name is fixed whatever SNI the client sends (none, for an IP
+// address), as a log door has one identity.
+func ServerCertificate(name string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return func(chi *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := cached(name, chi.SupportsCertificate)
+		if err != nil {
+			return nil, fmt.Errorf("certificate_automate: %w", err)
+		}
+		return cert, nil
+	}
+}
+
+// Manage asks tlsApp, the one of the config being started, to obtain
+// and keep renewed the certificate of name; it returns at once, the
+// certificate arriving in the cache in the background.
+func Manage(tlsApp *caddytls.TLS, name string) error {
+	if err := tlsApp.Manage(map[string]struct{}{name: {}}); err != nil {
+		return fmt.Errorf("certificate_automate %q: %w", name, err)
+	}
+	return nil
+}
+
+// cached returns the first certificate of name in Caddy's cache that
+// the peer supports.
+func cached(name string, supports func(*tls.Certificate) error) (*tls.Certificate, error) {
+	var err error
+	for _, c := range caddytls.AllMatchingCertificates(name) {
+		if err = supports(&c.Certificate); err == nil {
+			return &c.Certificate, nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("no certificate for %q in Caddy's certificate cache yet", name)
+	}
+	return nil, err
 }
 
 // manage asks the running config's tls app to manage a certificate for
