@@ -90,12 +90,19 @@ func (c *Client) Config(host string) (*tls.Config, error) {
 // automated presents the certificate of name from Caddy's certificate
 // cache. A module is provisioned before the apps start, so the running
 // tls app is asked to manage name on first use, if its cache has none.
+// The writer may dial before any tls app has been provisioned (the
+// logs open first), when Caddy's cache does not exist yet: the running
+// config must have a tls app before the cache is read.
 func automated(name string) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	var managed atomic.Bool
 	return func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		app, err := runningTLS(name)
+		if err != nil {
+			return nil, err
+		}
 		if len(caddytls.AllMatchingCertificates(name)) == 0 && !managed.Swap(true) {
-			if err := manage(name); err != nil {
-				return nil, err
+			if err := app.Manage(map[string]struct{}{name: {}}); err != nil {
+				return nil, fmt.Errorf("client_cert_automate %q: %w", name, err)
 			}
 		}
 		cert, err := cached(name, cri.SupportsCertificate)
@@ -147,17 +154,14 @@ func cached(name string, supports func(*tls.Certificate) error) (*tls.Certificat
 	return nil, err
 }
 
-// manage asks the running config's tls app to manage a certificate for
-// name.
-func manage(name string) error {
+// runningTLS returns the running config's tls app, whose existence
+// means Caddy's certificate cache exists too.
+func runningTLS(name string) (*caddytls.TLS, error) {
 	app, err := caddy.ActiveContext().AppIfConfigured("tls")
 	if err != nil {
-		return fmt.Errorf("client_cert_automate %q: the config has no tls app to get the certificate from: %w", name, err)
+		return nil, fmt.Errorf("client_cert_automate %q: no running config with a tls app to get the certificate from (yet): %w", name, err)
 	}
-	if err := app.(*caddytls.TLS).Manage(map[string]struct{}{name: {}}); err != nil {
-		return fmt.Errorf("client_cert_automate %q: %w", name, err)
-	}
-	return nil
+	return app.(*caddytls.TLS), nil
 }
 
 // CertPool reads a PEM file of CA certificates.
