@@ -172,20 +172,8 @@ func TestTLSAutomate(t *testing.T) {
 		t.Fatalf("the receiver served no certificate from the ACME CA: %v\naggregator:\n%s", err, agg.Output())
 	}
 
-	// trust_pool is enforced: a client certificate from another CA is
-	// refused.
-	rogue := testpki.NewCA(t, "applog rogue CA")
-	rogueCfg := &tls.Config{RootCAs: rootPool, ServerName: automateAggregatorIP, Certificates: []tls.Certificate{rogue.Issue(t, "rogue", x509.ExtKeyUsageClientAuth)}}
-	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", aggAddr, rogueCfg)
-	if err == nil { // TLS 1.3: the server's refusal comes after the client's handshake
-		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
-		_, _ = c.Write([]byte("5 <14>1 - - - - - -\n"))
-		_, err = c.Read(make([]byte, 1))
-		c.Close()
-	}
-	if err == nil || !strings.Contains(err.Error(), "certificate") {
-		t.Errorf("a client certificate from another CA: %v, want the receiver to refuse it", err)
-	}
+	// trust_pool is enforced.
+	automateRefusesRogue(t, aggAddr, rootPool)
 
 	edge := startCaddy(t, fill(automateEdgeCaddyfile, automateEdgeIP))
 	peer := &tlsPeer{name: "caddy", port: rport, t: t, outs: func() []tlsArrival {
@@ -256,6 +244,25 @@ func TestTLSAutomate(t *testing.T) {
 	}
 }
 
+// automateRefusesRogue checks that the receiver at addr refuses a
+// client certificate from another CA than the one it trusts.
+func automateRefusesRogue(t *testing.T, addr string, pool *x509.CertPool) {
+	t.Helper()
+	host, _, _ := net.SplitHostPort(addr)
+	rogue := testpki.NewCA(t, "applog rogue CA")
+	cfg := &tls.Config{RootCAs: pool, ServerName: host, Certificates: []tls.Certificate{rogue.Issue(t, "rogue", x509.ExtKeyUsageClientAuth)}}
+	c, err := tls.DialWithDialer(&net.Dialer{Timeout: 3 * time.Second}, "tcp", addr, cfg)
+	if err == nil { // TLS 1.3: the server's refusal comes after the client's handshake
+		_ = c.SetDeadline(time.Now().Add(5 * time.Second))
+		_, _ = c.Write([]byte("5 <14>1 - - - - - -\n"))
+		_, err = c.Read(make([]byte, 1))
+		c.Close()
+	}
+	if err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Errorf("a client certificate from another CA: %v, want the receiver to refuse it", err)
+	}
+}
+
 // seqsUpTo returns the first n records load had accepted.
 func seqsUpTo(load *tlsLoad, n int) []int {
 	load.mu.Lock()
@@ -309,4 +316,104 @@ func automateFileSerial(glob string) (*big.Int, error) {
 		return nil, err
 	}
 	return cert.SerialNumber, nil
+}
+
+// automateInternalCaddyfile is one Caddy whose syslog tls/ receiver
+// takes its certificate from Caddy's internal CA (local_certs) and
+// trusts that CA's clients (trust_pool pki_root); WRITER becomes a tls
+// writer sending app `shop` to that receiver, whose records are filed
+// under `relayed`.
+const automateInternalCaddyfile = `{
+	admin 127.0.0.1:{{.AdminPort}}
+	skip_install_trust
+	local_certs
+	applog {
+		syslog tls/127.0.0.1:RPORT {
+			app relayed
+			tls {
+				certificate_automate 127.0.0.1
+				trust_pool pki_root local
+			}
+		}
+		facility shop
+		facility relayed
+	}
+	log received {
+		include applog.relayed
+		output file {{.Dir}}/received.log
+		level DEBUG
+		format json
+	}
+WRITER}
+
+http://127.0.0.1:{{.HTTPPort}} {
+	bind 127.0.0.1
+	log_ingest /_applog shop
+}
+`
+
+const automateInternalWriter = `	log forward {
+		include applog.shop
+		level DEBUG
+		output tls 127.0.0.1:RPORT {
+			ca {{.Dir}}/data/caddy/pki/authorities/local/root.crt
+			client_cert_automate ` + tlsClientName + `
+			backoff 100ms 1s
+		}
+		format syslog
+	}
+`
+
+// TestTLSAutomateInternal is `tls internal` at both ends in one Caddy:
+// the receiver's certificate and the writer's client certificate come
+// from Caddy's own CA, which the receiver trusts with trust_pool
+// pki_root: a client certificate from another CA is refused, the
+// writer's records arrive.
+func TestTLSAutomateInternal(t *testing.T) {
+	rport := freePort(t)
+	cfg := strings.ReplaceAll(automateInternalCaddyfile, "RPORT", fmt.Sprint(rport))
+	s := startCaddy(t, strings.Replace(cfg, "WRITER", "", 1))
+	root := filepath.Join(s.Dir, "data", "caddy", "pki", "authorities", "local", "root.crt")
+	addr := fmt.Sprintf("127.0.0.1:%d", rport)
+	var pool *x509.CertPool
+	var err error
+	if !tlsWaitFor(20*time.Second, func() bool {
+		if pool, err = tlsconfig.CertPool(root); err != nil {
+			return false
+		}
+		_, err = automateServedSerial(addr, pool)
+		return err == nil
+	}) {
+		t.Fatalf("the receiver served no certificate from Caddy's local CA: %v\n%s", err, s.Output())
+	}
+	automateRefusesRogue(t, addr, pool)
+	// The writer needs the root file at provisioning, so it comes with a
+	// reload once the CA has written it.
+	s.reload(strings.Replace(cfg, "WRITER", strings.ReplaceAll(automateInternalWriter, "RPORT", fmt.Sprint(rport)), 1))
+	marker := tlsMarker("internal")
+	const n = 50
+	tlsPostRange(t, s.URL("/_applog"), marker, 0, n)
+	peer := &tlsPeer{name: "caddy", port: rport, t: t, outs: func() []tlsArrival {
+		var out []tlsArrival
+		for _, line := range tlsFileLines(filepath.Join(s.Dir, "received.log")) {
+			out = append(out, tlsArrival{msg: line})
+		}
+		return out
+	}}
+	want := make([]int, n)
+	for i := range want {
+		want[i] = i
+	}
+	ty := tlsWaitAll(peer, marker, want, 30*time.Second)
+	if miss := ty.missing(want); len(miss) > 0 {
+		t.Fatalf("missing %v\n%s", miss, s.Output())
+	}
+	if dups, extra := ty.duplicates(); extra > 0 {
+		t.Errorf("duplicates: %v", dups)
+	}
+	for _, l := range readLines(t, filepath.Join(s.Dir, "received.log")) {
+		if l["app"] != "relayed" {
+			t.Fatalf("a record of app %v, want relayed: %v", l["app"], l)
+		}
+	}
 }
