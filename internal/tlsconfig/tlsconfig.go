@@ -1,7 +1,7 @@
 // Package tlsconfig builds the TLS settings of the project's TLS client
-// (the tls writer) from PEM files or Caddy's certificate cache, and
-// reads the CA files that clients and the receivers' servers verify
-// their peers with.
+// (the tls writer) from PEM files or Caddy's certificate cache, serves
+// the receivers' servers their certificate from that cache, and reads
+// the CA files that clients and servers verify their peers with.
 package tlsconfig
 
 import (
@@ -90,39 +90,78 @@ func (c *Client) Config(host string) (*tls.Config, error) {
 // automated presents the certificate of name from Caddy's certificate
 // cache. A module is provisioned before the apps start, so the running
 // tls app is asked to manage name on first use, if its cache has none.
+// The writer may dial before any tls app has been provisioned (the
+// logs open first), when Caddy's cache does not exist yet: the running
+// config must have a tls app before the cache is read.
 func automated(name string) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
 	var managed atomic.Bool
 	return func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
-		certs := caddytls.AllMatchingCertificates(name)
-		if len(certs) == 0 && !managed.Swap(true) {
-			if err := manage(name); err != nil {
-				return nil, err
+		app, err := runningTLS(name)
+		if err != nil {
+			return nil, err
+		}
+		if len(caddytls.AllMatchingCertificates(name)) == 0 && !managed.Swap(true) {
+			if err := app.Manage(map[string]struct{}{name: {}}); err != nil {
+				return nil, fmt.Errorf("client_cert_automate %q: %w", name, err)
 			}
 		}
-		var err error
-		for _, c := range certs {
-			if err = cri.SupportsCertificate(&c.Certificate); err == nil {
-				return &c.Certificate, nil
-			}
+		cert, err := cached(name, cri.SupportsCertificate)
+		if err != nil {
+			return nil, fmt.Errorf("client_cert_automate: %w", err)
 		}
-		if err == nil {
-			err = fmt.Errorf("no certificate for %q in Caddy's certificate cache yet", name)
-		}
-		return nil, fmt.Errorf("client_cert_automate: %w", err)
+		return cert, nil
 	}
 }
 
-// manage asks the running config's tls app to manage a certificate for
-// name.
-func manage(name string) error {
-	app, err := caddy.ActiveContext().AppIfConfigured("tls")
-	if err != nil {
-		return fmt.Errorf("client_cert_automate %q: the config has no tls app to get the certificate from: %w", name, err)
+// ServerCertificate is a server's GetCertificate for the certificate of
+// name in Caddy's certificate cache, which the tls app (given to Manage
+// by the module at its start) obtains and renews in place: each
+// handshake takes the current certificate, so a renewal needs no reload.
+// The name is fixed whatever SNI the client sends (none, for an IP
+// address), as a log door has one identity.
+func ServerCertificate(name string) func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+	return func(chi *tls.ClientHelloInfo) (*tls.Certificate, error) {
+		cert, err := cached(name, chi.SupportsCertificate)
+		if err != nil {
+			return nil, fmt.Errorf("certificate_automate: %w", err)
+		}
+		return cert, nil
 	}
-	if err := app.(*caddytls.TLS).Manage(map[string]struct{}{name: {}}); err != nil {
-		return fmt.Errorf("client_cert_automate %q: %w", name, err)
+}
+
+// Manage asks tlsApp, the one of the config being started, to obtain
+// and keep renewed the certificate of name; it returns at once, the
+// certificate arriving in the cache in the background.
+func Manage(tlsApp *caddytls.TLS, name string) error {
+	if err := tlsApp.Manage(map[string]struct{}{name: {}}); err != nil {
+		return fmt.Errorf("certificate_automate %q: %w", name, err)
 	}
 	return nil
+}
+
+// cached returns the first certificate of name in Caddy's cache that
+// the peer supports.
+func cached(name string, supports func(*tls.Certificate) error) (*tls.Certificate, error) {
+	var err error
+	for _, c := range caddytls.AllMatchingCertificates(name) {
+		if err = supports(&c.Certificate); err == nil {
+			return &c.Certificate, nil
+		}
+	}
+	if err == nil {
+		err = fmt.Errorf("no certificate for %q in Caddy's certificate cache yet", name)
+	}
+	return nil, err
+}
+
+// runningTLS returns the running config's tls app, whose existence
+// means Caddy's certificate cache exists too.
+func runningTLS(name string) (*caddytls.TLS, error) {
+	app, err := caddy.ActiveContext().AppIfConfigured("tls")
+	if err != nil {
+		return nil, fmt.Errorf("client_cert_automate %q: no running config with a tls app to get the certificate from (yet): %w", name, err)
+	}
+	return app.(*caddytls.TLS), nil
 }
 
 // CertPool reads a PEM file of CA certificates.

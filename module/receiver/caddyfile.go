@@ -4,7 +4,9 @@ import (
 	"fmt"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
 
 	"github.com/caddy-applog/caddy-applog/internal/size"
 )
@@ -53,15 +55,8 @@ func (s *Server) UnmarshalServer(d *caddyfile.Dispenser, name string, more func(
 			}
 			s.TLS = new(TLS)
 			for n := d.Nesting(); d.NextBlock(n); {
-				sub := d.Val()
-				args := d.RemainingArgs()
-				switch {
-				case sub == "certificate" && len(args) == 2:
-					s.TLS.Certificate, s.TLS.Key = args[0], args[1]
-				case sub == "client_ca" && len(args) == 1:
-					s.TLS.ClientCA = args[0]
-				default:
-					return d.Errf("tls: want `certificate <cert> <key>` or `client_ca <file>`, got '%s'", sub)
+				if err := s.TLS.unmarshalOption(d); err != nil {
+					return err
 				}
 			}
 			continue
@@ -110,6 +105,40 @@ func (s *Server) UnmarshalServer(d *caddyfile.Dispenser, name string, more func(
 		if d.NextArg() {
 			return d.ArgErr()
 		}
+	}
+	return nil
+}
+
+// unmarshalOption reads one option of a tls block.
+func (t *TLS) unmarshalOption(d *caddyfile.Dispenser) error {
+	sub := d.Val()
+	if sub == "trust_pool" {
+		if !d.NextArg() {
+			return d.ArgErr()
+		}
+		// As Caddy's client_auth reads it: the source module's own
+		// Caddyfile syntax follows its name.
+		modName := d.Val()
+		mod, err := caddyfile.UnmarshalModule(d, "tls.ca_pool.source."+modName)
+		if err != nil {
+			return d.WrapErr(err)
+		}
+		if _, ok := mod.(caddytls.CA); !ok {
+			return d.Errf("tls trust_pool: module '%s' is not a certificate pool provider", modName)
+		}
+		t.TrustPoolRaw = caddyconfig.JSONModuleObject(mod, "provider", modName, nil)
+		return nil
+	}
+	args := d.RemainingArgs()
+	switch {
+	case sub == "certificate" && len(args) == 2:
+		t.Certificate, t.Key = args[0], args[1]
+	case sub == "certificate_automate" && len(args) == 1:
+		t.CertificateAutomate = args[0]
+	case sub == "client_ca" && len(args) == 1:
+		t.ClientCA = args[0]
+	default:
+		return d.Errf("tls: want `certificate <cert> <key>`, `certificate_automate <name>`, `client_ca <file>` or `trust_pool <source> ...`, got '%s'", sub)
 	}
 	return nil
 }

@@ -9,6 +9,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
@@ -19,6 +20,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/modules/caddytls"
 	proxyproto "github.com/pires/go-proxyproto"
 	"go.uber.org/zap"
 
@@ -88,6 +90,7 @@ type Server struct {
 	submitCtx context.Context
 	logger    *zap.Logger
 	tlsConfig *tls.Config
+	tlsApp    *caddytls.TLS // managing TLS.CertificateAutomate, if set
 	ppPolicy  proxyproto.ConnPolicyFunc
 	ppAllow   []netip.Prefix
 	listeners []net.Listener
@@ -109,14 +112,29 @@ type ProxyProtocol struct {
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 }
 
-// TLS configures `tls/` listeners.
+// TLS configures `tls/` listeners: the server's certificate from files
+// or from Caddy's tls app, and, for mutual TLS, the CAs clients'
+// certificates must be signed by.
 type TLS struct {
-	// PEM files of the server's certificate and key.
+	// PEM files of the server's certificate and key, read at start.
 	Certificate string `json:"certificate,omitempty"`
 	Key         string `json:"key,omitempty"`
+
+	// Instead of files, the name of a certificate Caddy's tls app
+	// manages: obtained at start by the automation policy for that name
+	// (ACME, or the internal issuer of `tls internal`) and renewed
+	// without a restart, each handshake taking the current one.
+	CertificateAutomate string `json:"certificate_automate,omitempty"`
+
 	// A PEM file of CAs: when set, clients must present a certificate
 	// signed by one of them (mutual TLS).
 	ClientCA string `json:"client_ca,omitempty"`
+
+	// Instead of a file, where the client CAs come from: one of Caddy's
+	// tls.ca_pool.source modules, as its client_auth trust_pool takes
+	// (pki_root and pki_intermediate for Caddy's own CA, file, inline,
+	// storage, http). Clients must then present a certificate it trusts.
+	TrustPoolRaw json.RawMessage `json:"trust_pool,omitempty" caddy:"namespace=tls.ca_pool.source inline_key=provider"`
 }
 
 // Defaults.
@@ -171,11 +189,11 @@ func (s *Server) Provision(ctx caddy.Context, name string, proto Protocol) error
 		needTLS = needTLS || network == "tls"
 	}
 	if needTLS {
-		cfg, err := s.TLS.build()
+		cfg, tlsApp, err := s.TLS.build(ctx)
 		if err != nil {
 			return fmt.Errorf("%s: %w", name, err)
 		}
-		s.tlsConfig = cfg
+		s.tlsConfig, s.tlsApp = cfg, tlsApp
 	} else if s.TLS != nil {
 		return fmt.Errorf("%s: tls settings need a tls/ address", name)
 	}
@@ -224,38 +242,83 @@ func splitListen(addr string) (network, caddyAddr string, err error) {
 	return network, caddyAddr, nil
 }
 
-func (t *TLS) build() (*tls.Config, error) {
-	if t == nil || t.Certificate == "" || t.Key == "" {
-		return nil, errors.New("tls/ addresses need tls { certificate <cert> <key> }")
+// build makes the listeners' settings; an automated certificate's tls
+// app is returned, to be asked at Start to manage it.
+func (t *TLS) build(ctx caddy.Context) (*tls.Config, *caddytls.TLS, error) {
+	if t == nil || (t.Certificate == "" && t.Key == "" && t.CertificateAutomate == "") {
+		return nil, nil, errors.New("tls/ addresses need tls { certificate <cert> <key> } or tls { certificate_automate <name> }")
 	}
-	cert, err := tls.LoadX509KeyPair(t.Certificate, t.Key)
-	if err != nil {
-		return nil, fmt.Errorf("tls certificate: %w", err)
+	if t.CertificateAutomate != "" && (t.Certificate != "" || t.Key != "") {
+		return nil, nil, errors.New("tls: use certificate or certificate_automate, not both")
+	}
+	if t.ClientCA != "" && len(t.TrustPoolRaw) > 0 {
+		return nil, nil, errors.New("tls: use client_ca or trust_pool, not both")
 	}
 	cfg := &tls.Config{
-		MinVersion:   tls.VersionTLS12,
-		Certificates: []tls.Certificate{cert},
+		MinVersion: tls.VersionTLS12,
 		// TLS 1.3 session tickets are sent after the handshake; a log
 		// sender only writes, never reads them, so its kernel answers
 		// its own close with a reset that discards what it had sent
 		// but we had not yet read (loggen lost up to half its messages).
 		SessionTicketsDisabled: true,
 	}
-	if t.ClientCA != "" {
+	var tlsApp *caddytls.TLS
+	if t.CertificateAutomate != "" {
+		app, err := ctx.App("tls")
+		if err != nil {
+			return nil, nil, fmt.Errorf("tls certificate_automate: getting the tls app: %w", err)
+		}
+		tlsApp = app.(*caddytls.TLS)
+		cfg.GetCertificate = tlsconfig.ServerCertificate(t.CertificateAutomate)
+	} else {
+		if t.Certificate == "" || t.Key == "" {
+			return nil, nil, errors.New("tls certificate: want a certificate file and a key file")
+		}
+		cert, err := tls.LoadX509KeyPair(t.Certificate, t.Key)
+		if err != nil {
+			return nil, nil, fmt.Errorf("tls certificate: %w", err)
+		}
+		cfg.Certificates = []tls.Certificate{cert}
+	}
+	switch {
+	case t.ClientCA != "":
 		pool, err := tlsconfig.CertPool(t.ClientCA)
 		if err != nil {
-			return nil, fmt.Errorf("tls client_ca: %w", err)
+			return nil, nil, fmt.Errorf("tls client_ca: %w", err)
 		}
 		cfg.ClientCAs = pool
+	case len(t.TrustPoolRaw) > 0:
+		mod, err := ctx.LoadModule(t, "TrustPoolRaw")
+		if err != nil {
+			return nil, nil, fmt.Errorf("tls trust_pool: %w", err)
+		}
+		ca, ok := mod.(caddytls.CA)
+		if !ok {
+			return nil, nil, fmt.Errorf("tls trust_pool: %T is not a certificate pool provider", mod)
+		}
+		if cfg.ClientCAs = ca.CertPool(); cfg.ClientCAs == nil {
+			return nil, nil, errors.New("tls trust_pool: the source gave no certificates")
+		}
+	}
+	if cfg.ClientCAs != nil {
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
 	}
-	return cfg, nil
+	return cfg, tlsApp, nil
 }
 
 // Start listens and serves, submitting records to in.
 func (s *Server) Start(in intake.Intake) error {
 	if s.App != "" {
 		in.DeclareApp(s.App)
+	}
+	// As Caddy's http app does for its sites, at start: the tls app of
+	// this config then obtains the certificate, or loads it from
+	// storage, and renews it; handshakes before it is there fail and
+	// the sender retries.
+	if s.tlsApp != nil {
+		if err := tlsconfig.Manage(s.tlsApp, s.TLS.CertificateAutomate); err != nil {
+			return fmt.Errorf("%s: %w", s.name, err)
+		}
 	}
 	for _, addr := range s.Listen {
 		network, caddyAddr, _ := splitListen(addr)

@@ -89,8 +89,10 @@ func (protocol) Decode(msg []byte, now time.Time, _ []intake.Attr) (intake.Recor
 //			timeout <duration>
 //		}
 //		tls {
-//			certificate <cert-file> <key-file>
-//			client_ca   <file>
+//			certificate          <cert-file> <key-file>
+//			certificate_automate <name>
+//			client_ca            <file>
+//			trust_pool           <source> [<options...>]
 //		}
 //		max_message_size <size>
 //		max_connections  <n>

@@ -133,8 +133,10 @@ func (pr protocol) Decode(msg []byte, now time.Time, attrs []intake.Attr) (intak
 //			timeout <duration>
 //		}
 //		tls {
-//			certificate <cert-file> <key-file>
-//			client_ca   <file>
+//			certificate          <cert-file> <key-file>
+//			certificate_automate <name>
+//			client_ca            <file>
+//			trust_pool           <source> [<options...>]
 //		}
 //		framing          octet|lf|nul|auto
 //		fallback_app     <app>
