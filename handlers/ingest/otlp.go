@@ -84,7 +84,8 @@ func (h *Ingest) serveOTLP(w http.ResponseWriter, r *http.Request, req *request,
 	if res.Filtered > 0 {
 		resp.PartialSuccess = &collogs.ExportLogsPartialSuccess{
 			RejectedLogRecords: int64(res.Filtered),
-			ErrorMessage:       fmt.Sprintf("%d log records below their facility's level were dropped", res.Filtered),
+			// Exporters add the count ("(2 logs rejected)").
+			ErrorMessage: "dropped: below their facility's level",
 		}
 	}
 	writeOTLP(w, format, http.StatusOK, resp)
