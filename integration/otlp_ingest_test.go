@@ -27,42 +27,6 @@ import (
 	"google.golang.org/protobuf/proto"
 )
 
-const otlpIngestCaddyfile = `{
-	admin 127.0.0.1:{{.AdminPort}}
-	applog {
-		facility shop {
-			level debug
-		}
-		facility shop:shop.noisy {
-			level error
-		}
-	}
-	log shop {
-		include applog.shop
-		output file {{.Dir}}/shop.log
-		level DEBUG
-		format json {
-			time_format unix_nano
-		}
-	}
-}
-
-http://127.0.0.1:{{.HTTPPort}} {
-	bind 127.0.0.1
-	handle /fixed/* {
-		log_ingest shop
-	}
-	handle /otlp/* {
-		log_ingest
-	}
-	handle /small/* {
-		log_ingest shop {
-			max_body_size 2KiB
-		}
-	}
-}
-`
-
 // otelApp logs through Go's OTel log SDK as an instrumented app does:
 // slog, bridged by otelslog, batched by the SDK and exported by
 // otlploghttp to endpoint. It returns when the SDK has exported
@@ -146,7 +110,7 @@ func asJSON(t *testing.T, doc string) map[string]any {
 }
 
 func TestOTLPIngestGoSDK(t *testing.T) {
-	s := startCaddy(t, otlpIngestCaddyfile)
+	s := startCaddy(t, ingestCaddyfile)
 	start := time.Now()
 	traceID, _ := trace.TraceIDFromHex("5b8efff798038103d269b633813fc60c")
 	spanID, _ := trace.SpanIDFromHex("eee19b7ec3c1b174")
@@ -165,7 +129,7 @@ func TestOTLPIngestGoSDK(t *testing.T) {
 	for _, run := range []struct {
 		path string
 		gzip bool
-	}{{"/fixed/v1/logs", false}, {"/otlp/v1/logs", true}} {
+	}{{"/otlp/shop/v1/logs", false}, {"/otlp/v1/logs", true}} {
 		err := otelApp(t, s.URL(run.path), run.gzip, app)
 		if want := "OTLP partial success: dropped: below their facility's level (1 logs rejected)"; err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "OTLP") != 1 {
 			t.Errorf("%s: the exporter reported %v, want one %q", run.path, err, want)
@@ -201,7 +165,7 @@ func TestOTLPIngestGoSDK(t *testing.T) {
 // documented answers: partial success, and errors as google.rpc.Status.
 func TestOTLPIngestJSONCurl(t *testing.T) {
 	curl := requireTool(t, "curl")
-	s := startCaddy(t, otlpIngestCaddyfile)
+	s := startCaddy(t, ingestCaddyfile)
 	run := func(path, ctype string, body []byte) (int, string, string) {
 		t.Helper()
 		cmd := exec.Command(curl, "-sS", "-o", "-", "-w", "\n%{http_code} %{content_type}", "-X", "POST",
@@ -257,13 +221,13 @@ func TestOTLPIngestJSONCurl(t *testing.T) {
 		code        int
 		reason      string
 	}{
-		{"/fixed/v1/logs", "application/x-protobuf", []byte("\x0a\x05\x12\x03"), 400, "malformed OTLP protobuf body: invalid protobuf"},
-		{"/fixed/v1/logs", "application/json", []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"severityNumber":true}]}]}]}`), 400, "malformed OTLP JSON body: invalid OTLP JSON"},
-		{"/fixed/v1/logs", "application/json", []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":{"a":1}}]}]}]}`), 400, "malformed OTLP JSON body: invalid OTLP JSON"},
-		{"/fixed/v1/logs", "application/json", []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"xyz"}]}]}]}`), 400, "trace_id: want 32 hex digits"},
-		{"/fixed/v1/logs", "application/json", []byte(`{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"billing"}}]},"scopeLogs":[{"logRecords":[{}]}]}]}`), 403, `names app "billing", but this endpoint accepts only app "shop"`},
-		{"/small/v1/logs", "application/json", []byte(big), 413, "body larger than max_body_size (2.0 KiB)"},
-		{"/fixed/v1/logs", "text/plain", []byte("x"), 415, `unsupported Content-Type "text/plain" for an OTLP export`},
+		{"/otlp/shop/v1/logs", "application/x-protobuf", []byte("\x0a\x05\x12\x03"), 400, "malformed OTLP protobuf body: invalid protobuf"},
+		{"/otlp/shop/v1/logs", "application/json", []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"severityNumber":true}]}]}]}`), 400, "malformed OTLP JSON body: invalid OTLP JSON"},
+		{"/otlp/shop/v1/logs", "application/json", []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":{"a":1}}]}]}]}`), 400, "malformed OTLP JSON body: invalid OTLP JSON"},
+		{"/otlp/shop/v1/logs", "application/json", []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"xyz"}]}]}]}`), 400, "trace_id: want 32 hex digits"},
+		{"/otlp/shop/v1/logs", "application/json", []byte(`{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"billing"}}]},"scopeLogs":[{"logRecords":[{}]}]}]}`), 403, `names app "billing", but this endpoint accepts only app "shop"`},
+		{"/_applog/small", "application/x-protobuf", []byte(big), 413, "body larger than max_body_size (1.0 KiB)"},
+		{"/otlp/shop/v1/logs", "text/plain", []byte("x"), 415, `unsupported Content-Type "text/plain" for an OTLP export`},
 	} {
 		code, ct, resp := run(tc.path, tc.ctype, tc.body)
 		var st rpcstatus.Status

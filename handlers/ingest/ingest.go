@@ -242,6 +242,12 @@ func (h *Ingest) decode(w http.ResponseWriter, r *http.Request, req *request, pe
 	if err != nil {
 		return nil, err
 	}
+	return h.batch(r, req, recs, query, payload, source, peer, now)
+}
+
+// batch routes decoded records and makes them req's batch, with the
+// signature the request carries over payload.
+func (h *Ingest) batch(r *http.Request, req *request, recs []intake.Record, query url.Values, payload []byte, src, peer string, now time.Time) (*intake.Batch, error) {
 	if err := h.route(recs, query.Get("app"), query.Get("facility"), peer); err != nil {
 		return nil, err
 	}
@@ -249,7 +255,7 @@ func (h *Ingest) decode(w http.ResponseWriter, r *http.Request, req *request, pe
 	if err != nil {
 		return nil, err
 	}
-	req.batch = intake.Batch{Records: recs, Signature: sig, Source: source, Peer: peer, Received: now}
+	req.batch = intake.Batch{Records: recs, Signature: sig, Source: src, Peer: peer, Received: now}
 	return &req.batch, nil
 }
 

@@ -121,15 +121,7 @@ func (h *Ingest) decodeOTLP(w http.ResponseWriter, r *http.Request, req *request
 		}
 		return nil, intake.Errorf(http.StatusBadRequest, "malformed OTLP %s body: %v", formatName(format), err)
 	}
-	if err := h.route(recs, query.Get("app"), query.Get("facility"), peer); err != nil {
-		return nil, err
-	}
-	sig, err := parseSignature(r.Header.Get(intake.SignatureHeader), body)
-	if err != nil {
-		return nil, err
-	}
-	req.batch = intake.Batch{Records: recs, Signature: sig, Source: otlpSource, Peer: peer, Received: now}
-	return &req.batch, nil
+	return h.batch(r, req, recs, query, body, otlpSource, peer, now)
 }
 
 func formatName(f otlp.Format) string {

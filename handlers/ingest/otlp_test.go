@@ -8,7 +8,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/caddyserver/caddy/v2/caddytest"
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	common "go.opentelemetry.io/proto/otlp/common/v1"
 	logs "go.opentelemetry.io/proto/otlp/logs/v1"
@@ -47,29 +46,12 @@ func gz(b []byte) []byte {
 }
 
 func TestOTLPInProcess(t *testing.T) {
-	failIfSkipped(t)
-	tester := caddytest.NewTester(t)
-	tester.InitServer(`
-	{
-		admin localhost:2999
-		http_port 9080
-		applog {
-			facility shop {
-				level info
-			}
-		}
-		log shop {
-			include applog.shop
-			output discard
-		}
-	}
-	http://localhost:9080 {
+	tester := startInProcess(t, `
 		log_ingest /fixed/v1/logs shop
 		log_ingest /small/v1/logs shop {
 			max_body_size 200
 		}
-		log_ingest /any/*
-	}`, "caddyfile")
+		log_ingest /any/*`)
 
 	info, debug := logs.SeverityNumber_SEVERITY_NUMBER_INFO, logs.SeverityNumber_SEVERITY_NUMBER_DEBUG
 	bomb := gz(bytes.Repeat([]byte{0}, 1<<20))
