@@ -19,6 +19,7 @@
 package otlp
 
 import (
+	"bytes"
 	"encoding/base64"
 	"encoding/hex"
 	"encoding/json"
@@ -99,7 +100,7 @@ func Decode(body []byte, format Format, lim Limits, now time.Time) ([]intake.Rec
 	case JSON:
 		// Every message in JSON is an object: its braces bound the
 		// messages before any is made.
-		if n := strings.Count(string(body), "{"); n > lim.MaxValues {
+		if n := bytes.Count(body, []byte{'{'}); n > lim.MaxValues {
 			return nil, fmt.Errorf("%w: more than %d objects in one request", ErrLimit, lim.MaxValues)
 		}
 		opts := protojson.UnmarshalOptions{DiscardUnknown: true, RecursionLimit: lim.MaxDepth + 1}
