@@ -7,11 +7,14 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"os"
 	"os/exec"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -23,6 +26,8 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
+
+	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 	"google.golang.org/protobuf/encoding/protojson"
 	"google.golang.org/protobuf/proto"
 )
@@ -109,56 +114,162 @@ func asJSON(t *testing.T, doc string) map[string]any {
 	return m
 }
 
-func TestOTLPIngestGoSDK(t *testing.T) {
-	s := startCaddy(t, ingestCaddyfile)
-	start := time.Now()
+// slogApp is what the OTel-instrumented app logs: a record in a span,
+// levels across the scale, one below its facility's level, and
+// non-ASCII text.
+func slogApp(ctx context.Context, newLogger func(string) *slog.Logger) {
 	traceID, _ := trace.TraceIDFromHex("5b8efff798038103d269b633813fc60c")
 	spanID, _ := trace.SpanIDFromHex("eee19b7ec3c1b174")
-	spanCtx := trace.ContextWithSpanContext(context.Background(), trace.NewSpanContext(trace.SpanContextConfig{
+	spanCtx := trace.ContextWithSpanContext(ctx, trace.NewSpanContext(trace.SpanContextConfig{
 		TraceID: traceID, SpanID: spanID, TraceFlags: trace.FlagsSampled,
 	}))
-	app := func(ctx context.Context, newLogger func(string) *slog.Logger) {
-		views, noisy := newLogger("shop.views"), newLogger("shop.noisy")
-		views.InfoContext(spanCtx, "user logged in", "user", "alice", "n", 42, slog.Group("req", "path", "/a", "ok", true))
-		views.Debug("debug detail")
-		views.Log(ctx, slog.LevelInfo+2, "between info and warn", "ratio", 0.5)
-		noisy.Info("below the facility's level")
-		noisy.Error("héllo ✓ 日本語")
-	}
-	// The app named by the handler, then by service.name; plain, then gzip.
-	for _, run := range []struct {
-		path string
-		gzip bool
-	}{{"/otlp/shop/v1/logs", false}, {"/otlp/v1/logs", true}} {
-		err := otelApp(t, s.URL(run.path), run.gzip, app)
-		if want := "OTLP partial success: dropped: below their facility's level (1 logs rejected)"; err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "OTLP") != 1 {
-			t.Errorf("%s: the exporter reported %v, want one %q", run.path, err, want)
-		}
-	}
+	views, noisy := newLogger("shop.views"), newLogger("shop.noisy")
+	views.InfoContext(spanCtx, "user logged in", "user", "alice", "n", 42, slog.Group("req", "path", "/a", "ok", true))
+	views.Debug("debug detail")
+	views.Log(ctx, slog.LevelInfo+2, "between info and warn", "ratio", 0.5)
+	noisy.Info("below the facility's level")
+	noisy.Error("héllo ✓ 日本語")
+}
 
+// slogAppLines are the entries slogApp's records become, without ts.
+var slogAppLines = func() []string {
 	resource := `{"host.name":"edge-7"}`
-	want := []string{
+	return []string{
 		`{"level":"info","logger":"applog.shop.shop.views","msg":"user logged in","app":"shop","facility":"shop.views","host":"127.0.0.1","logger_name":"shop.views","level_name":"INFO","level_no":20,
 		  "attrs":{"user":"alice","n":42,"req":{"path":"/a","ok":true},"trace_id":"5b8efff798038103d269b633813fc60c","span_id":"eee19b7ec3c1b174","trace_flags":1,"resource":` + resource + `}}`,
 		`{"level":"debug","logger":"applog.shop.shop.views","msg":"debug detail","app":"shop","facility":"shop.views","host":"127.0.0.1","logger_name":"shop.views","level_name":"DEBUG","level_no":10,"attrs":{"resource":` + resource + `}}`,
 		`{"level":"info","logger":"applog.shop.shop.views","msg":"between info and warn","app":"shop","facility":"shop.views","host":"127.0.0.1","logger_name":"shop.views","level_name":"INFO+2","level_no":25,"attrs":{"ratio":0.5,"resource":` + resource + `}}`,
 		`{"level":"error","logger":"applog.shop.shop.noisy","msg":"héllo ✓ 日本語","app":"shop","facility":"shop.noisy","host":"127.0.0.1","logger_name":"shop.noisy","level_name":"ERROR","level_no":40,"attrs":{"resource":` + resource + `}}`,
 	}
-	path := filepath.Join(s.Dir, "shop.log")
-	lines := waitLines(t, path, 2*len(want))
+}()
+
+// checkSlogAppLines waits for copies of slogAppLines in path and
+// checks them exactly: in order when sent one copy after the other, as
+// a set of lines (each copies times) when copies arrive side by side.
+func checkSlogAppLines(t *testing.T, path string, start time.Time, copies int, ordered bool) {
+	t.Helper()
+	n := copies * len(slogAppLines)
+	lines := waitLines(t, path, n)
 	time.Sleep(200 * time.Millisecond) // nothing more may come
-	if lines = readLines(t, path); len(lines) != 2*len(want) {
-		t.Fatalf("%d lines, want %d:\n%v", len(lines), 2*len(want), lines)
+	if lines = readLines(t, path); len(lines) != n {
+		t.Fatalf("%d lines, want %d:\n%v", len(lines), n, lines)
 	}
+	var got, want []string
 	for i, line := range lines {
-		got, exp := withoutTime(t, line, start), asJSON(t, want[i%len(want)])
-		if !reflect.DeepEqual(got, exp) {
-			gj, _ := json.Marshal(got)
-			ej, _ := json.Marshal(exp)
-			t.Errorf("line %d:\n got %s\nwant %s", i+1, gj, ej)
+		g, _ := json.Marshal(withoutTime(t, line, start))
+		w, _ := json.Marshal(asJSON(t, slogAppLines[i%len(slogAppLines)]))
+		got, want = append(got, string(g)), append(want, string(w))
+	}
+	if !ordered {
+		slices.Sort(got)
+		slices.Sort(want)
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			t.Errorf("line %d:\n got %s\nwant %s", i+1, got[i], want[i])
 		}
 	}
 }
+
+func TestOTLPIngestGoSDK(t *testing.T) {
+	s := startCaddy(t, ingestCaddyfile)
+	start := time.Now()
+	// The app named by the handler, then by service.name; plain, then gzip.
+	for _, run := range []struct {
+		path string
+		gzip bool
+	}{{"/otlp/shop/v1/logs", false}, {"/otlp/v1/logs", true}} {
+		err := otelApp(t, s.URL(run.path), run.gzip, slogApp)
+		if want := "OTLP partial success: dropped: below their facility's level (1 logs rejected)"; err == nil || !strings.Contains(err.Error(), want) || strings.Count(err.Error(), "OTLP") != 1 {
+			t.Errorf("%s: the exporter reported %v, want one %q", run.path, err, want)
+		}
+	}
+	checkSlogAppLines(t, filepath.Join(s.Dir, "shop.log"), start, 2, true)
+}
+
+// TestOTLPIngestCollector puts an OpenTelemetry Collector (built from the
+// collector's modules, integration/otelcol) between the app and Caddy:
+// the app exports to the Collector's OTLP receiver, which forwards
+// through two otlphttp exporters, one in protobuf to the handler that
+// names the app and one in JSON to the one that takes service.name.
+func TestOTLPIngestCollector(t *testing.T) {
+	otelcol := buildOtelcol(t)
+	s := startCaddy(t, ingestCaddyfile)
+	port := freePort(t)
+	config := fmt.Sprintf(`receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:%d
+exporters:
+  otlphttp/proto:
+    logs_endpoint: %s
+    encoding: proto
+    compression: gzip
+  otlphttp/json:
+    logs_endpoint: %s
+    encoding: json
+    compression: none
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [otlphttp/proto, otlphttp/json]
+`, port, s.URL("/otlp/shop/v1/logs"), s.URL("/otlp/v1/logs"))
+	cfgPath := filepath.Join(s.Dir, "otelcol.yaml")
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	d, err := testdaemon.Start(context.Background(), "otelcol", exec.Command(otelcol, "--config", "file:"+cfgPath), port)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		d.Stop()
+		if t.Failed() {
+			t.Logf("collector output:\n%s", d.Output())
+		}
+	})
+	start := time.Now()
+	// The Collector accepts everything; Caddy's partial success for the
+	// record below its level goes to the Collector's log.
+	if err := otelApp(t, fmt.Sprintf("http://127.0.0.1:%d/v1/logs", port), false, slogApp); err != nil {
+		t.Fatalf("export to the collector: %v", err)
+	}
+	checkSlogAppLines(t, filepath.Join(s.Dir, "shop.log"), start, 2, false)
+}
+
+// buildOtelcol builds the test Collector once per run, outside the
+// workspace, so that its dependencies stay out of Caddy's build.
+func buildOtelcol(t *testing.T) string {
+	t.Helper()
+	otelcolOnce.Do(func() {
+		bin := filepath.Join(filepath.Dir(caddyBin), "otelcol")
+		cmd := exec.Command("go", "build", "-o", bin, ".")
+		cmd.Dir = "otelcol"
+		cmd.Env = append(os.Environ(), "GOWORK=off")
+		var out bytes.Buffer
+		cmd.Stdout, cmd.Stderr = &out, &out
+		if err := runBounded(cmd, 20*time.Minute); err != nil {
+			otelcolErr = fmt.Errorf("building the collector: %v\n%s", err, out.String())
+			return
+		}
+		otelcolBin = bin
+	})
+	if otelcolErr != nil {
+		t.Fatal(otelcolErr)
+	}
+	return otelcolBin
+}
+
+var (
+	otelcolOnce sync.Once
+	otelcolBin  string
+	otelcolErr  error
+)
 
 // TestOTLPIngestJSONCurl posts OTLP's JSON encoding with curl, as a
 // Collector's otlphttp exporter with encoding json does, and checks the
