@@ -2,11 +2,13 @@ package integration
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -25,6 +27,9 @@ import (
 	"go.opentelemetry.io/otel/sdk/resource"
 	"go.opentelemetry.io/otel/trace"
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
 	rpcstatus "google.golang.org/genproto/googleapis/rpc/status"
 
 	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
@@ -356,5 +361,52 @@ func TestOTLPIngestJSONCurl(t *testing.T) {
 	time.Sleep(200 * time.Millisecond)
 	if n := len(readLines(t, filepath.Join(s.Dir, "shop.log"))); n != 1 {
 		t.Errorf("%d lines after the refused requests, want 1", n)
+	}
+}
+
+// TestOTLPIngestSigned checks an OTLP export meets a facility's secret as
+// any post does: the X-Applog-Signature covers the body as decoded, after
+// gzip, and an unsigned or wrongly signed export is refused whole.
+func TestOTLPIngestSigned(t *testing.T) {
+	s := startCaddy(t, ingestCaddyfile)
+	export, err := proto.Marshal(&collogs.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+		Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{{Key: "service.name",
+			Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "billing"}}}}},
+		ScopeLogs: []*logspb.ScopeLogs{{Scope: &commonpb.InstrumentationScope{Name: "billing.invoices"},
+			LogRecords: []*logspb.LogRecord{{SeverityNumber: logspb.SeverityNumber_SEVERITY_NUMBER_WARN,
+				Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "invoice 1042 late"}}}}}},
+	}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var zipped bytes.Buffer
+	zw := gzip.NewWriter(&zipped)
+	_, _ = zw.Write(export)
+	_ = zw.Close()
+	ts := strconv.FormatInt(time.Now().Unix(), 10)
+	for _, tc := range []struct {
+		name, sig string
+		status    int
+		code      int32
+	}{
+		{"unsigned", "", 401, 16},
+		{"signed over the compressed bytes", sign("s3cret", ts, zipped.Bytes()), 403, 7},
+		{"signed over the export", sign("s3cret", ts, export), 200, 0},
+	} {
+		header := http.Header{"Content-Encoding": {"gzip"}}
+		if tc.sig != "" {
+			header.Set("X-Applog-Signature", tc.sig)
+		}
+		status, body := post(t, s.URL("/otlp/v1/logs"), "application/x-protobuf", zipped.Bytes(), header)
+		var st rpcstatus.Status
+		if err := proto.Unmarshal([]byte(body), &st); err != nil || status != tc.status || st.Code != tc.code {
+			t.Errorf("%s: %d %v (%v), want %d with code %d", tc.name, status, &st, err, tc.status, tc.code)
+		}
+	}
+	lines := waitLines(t, filepath.Join(s.Dir, "billing.log"), 1)
+	time.Sleep(200 * time.Millisecond)
+	if lines = readLines(t, filepath.Join(s.Dir, "billing.log")); len(lines) != 1 ||
+		lines[0]["app"] != "billing" || lines[0]["facility"] != "billing.invoices" || lines[0]["msg"] != "invoice 1042 late" || lines[0]["level"] != "warn" {
+		t.Errorf("billing.log: %v", lines)
 	}
 }
