@@ -34,6 +34,7 @@ import (
 
 	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/encoding/protowire"
 	"google.golang.org/protobuf/proto"
 )
 
@@ -343,6 +344,8 @@ func TestOTLPIngestJSONCurl(t *testing.T) {
 		{"/otlp/shop/v1/logs", "application/json", []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"traceId":"xyz"}]}]}]}`), 400, "trace_id: want 32 hex digits"},
 		{"/otlp/shop/v1/logs", "application/json", []byte(`{"resourceLogs":[{"resource":{"attributes":[{"key":"service.name","value":{"stringValue":"billing"}}]},"scopeLogs":[{"logRecords":[{}]}]}]}`), 403, `names app "billing", but this endpoint accepts only app "shop"`},
 		{"/_applog/small", "application/x-protobuf", []byte(big), 413, "body larger than max_body_size (1.0 KiB)"},
+		{"/otlp/shop/v1/logs", "application/x-protobuf", attributeBomb(1 << 20), 413, "more than 250000 messages"},
+		{"/otlp/shop/v1/logs", "application/json", []byte(`{"resourceLogs":[{"scopeLogs":[{"logRecords":[{"attributes":[` + strings.Repeat(`{},`, 300000) + `{}]}]}]}]}`), 413, "more than 250000 objects"},
 		{"/otlp/shop/v1/logs", "text/plain", []byte("x"), 415, `unsupported Content-Type "text/plain" for an OTLP export`},
 	} {
 		code, ct, resp := run(tc.path, tc.ctype, tc.body)
@@ -409,4 +412,14 @@ func TestOTLPIngestSigned(t *testing.T) {
 		lines[0]["app"] != "billing" || lines[0]["facility"] != "billing.invoices" || lines[0]["msg"] != "invoice 1042 late" || lines[0]["level"] != "warn" {
 		t.Errorf("billing.log: %v", lines)
 	}
+}
+
+// attributeBomb is an export of one log record with n empty attributes,
+// two bytes each on the wire and some hundred in memory once decoded.
+func attributeBomb(n int) []byte {
+	rec := bytes.Repeat([]byte{0x32, 0x00}, n) // LogRecord.attributes, empty
+	nest := func(field protowire.Number, inner []byte) []byte {
+		return protowire.AppendBytes(protowire.AppendTag(nil, field, protowire.BytesType), inner)
+	}
+	return nest(1, nest(2, nest(2, rec))) // resource_logs.scope_logs.log_records
 }
