@@ -7,6 +7,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"net/url"
 	"strings"
 	"time"
 
@@ -108,7 +109,10 @@ func (h *Ingest) decodeOTLP(w http.ResponseWriter, r *http.Request, req *request
 		return nil, err
 	}
 	body := req.buf.Bytes()
-	query := r.URL.Query()
+	var query url.Values // most exports have none: no map to make
+	if r.URL.RawQuery != "" {
+		query = r.URL.Query()
+	}
 	if r.Header.Get(intake.SignatureHeader) != "" {
 		if err := checkSignedQuery(query); err != nil {
 			return nil, err
