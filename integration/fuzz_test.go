@@ -21,6 +21,7 @@ var fuzzTargets = []struct{ pkg, target string }{
 	{"./module/decoders/pylog", "FuzzFormatLimit"},
 	{"./module/decoders/pylog", "FuzzDecodePickle"},
 	{"./module/decoders/pylog", "FuzzSplitSocketFrames"},
+	{"./module/decoders/otlp", "FuzzDecode"},
 	{"./module/decoders/syslogmsg", "FuzzParse"},
 	{"./module/decoders/syslogmsg", "FuzzSplit"},
 	{"./module/decoders/syslogmsg", "FuzzNoInjection"},

@@ -73,6 +73,12 @@ http://127.0.0.1:{{.HTTPPort}} {
 	handle /_any {
 		log_ingest
 	}
+	handle /otlp/shop/* {
+		log_ingest shop
+	}
+	handle /otlp/* {
+		log_ingest
+	}
 }
 `
 

@@ -27,6 +27,7 @@ import (
 	"go.uber.org/zap"
 
 	"github.com/caddy-applog/caddy-applog/module/decoders/jsonlog"
+	"github.com/caddy-applog/caddy-applog/module/decoders/otlp"
 	"github.com/caddy-applog/caddy-applog/module/decoders/pylog"
 	"github.com/caddy-applog/caddy-applog/module/intake"
 	"github.com/caddy-applog/caddy-applog/module/status"
@@ -39,10 +40,11 @@ func init() {
 // Ingest accepts log records that applications post over HTTP and hands
 // them to the applog app, which emits them into Caddy's logging. It reads
 // what applications already send: Python's logging.handlers.HTTPHandler
-// (a form body or a query string), JSON, NDJSON and text/plain. It
-// answers each request itself, all or nothing: 200 with a summary of the
-// records accepted, or an error status with a one-line reason and none
-// of the request's records emitted.
+// (a form body or a query string), JSON, NDJSON and text/plain, and
+// OpenTelemetry's OTLP/HTTP log exports (otlp.go). It answers each
+// request itself, all or nothing: 200 with a summary of the records
+// accepted, or an error status with a one-line reason and none of the
+// request's records emitted.
 //
 // The manual, with every status and its reason, is docs/log_ingest.md.
 type Ingest struct {
@@ -67,6 +69,8 @@ type Ingest struct {
 	intake intake.Intake
 	logger *zap.Logger
 	limits jsonlog.Limits
+
+	otlpLimits otlp.Limits
 }
 
 // warnedDeadline is set once a response writer could not set a read
@@ -111,6 +115,7 @@ func (h *Ingest) Provision(ctx caddy.Context) error {
 		h.ReadBodyTimeout = caddy.Duration(DefaultReadBodyTimeout)
 	}
 	h.limits = jsonlog.Limits{MaxRecords: h.MaxRecords}
+	h.otlpLimits = otlp.Limits{MaxRecords: h.MaxRecords}
 	return nil
 }
 
@@ -157,6 +162,10 @@ func (h *Ingest) ServeHTTP(w http.ResponseWriter, r *http.Request, _ caddyhttp.H
 		}
 	}()
 
+	if format, ok, err := otlpRequest(r); ok {
+		h.serveOTLP(w, r, req, peer, format, err)
+		return nil
+	}
 	batch, err := h.decode(w, r, req, peer)
 	var res intake.Result
 	if err == nil {
@@ -233,6 +242,12 @@ func (h *Ingest) decode(w http.ResponseWriter, r *http.Request, req *request, pe
 	if err != nil {
 		return nil, err
 	}
+	return h.batch(r, req, recs, query, payload, source, peer, now)
+}
+
+// batch routes decoded records and makes them req's batch, with the
+// signature the request carries over payload.
+func (h *Ingest) batch(r *http.Request, req *request, recs []intake.Record, query url.Values, payload []byte, src, peer string, now time.Time) (*intake.Batch, error) {
 	if err := h.route(recs, query.Get("app"), query.Get("facility"), peer); err != nil {
 		return nil, err
 	}
@@ -240,7 +255,7 @@ func (h *Ingest) decode(w http.ResponseWriter, r *http.Request, req *request, pe
 	if err != nil {
 		return nil, err
 	}
-	req.batch = intake.Batch{Records: recs, Signature: sig, Source: source, Peer: peer, Received: now}
+	req.batch = intake.Batch{Records: recs, Signature: sig, Source: src, Peer: peer, Received: now}
 	return &req.batch, nil
 }
 
@@ -283,7 +298,7 @@ func (h *Ingest) decodeBody(contentType string, body []byte, query map[string][]
 		}
 	default:
 		return nil, intake.Errorf(http.StatusUnsupportedMediaType,
-			"unsupported Content-Type %q: use application/x-www-form-urlencoded (Python HTTPHandler), application/json, application/x-ndjson or text/plain", mediaType)
+			"unsupported Content-Type %q: use application/x-www-form-urlencoded (Python HTTPHandler), application/json, application/x-ndjson, text/plain or application/x-protobuf (OTLP)", mediaType)
 	}
 	if err != nil {
 		return nil, intake.Errorf(http.StatusBadRequest, "malformed %s body: %v", mediaType, err)

@@ -31,7 +31,9 @@ func failIfSkipped(t *testing.T) {
 	})
 }
 
-func TestInProcess(t *testing.T) {
+// startInProcess starts Caddy in the test process, with app shop (level
+// info, its entries discarded) and the site routes given.
+func startInProcess(t *testing.T, routes string) *caddytest.Tester {
 	failIfSkipped(t)
 	tester := caddytest.NewTester(t)
 	tester.InitServer(`
@@ -49,9 +51,15 @@ func TestInProcess(t *testing.T) {
 		}
 	}
 	http://localhost:9080 {
-		log_ingest /ingest shop
-		log_ingest /any
+	`+routes+`
 	}`, "caddyfile")
+	return tester
+}
+
+func TestInProcess(t *testing.T) {
+	tester := startInProcess(t, `
+		log_ingest /ingest shop
+		log_ingest /any`)
 
 	for _, tc := range []struct {
 		path, ctype, body string

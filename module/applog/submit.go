@@ -124,6 +124,9 @@ func (a *App) appFor(apps map[string]*appRules, app, source string, i, n int) (*
 
 // howToNameApp says how a sender names its app on the door source names.
 func howToNameApp(source string) string {
+	if source == "log_ingest/otlp" {
+		return "set the resource attribute service.name (OTEL_SERVICE_NAME), or the app in the handler (`log_ingest <app>`) or the `app` query parameter"
+	}
 	door, _, _ := strings.Cut(source, "/")
 	switch door {
 	case "log_ingest":

@@ -151,3 +151,8 @@ func LevelName(levelNo int) string {
 	}
 	return "Level " + strconv.Itoa(levelNo)
 }
+
+// FromSlog maps a level on slog's scale (DEBUG -4, INFO 0, WARN 4,
+// ERROR 8, any offset between) onto Python's, as ParseLevel does for
+// slog's names with an offset ("INFO+2" is 25).
+func FromSlog(l int) int { return slogToPython(l) }
