@@ -75,7 +75,7 @@ func TestBenchSmoke(t *testing.T) {
 		"| caddy-applog | 1 log block |", "| caddy-applog | 1 + 40 unrelated log blocks |",
 		"| caddy-applog | 40 log blocks, a `rotate` file each |", "| caddy-applog | 1 log block (`include applog`), `rotate …/{app}/{facility}.log` |",
 		"Machine: nproc ",
-		"### 5. Access logs", "| Caddy v2.11.9 | `access combined` + `rotate` (`flush batch`) |",
+		"### 6. Access logs", "| Caddy v2.11.9 | `access combined` + `rotate` (`flush batch`) |",
 		"| patched core | `access combined` + `rotate` (`flush batch`) |",
 	} {
 		if !strings.Contains(text, want) {
