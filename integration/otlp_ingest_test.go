@@ -155,9 +155,10 @@ var slogAppLines = func() []string {
 func checkSlogAppLines(t *testing.T, path string, start time.Time, copies int, ordered bool) {
 	t.Helper()
 	n := copies * len(slogAppLines)
-	lines := waitLines(t, path, n)
+	waitLines(t, path, n)
 	time.Sleep(200 * time.Millisecond) // nothing more may come
-	if lines = readLines(t, path); len(lines) != n {
+	lines := readLines(t, path)
+	if len(lines) != n {
 		t.Fatalf("%d lines, want %d:\n%v", len(lines), n, lines)
 	}
 	var got, want []string
@@ -406,9 +407,9 @@ func TestOTLPIngestSigned(t *testing.T) {
 			t.Errorf("%s: %d %v (%v), want %d with code %d", tc.name, status, &st, err, tc.status, tc.code)
 		}
 	}
-	lines := waitLines(t, filepath.Join(s.Dir, "billing.log"), 1)
+	waitLines(t, filepath.Join(s.Dir, "billing.log"), 1)
 	time.Sleep(200 * time.Millisecond)
-	if lines = readLines(t, filepath.Join(s.Dir, "billing.log")); len(lines) != 1 ||
+	if lines := readLines(t, filepath.Join(s.Dir, "billing.log")); len(lines) != 1 ||
 		lines[0]["app"] != "billing" || lines[0]["facility"] != "billing.invoices" || lines[0]["msg"] != "invoice 1042 late" || lines[0]["level"] != "warn" {
 		t.Errorf("billing.log: %v", lines)
 	}
