@@ -24,6 +24,7 @@ import (
 	_ "github.com/caddy-applog/caddy-applog/module/encoders/syslog"
 	_ "github.com/caddy-applog/caddy-applog/writers/rotate"
 	_ "github.com/caddy-applog/caddy-applog/writers/syslog"
+	_ "github.com/caddy-applog/caddy-applog/writers/otlp"
 	_ "github.com/caddy-applog/caddy-applog/writers/tls"
 
 	// Views: the status page, the admin route and caddy applog tail.
