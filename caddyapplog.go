@@ -22,9 +22,9 @@ import (
 	// Encoders and writers, for Caddy's log blocks.
 	_ "github.com/caddy-applog/caddy-applog/module/encoders/access"
 	_ "github.com/caddy-applog/caddy-applog/module/encoders/syslog"
+	_ "github.com/caddy-applog/caddy-applog/writers/otlp"
 	_ "github.com/caddy-applog/caddy-applog/writers/rotate"
 	_ "github.com/caddy-applog/caddy-applog/writers/syslog"
-	_ "github.com/caddy-applog/caddy-applog/writers/otlp"
 	_ "github.com/caddy-applog/caddy-applog/writers/tls"
 
 	// Views: the status page, the admin route and caddy applog tail.
