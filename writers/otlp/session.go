@@ -154,8 +154,11 @@ func (s *session) Send(recs []forward.Record) error {
 		return nil
 	case code == http.StatusTooManyRequests, code == http.StatusBadGateway,
 		code == http.StatusServiceUnavailable, code == http.StatusGatewayTimeout:
-		return forward.RetryAfter(retryAfter(resp.Header.Get("Retry-After"), time.Now()),
-			fmt.Errorf("the OTLP endpoint answered %s: %s", resp.Status, reason(resp, answer)))
+		err := fmt.Errorf("the OTLP endpoint answered %s: %s", resp.Status, reason(resp, answer))
+		if d := retryAfter(resp.Header.Get("Retry-After"), time.Now()); d > 0 {
+			return forward.RetryAfter(d, err)
+		}
+		return err
 	case code == http.StatusRequestTimeout, code/100 != 4:
 		return fmt.Errorf("the OTLP endpoint answered %s: %s", resp.Status, reason(resp, answer))
 	default:
