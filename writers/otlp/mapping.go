@@ -103,26 +103,44 @@ func (m *mapper) record(r forward.Record) (lr *logs.LogRecord, service, host, sc
 	return lr, service, host, scope
 }
 
-// entryTime reads ts as zap writes it: Unix seconds (epoch, the
-// default), milliseconds or nanoseconds by size, or an RFC 3339 text.
+// entryTime reads ts as zap writes it: Unix seconds with a fraction
+// (epoch, the default), or an integer of seconds, milliseconds,
+// microseconds or nanoseconds (told apart by size), or RFC 3339 text.
+// A decimal is read from its digits: a float64 would lose the
+// nanoseconds of today's times.
 func entryTime(v any) (uint64, bool) {
 	switch ts := v.(type) {
 	case json.Number:
-		if n, err := ts.Int64(); err == nil && n > 1e14 {
-			if n > 1e17 {
-				return uint64(n), true // nanoseconds
+		intPart, frac, hasFrac := strings.Cut(string(ts), ".")
+		n, err := strconv.ParseUint(intPart, 10, 64)
+		if err != nil {
+			// An exponent or a sign: as a float, to the microsecond.
+			f, err := ts.Float64()
+			if err != nil || f <= 0 || f > math.MaxInt64/1e9 {
+				return 0, false
 			}
-			return uint64(n) * 1e6, true // milliseconds
+			return uint64(math.Round(f*1e6)) * 1e3, true
 		}
-		f, err := ts.Float64()
-		if err != nil || f <= 0 {
+		if !hasFrac {
+			switch {
+			case n > 1e17:
+				return n, true
+			case n > 1e14:
+				return n * 1e3, true
+			case n > 1e11:
+				return n * 1e6, true
+			}
+		} else if n > 1e11 { // epoch_millis with a fraction
+			return n * 1e6, true
+		}
+		if len(frac) > 9 {
+			frac = frac[:9]
+		}
+		nanos, err := strconv.ParseUint(frac+strings.Repeat("0", 9-len(frac)), 10, 64)
+		if err != nil {
 			return 0, false
 		}
-		if f > 1e11 { // milliseconds as a float (epoch_millis)
-			return uint64(f * 1e6), true
-		}
-		sec, frac := math.Modf(f)
-		return uint64(sec)*1e9 + uint64(math.Round(frac*1e9)), true
+		return n*1e9 + nanos, true
 	case string:
 		t, err := time.Parse(time.RFC3339Nano, ts)
 		if err != nil {
