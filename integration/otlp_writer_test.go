@@ -1,0 +1,172 @@
+package integration
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"testing"
+	"time"
+)
+
+// otlpSenderCaddyfile is a Caddy that takes records of app `shop` at
+// /_applog, writes them to sent.log and exports them with the `otlp`
+// writer to endpoint through a spool.
+func otlpSenderCaddyfile(endpoint, spool string) string {
+	return `{
+	admin 127.0.0.1:{{.AdminPort}}
+	applog {
+		facility shop
+	}
+	log tootlp {
+		include applog.shop
+		level DEBUG
+		output otlp ` + endpoint + ` {
+			resource_attribute deployment.environment.name itest
+			spool ` + spool + `
+			backoff 100ms 1s
+		}
+		format json
+	}
+	log sent {
+		include applog.shop
+		level DEBUG
+		output file {{.Dir}}/sent.log
+		format json
+	}
+}
+
+http://127.0.0.1:{{.HTTPPort}} {
+	bind 127.0.0.1
+	handle /_applog {
+		log_ingest shop
+	}
+}
+`
+}
+
+// otlpReceiverCaddyfile is a Caddy whose log_ingest takes OTLP exports
+// at /otlp/v1/logs and writes app shop's records to received.log.
+const otlpReceiverCaddyfile = `{
+	admin 127.0.0.1:{{.AdminPort}}
+	applog {
+		facility shop {
+			level debug
+		}
+	}
+	log received {
+		include applog.shop
+		level DEBUG
+		output file {{.Dir}}/received.log
+		format json
+	}
+}
+
+http://127.0.0.1:{{.HTTPPort}} {
+	bind 127.0.0.1
+	handle /otlp/* {
+		log_ingest
+	}
+}
+`
+
+// otlpEntry is what this test compares of an entry, sent and received.
+type otlpEntry struct {
+	App       string `json:"app"`
+	LevelName string `json:"level_name"`
+	Msg       string `json:"msg"`
+}
+
+// TestOTLPWriterToCaddy sends records under load from Caddy A's otlp
+// writer to Caddy B's log_ingest OTLP door; B is stopped for 10 s and
+// started again on the same port. Every record A accepted arrives at B,
+// with its app, level name and message as A wrote them.
+func TestOTLPWriterToCaddy(t *testing.T) {
+	port := freePort(t)
+	var runs []*server
+	startB := func() {
+		s := &server{t: t, Dir: t.TempDir(), HTTPPort: port, AdminPort: freePort(t)}
+		if err := os.WriteFile(filepath.Join(s.Dir, "Caddyfile"), s.render(otlpReceiverCaddyfile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.launch(t)
+		runs = append(runs, s)
+	}
+	received := func() []otlpEntry {
+		var out []otlpEntry
+		for _, s := range runs {
+			for _, line := range tlsFileLines(filepath.Join(s.Dir, "received.log")) {
+				var e otlpEntry
+				if json.Unmarshal([]byte(line), &e) == nil {
+					out = append(out, e)
+				}
+			}
+		}
+		return out
+	}
+	peer := &tlsPeer{name: "caddy-otlp", port: port, t: t, start: startB,
+		stop: func() { runs[len(runs)-1].stop() },
+		outs: func() []tlsArrival {
+			var out []tlsArrival
+			for _, e := range received() {
+				out = append(out, tlsArrival{app: e.App, severity: e.LevelName, msg: e.Msg})
+			}
+			return out
+		}}
+	startB()
+
+	a := startCaddy(t, otlpSenderCaddyfile(fmt.Sprintf("http://127.0.0.1:%d/otlp/v1/logs", port), t.TempDir()))
+	marker := tlsMarker("otlp")
+	load := tlsStartLoad(a.URL("/_applog"), marker, 2, 5*time.Millisecond)
+	defer load.stop()
+
+	time.Sleep(2 * time.Second)
+	peer.stop()
+	atStop := load.acceptedNow()
+	time.Sleep(10 * time.Second)
+	t.Logf("%d accepted before B stopped, %d during the 10 s it was down", atStop, load.acceptedNow()-atStop)
+	peer.start()
+	time.Sleep(2 * time.Second)
+	accepted, failed := load.stop()
+	if failed > 0 {
+		t.Errorf("%d requests to A failed: %v", failed, load.lastErr)
+	}
+	ty := tlsWaitAll(peer, marker, accepted, 60*time.Second)
+	dups, extra := ty.duplicates()
+	t.Logf("%d accepted, %d arrivals of %d distinct records, %d sent twice (%d extra)", len(accepted), len(ty.order), len(ty.counts), len(dups), extra)
+	if miss := ty.missing(accepted); len(miss) > 0 {
+		t.Fatalf("lost %d accepted records: %s\nA:\n%s", len(miss), tlsShort(miss), a.Output())
+	}
+
+	// Field by field: every record as A wrote it is what B wrote.
+	seqRe := regexp.MustCompile(regexp.QuoteMeta(marker) + ` seq=(\d+)`)
+	bySeq := func(es []otlpEntry) map[int]otlpEntry {
+		m := map[int]otlpEntry{}
+		for _, e := range es {
+			if sm := seqRe.FindStringSubmatch(e.Msg); sm != nil {
+				n, _ := strconv.Atoi(sm[1])
+				m[n] = e
+			}
+		}
+		return m
+	}
+	var sentEntries []otlpEntry
+	for _, line := range tlsFileLines(filepath.Join(a.Dir, "sent.log")) {
+		var e otlpEntry
+		if err := json.Unmarshal([]byte(line), &e); err != nil {
+			t.Fatalf("sent.log: %v: %s", err, line)
+		}
+		sentEntries = append(sentEntries, e)
+	}
+	sent, got := bySeq(sentEntries), bySeq(received())
+	if len(sent) < len(accepted) {
+		t.Fatalf("A wrote %d records to sent.log, accepted %d", len(sent), len(accepted))
+	}
+	for _, seq := range accepted {
+		if s, g := sent[seq], got[seq]; s != g || g.App != "shop" || g.LevelName == "" {
+			t.Fatalf("record %d: sent %+v, received %+v", seq, s, g)
+		}
+	}
+}
