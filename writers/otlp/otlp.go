@@ -9,6 +9,7 @@
 package otlp
 
 import (
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -182,9 +183,12 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	ht := http.DefaultTransport.(*http.Transport).Clone()
 	ht.TLSClientConfig = tlsCfg
 	ht.Proxy = nil // an exporter reaches its endpoint directly, as the tls writer does
-	// The key holds the replaced headers: a changed key in the
-	// environment is a new connection setting.
-	connKey, _ := json.Marshal([]any{endpoint.String(), header, m.extra, w.Compression, w.CA, w.ClientCertificate, w.ClientKey, w.ClientCertificateAutomate, w.ServerName, w.BatchSize, w.Timeout, w.BackoffMin, w.BackoffMax})
+	// The key holds the replaced headers, hashed (they may be
+	// secrets): a changed API key in the environment is a new
+	// connection setting.
+	headerJSON, _ := json.Marshal(header)
+	headerSum := sha256.Sum256(headerJSON)
+	connKey, _ := json.Marshal([]any{endpoint.String(), headerSum[:], m.extra, w.Compression, w.CA, w.ClientCertificate, w.ClientKey, w.ClientCertificateAutomate, w.ServerName, w.BatchSize, w.Timeout, w.BackoffMin, w.BackoffMax})
 	w.cfg = &forward.Config{
 		Key: string(connKey),
 		Transport: &transport{
