@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 )
@@ -84,39 +85,8 @@ type otlpEntry struct {
 // started again on the same port. Every record A accepted arrives at B,
 // with its app, level name and message as A wrote them.
 func TestOTLPWriterToCaddy(t *testing.T) {
-	port := freePort(t)
-	var runs []*server
-	startB := func() {
-		s := &server{t: t, Dir: t.TempDir(), HTTPPort: port, AdminPort: freePort(t)}
-		if err := os.WriteFile(filepath.Join(s.Dir, "Caddyfile"), s.render(otlpReceiverCaddyfile), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		s.launch(t)
-		runs = append(runs, s)
-	}
-	received := func() []otlpEntry {
-		var out []otlpEntry
-		for _, s := range runs {
-			for _, line := range tlsFileLines(filepath.Join(s.Dir, "received.log")) {
-				var e otlpEntry
-				if json.Unmarshal([]byte(line), &e) == nil {
-					out = append(out, e)
-				}
-			}
-		}
-		return out
-	}
-	peer := &tlsPeer{name: "caddy-otlp", port: port, t: t, start: startB,
-		stop: func() { runs[len(runs)-1].stop() },
-		outs: func() []tlsArrival {
-			var out []tlsArrival
-			for _, e := range received() {
-				out = append(out, tlsArrival{app: e.App, severity: e.LevelName, msg: e.Msg})
-			}
-			return out
-		}}
-	startB()
-
+	peer, received := otlpStartReceiver(t)
+	port := peer.port
 	a := startCaddy(t, otlpSenderCaddyfile(fmt.Sprintf("http://127.0.0.1:%d/otlp/v1/logs", port), t.TempDir()))
 	marker := tlsMarker("otlp")
 	load := tlsStartLoad(a.URL("/_applog"), marker, 2, 5*time.Millisecond)
@@ -168,5 +138,102 @@ func TestOTLPWriterToCaddy(t *testing.T) {
 		if s, g := sent[seq], got[seq]; s != g || g.App != "shop" || g.LevelName == "" {
 			t.Fatalf("record %d: sent %+v, received %+v", seq, s, g)
 		}
+	}
+}
+
+// otlpStartReceiver starts Caddy B (otlpReceiverCaddyfile) on a port it
+// keeps across restarts; received reads every run's received.log.
+func otlpStartReceiver(t *testing.T) (peer *tlsPeer, received func() []otlpEntry) {
+	port := freePort(t)
+	var runs []*server
+	startB := func() {
+		s := &server{t: t, Dir: t.TempDir(), HTTPPort: port, AdminPort: freePort(t)}
+		if err := os.WriteFile(filepath.Join(s.Dir, "Caddyfile"), s.render(otlpReceiverCaddyfile), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		s.launch(t)
+		runs = append(runs, s)
+	}
+	received = func() []otlpEntry {
+		var out []otlpEntry
+		for _, s := range runs {
+			for _, line := range tlsFileLines(filepath.Join(s.Dir, "received.log")) {
+				var e otlpEntry
+				if json.Unmarshal([]byte(line), &e) == nil {
+					out = append(out, e)
+				}
+			}
+		}
+		return out
+	}
+	peer = &tlsPeer{name: "caddy-otlp", port: port, t: t, start: startB,
+		stop: func() { runs[len(runs)-1].stop() },
+		outs: func() []tlsArrival {
+			var out []tlsArrival
+			for _, e := range received() {
+				out = append(out, tlsArrival{app: e.App, severity: e.LevelName, msg: e.Msg})
+			}
+			return out
+		}}
+	startB()
+	return peer, received
+}
+
+// TestOTLPWriterCrash SIGKILLs Caddy A under load and starts it again on
+// the same spool: no record A accepted is lost.
+func TestOTLPWriterCrash(t *testing.T) {
+	peer, _ := otlpStartReceiver(t)
+	cfg := otlpSenderCaddyfile(fmt.Sprintf("http://127.0.0.1:%d/otlp/v1/logs", peer.port), t.TempDir())
+	a := startCaddy(t, cfg)
+	marker := tlsMarker("otlpcrash")
+	load := tlsStartLoad(a.URL("/_applog"), marker, 3, 2*time.Millisecond)
+	defer load.stop()
+	time.Sleep(3 * time.Second)
+	a.d.Kill()
+	atKill := load.acceptedNow()
+	a2 := startCaddy(t, cfg)
+	load.retarget(a2.URL("/_applog"))
+	time.Sleep(2 * time.Second)
+	accepted, failed := load.stop()
+	ty := tlsWaitAll(peer, marker, accepted, 60*time.Second)
+	dups, extra := ty.duplicates()
+	t.Logf("%d accepted before SIGKILL, %d in all (%d requests failed while A was down), %d arrivals of %d distinct, %d sent twice (%d extra)",
+		atKill, len(accepted), failed, len(ty.order), len(ty.counts), len(dups), extra)
+	if miss := ty.missing(accepted); len(miss) > 0 {
+		t.Errorf("lost %d accepted records: %s\nafter restart:\n%s", len(miss), tlsShort(miss), a2.Output())
+	}
+}
+
+// TestOTLPWriterReload reloads A three times under load with changed
+// writer settings, keeping the spool: every record arrives exactly once.
+func TestOTLPWriterReload(t *testing.T) {
+	peer, _ := otlpStartReceiver(t)
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d/otlp/v1/logs", peer.port)
+	spool := t.TempDir()
+	a := startCaddy(t, otlpSenderCaddyfile(endpoint, spool))
+	marker := tlsMarker("otlpreload")
+	load := tlsStartLoad(a.URL("/_applog"), marker, 3, 2*time.Millisecond)
+	defer load.stop()
+	for i, extra := range []string{"timeout 5s", "compression none", "batch_size 64KiB"} {
+		time.Sleep(time.Second)
+		cfg := strings.Replace(otlpSenderCaddyfile(endpoint, spool), "\t\t\tbackoff 100ms 1s\n", "\t\t\tbackoff 100ms 1s\n\t\t\t"+extra+"\n", 1)
+		if !strings.Contains(cfg, "\t"+extra+"\n") {
+			t.Fatalf("reload %d: the option was not put in the config", i+1)
+		}
+		a.reload(cfg)
+		t.Logf("reload %d (%s) done, %d accepted so far", i+1, extra, load.acceptedNow())
+	}
+	time.Sleep(time.Second)
+	accepted, failed := load.stop()
+	if load.refused > 0 {
+		t.Errorf("%d requests refused: %v", load.refused, load.lastErr)
+	}
+	ty := tlsWaitAll(peer, marker, accepted, 30*time.Second)
+	t.Logf("%d accepted, %d unanswered (%v), %d arrivals of %d distinct records", len(accepted), failed, load.lastErr, len(ty.order), len(ty.counts))
+	if miss := ty.missing(accepted); len(miss) > 0 {
+		t.Errorf("lost %d accepted records: %s", len(miss), tlsShort(miss))
+	}
+	if dups, extra := ty.duplicates(); extra > 0 {
+		t.Errorf("%d records arrived twice across reloads (%d extra): %s", len(dups), extra, tlsShort(dups))
 	}
 }
