@@ -97,8 +97,16 @@ func (s *session) Close(graceful bool) error {
 	return nil
 }
 
-// Send posts recs as one export and waits for the answer.
+// Send posts recs as one export and waits for the answer: settled
+// counts grow by len(recs) when it returns nil.
 func (s *session) Send(recs []forward.Record) error {
+	return s.post(recs)
+}
+
+// post sends recs as one export. An endpoint that finds the export too
+// large (413) gets it again in halves, down to single records: only a
+// record too large on its own is refused for good.
+func (s *session) post(recs []forward.Record) error {
 	msg, err := proto.Marshal(s.t.mapper.export(recs))
 	if err != nil {
 		return fmt.Errorf("encoding the export: %w", err)
@@ -161,6 +169,14 @@ func (s *session) Send(recs []forward.Record) error {
 		return err
 	case code == http.StatusRequestTimeout, code/100 != 4:
 		return fmt.Errorf("the OTLP endpoint answered %s: %s", resp.Status, reason(resp, answer))
+	case code == http.StatusRequestEntityTooLarge && len(recs) > 1:
+		half := len(recs) / 2
+		s.t.log.Warn("the OTLP endpoint found an export too large; sending it in halves",
+			zap.Int("records", len(recs)), zap.Int("bytes", len(s.body.Bytes())))
+		if err := s.post(recs[:half]); err != nil {
+			return err
+		}
+		return s.post(recs[half:])
 	default:
 		// Sending the same batch again would get the same answer:
 		// the records are dropped (and counted) rather than retried

@@ -5,9 +5,11 @@ import (
 	"context"
 	stdtls "crypto/tls"
 	"crypto/x509"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +40,7 @@ type collector struct {
 	down       bool
 	breakAfter int  // > 0: the request that reaches it is cut off unanswered
 	rejects    bool // refuse records marked forwardtest.RejectPrefix, with a partial success
+	maxRecords int  // > 0: an export of more records is a 413
 	// answer, if set, answers each request instead.
 	answer func(w http.ResponseWriter) bool
 }
@@ -94,6 +97,18 @@ func (c *collector) serve(w http.ResponseWriter, r *http.Request) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.maxRecords > 0 {
+		n := 0
+		for _, rl := range req.ResourceLogs {
+			for _, sl := range rl.ScopeLogs {
+				n += len(sl.LogRecords)
+			}
+		}
+		if n > c.maxRecords {
+			http.Error(w, "export too large", http.StatusRequestEntityTooLarge)
+			return
+		}
+	}
 	c.exports = append(c.exports, &req)
 	c.headers = append(c.headers, r.Header.Clone())
 	var rejected int64
@@ -281,5 +296,44 @@ func TestGzip(t *testing.T) {
 		if got := c.Received(); len(got) != 1 || got[0] != "plain line" {
 			t.Errorf("received %q", got)
 		}
+	}
+}
+
+// TestTooLarge checks an export the endpoint finds too large (413) is
+// sent again in halves, in order, and a single record too large is
+// refused for good.
+func TestTooLarge(t *testing.T) {
+	var recs []forward.Record
+	var want []string
+	for i := range 7 {
+		want = append(want, fmt.Sprintf("r%d", i))
+		recs = append(recs, forward.Record{Data: []byte(want[i])})
+	}
+	for _, max := range []int{2, 1} {
+		c := startCollector(t)
+		c.maxRecords = max
+		sess, _ := c.Transport(t).Connect(context.Background())
+		if err := sess.Send(recs); err != nil {
+			t.Fatal(err)
+		}
+		ack, _ := sess.Acked(0)
+		sess.Close(true)
+		if got := c.Received(); !slices.Equal(got, want) || ack != (forward.Ack{Settled: 7}) {
+			t.Errorf("at most %d a request: received %q, ack %+v", max, got, ack)
+		}
+	}
+	c := startCollector(t)
+	c.maxRecords = 1
+	sess, _ := c.Transport(t).Connect(context.Background())
+	defer sess.Close(true)
+	c.answer = func(w http.ResponseWriter) bool {
+		http.Error(w, "too large", http.StatusRequestEntityTooLarge)
+		return true
+	}
+	if err := sess.Send(recs[:3]); err != nil {
+		t.Fatal(err)
+	}
+	if ack, _ := sess.Acked(0); ack != (forward.Ack{Settled: 3, Rejected: 3}) {
+		t.Errorf("records each too large: ack %+v, want all 3 refused", ack)
 	}
 }
