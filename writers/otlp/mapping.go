@@ -2,6 +2,7 @@ package otlp
 
 import (
 	"bytes"
+	"encoding/hex"
 	"encoding/json"
 	"math"
 	"net"
@@ -93,6 +94,7 @@ func (m *mapper) record(r forward.Record) (lr *logs.LogRecord, service, host, sc
 		host = h
 	}
 	scope, _ = entry["logger"].(string)
+	traceContext(lr, entry)
 	for _, k := range []string{"ts", "level", "level_no", "level_name", "msg", "app", "host", "logger"} {
 		delete(entry, k)
 	}
@@ -101,6 +103,42 @@ func (m *mapper) record(r forward.Record) (lr *logs.LogRecord, service, host, sc
 	}
 	lr.Attributes = append(lr.Attributes, kvs(entry)...)
 	return lr, service, host, scope
+}
+
+// traceContext moves trace_id, span_id and trace_flags (hex, as
+// log_ingest's OTLP door keeps them under attrs, or at the top as
+// tracing loggers write them) into the record's own fields.
+func traceContext(lr *logs.LogRecord, entry map[string]any) {
+	from := entry
+	if _, ok := entry["trace_id"]; !ok {
+		attrs, _ := entry["attrs"].(map[string]any)
+		if _, ok := attrs["trace_id"]; !ok {
+			return
+		}
+		from = attrs
+	}
+	take := func(k string, n int) []byte {
+		s, _ := from[k].(string)
+		b, err := hex.DecodeString(s)
+		if err != nil || len(b) != n {
+			return nil
+		}
+		delete(from, k)
+		return b
+	}
+	if lr.TraceId = take("trace_id", 16); lr.TraceId == nil {
+		return
+	}
+	lr.SpanId = take("span_id", 8)
+	if f, ok := from["trace_flags"].(json.Number); ok {
+		if n, err := strconv.ParseUint(string(f), 10, 8); err == nil {
+			lr.Flags = uint32(n)
+			delete(from, "trace_flags")
+		}
+	}
+	if len(from) == 0 {
+		delete(entry, "attrs")
+	}
 }
 
 // entryTime reads ts as zap writes it: Unix seconds with a fraction

@@ -54,7 +54,7 @@ func TestSeverity(t *testing.T) {
 }
 
 // TestMapping maps whole entries and compares the records in OTLP's
-// JSON form.
+// JSON form (protojson's: ids in base64, 01..10 is AQID...EA==).
 func TestMapping(t *testing.T) {
 	observed := time.Unix(1800000000, 0)
 	for _, tc := range []struct {
@@ -103,6 +103,24 @@ func TestMapping(t *testing.T) {
 			entry:   `{"ts":1795255200123456789,"msg":"n","t2":1}`,
 			service: "caddy", host: "this-host",
 			record: `{"timeUnixNano":"1795255200123456789","observedTimeUnixNano":"1800000000000000000","body":{"stringValue":"n"},"attributes":[{"key":"t2","value":{"intValue":"1"}}]}`,
+		},
+		{
+			name:    "trace context under attrs (log_ingest's OTLP door)",
+			entry:   `{"msg":"t","attrs":{"trace_id":"0102030405060708090a0b0c0d0e0f10","span_id":"0102030405060708","trace_flags":1}}`,
+			service: "caddy", host: "this-host",
+			record: `{"timeUnixNano":"1795255100000000000","observedTimeUnixNano":"1800000000000000000","body":{"stringValue":"t"},"traceId":"AQIDBAUGBwgJCgsMDQ4PEA==","spanId":"AQIDBAUGBwg=","flags":1}`,
+		},
+		{
+			name:    "trace context at the top, a bad span id kept",
+			entry:   `{"msg":"t","trace_id":"0102030405060708090a0b0c0d0e0f10","span_id":"xyz"}`,
+			service: "caddy", host: "this-host",
+			record: `{"timeUnixNano":"1795255100000000000","observedTimeUnixNano":"1800000000000000000","body":{"stringValue":"t"},"traceId":"AQIDBAUGBwgJCgsMDQ4PEA==","attributes":[{"key":"span_id","value":{"stringValue":"xyz"}}]}`,
+		},
+		{
+			name:    "a trace id that is not one stays an attribute",
+			entry:   `{"msg":"t","trace_id":"abc"}`,
+			service: "caddy", host: "this-host",
+			record: `{"timeUnixNano":"1795255100000000000","observedTimeUnixNano":"1800000000000000000","body":{"stringValue":"t"},"attributes":[{"key":"trace_id","value":{"stringValue":"abc"}}]}`,
 		},
 		{
 			name:    "epoch millis",
