@@ -1,15 +1,19 @@
 package integration
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 )
 
 // otlpSenderCaddyfile is a Caddy that takes records of app `shop` at
@@ -235,5 +239,92 @@ func TestOTLPWriterReload(t *testing.T) {
 	}
 	if dups, extra := ty.duplicates(); extra > 0 {
 		t.Errorf("%d records arrived twice across reloads (%d extra): %s", len(dups), extra, tlsShort(dups))
+	}
+}
+
+// TestOTLPWriterCollector puts a real OpenTelemetry Collector
+// (integration/otelcol: otlp receiver, otlphttp exporter) between Caddy
+// A's otlp writer and Caddy B's log_ingest, and stops the Collector for
+// 30 s under load. The exporter's sending queue is off, so the
+// Collector answers an export only once B has it: a record is lost only
+// if the writer gave it up. Every record A accepted arrives at B with
+// its app, level name and message.
+func TestOTLPWriterCollector(t *testing.T) {
+	otelcol := buildOtelcol(t)
+	peer, received := otlpStartReceiver(t)
+	port := freePort(t)
+	cfgPath := filepath.Join(t.TempDir(), "otelcol.yaml")
+	config := fmt.Sprintf(`receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:%d
+exporters:
+  otlphttp:
+    logs_endpoint: http://127.0.0.1:%d/otlp/v1/logs
+    compression: gzip
+    sending_queue:
+      enabled: false
+service:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [otlphttp]
+`, port, peer.port)
+	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var col *testdaemon.Daemon
+	startCol := func() {
+		d, err := testdaemon.Start(context.Background(), "otelcol", exec.Command(otelcol, "--config", "file:"+cfgPath), port)
+		if err != nil {
+			t.Fatal(err)
+		}
+		col = d
+		t.Cleanup(func() {
+			d.Stop()
+			if t.Failed() {
+				t.Logf("collector output:\n%s", d.Output())
+			}
+		})
+	}
+	startCol()
+
+	a := startCaddy(t, otlpSenderCaddyfile(fmt.Sprintf("http://127.0.0.1:%d", port), t.TempDir()))
+	marker := tlsMarker("otlpcol")
+	load := tlsStartLoad(a.URL("/_applog"), marker, 2, 5*time.Millisecond)
+	defer load.stop()
+	time.Sleep(2 * time.Second)
+	col.Stop()
+	atStop := load.acceptedNow()
+	time.Sleep(30 * time.Second)
+	t.Logf("%d accepted before the Collector stopped, %d during the 30 s it was down", atStop, load.acceptedNow()-atStop)
+	startCol()
+	time.Sleep(2 * time.Second)
+	accepted, failed := load.stop()
+	if failed > 0 {
+		t.Errorf("%d requests to A failed: %v", failed, load.lastErr)
+	}
+	ty := tlsWaitAll(peer, marker, accepted, 90*time.Second)
+	dups, extra := ty.duplicates()
+	t.Logf("%d accepted, %d arrivals of %d distinct records, %d sent twice (%d extra)", len(accepted), len(ty.order), len(ty.counts), len(dups), extra)
+	if miss := ty.missing(accepted); len(miss) > 0 {
+		t.Fatalf("lost %d accepted records: %s\nA:\n%s", len(miss), tlsShort(miss), a.Output())
+	}
+	got := map[string]otlpEntry{}
+	for _, e := range received() {
+		got[e.Msg] = e
+	}
+	for _, line := range tlsFileLines(filepath.Join(a.Dir, "sent.log")) {
+		var s otlpEntry
+		if err := json.Unmarshal([]byte(line), &s); err != nil {
+			t.Fatalf("sent.log: %v: %s", err, line)
+		}
+		if g, ok := got[s.Msg]; ok && g != s {
+			t.Fatalf("sent %+v, received %+v", s, g)
+		}
 	}
 }
