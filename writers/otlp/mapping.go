@@ -205,23 +205,19 @@ func severity(entry map[string]any) (logs.SeverityNumber, string) {
 			return logs.SeverityNumber(max(1, min(24, n))), text
 		}
 	}
-	switch level {
-	case "debug":
-		return logs.SeverityNumber_SEVERITY_NUMBER_DEBUG, text
-	case "info":
-		return logs.SeverityNumber_SEVERITY_NUMBER_INFO, text
-	case "warn":
-		return logs.SeverityNumber_SEVERITY_NUMBER_WARN, text
-	case "error":
-		return logs.SeverityNumber_SEVERITY_NUMBER_ERROR, text
-	case "dpanic":
-		return logs.SeverityNumber_SEVERITY_NUMBER_FATAL, text
-	case "panic":
-		return logs.SeverityNumber_SEVERITY_NUMBER_FATAL2, text
-	case "fatal":
-		return logs.SeverityNumber_SEVERITY_NUMBER_FATAL4, text
-	}
-	return logs.SeverityNumber_SEVERITY_NUMBER_UNSPECIFIED, text
+	return zapSeverity[level], text
+}
+
+// zapSeverity is OTel's number of each zap level; another is
+// unspecified (0).
+var zapSeverity = map[string]logs.SeverityNumber{
+	"debug":  logs.SeverityNumber_SEVERITY_NUMBER_DEBUG,
+	"info":   logs.SeverityNumber_SEVERITY_NUMBER_INFO,
+	"warn":   logs.SeverityNumber_SEVERITY_NUMBER_WARN,
+	"error":  logs.SeverityNumber_SEVERITY_NUMBER_ERROR,
+	"dpanic": logs.SeverityNumber_SEVERITY_NUMBER_FATAL,
+	"panic":  logs.SeverityNumber_SEVERITY_NUMBER_FATAL2,
+	"fatal":  logs.SeverityNumber_SEVERITY_NUMBER_FATAL4,
 }
 
 // accessAttributes takes the fields of a Caddy access log entry that
