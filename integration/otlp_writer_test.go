@@ -48,8 +48,29 @@ http://127.0.0.1:{{.HTTPPort}} {
 	handle /_applog {
 		log_ingest shop
 	}
+	handle /status {
+		log_status
+	}
 }
 `
+}
+
+// otlpWriterStatus returns the otlp writer's entry for endpoint on A's
+// status page.
+func otlpWriterStatus(t *testing.T, s *server, endpoint string) (tlsWriterSnap, bool) {
+	t.Helper()
+	var body struct {
+		Stats struct {
+			Writers []tlsWriterSnap `json:"writers"`
+		} `json:"stats"`
+	}
+	getJSON(t, s.URL("/status?format=json"), &body)
+	for _, ws := range body.Stats.Writers {
+		if ws.Kind == "otlp" && ws.Name == endpoint {
+			return ws, true
+		}
+	}
+	return tlsWriterSnap{}, false
 }
 
 // otlpReceiverCaddyfile is a Caddy whose log_ingest takes OTLP exports
@@ -91,7 +112,8 @@ type otlpEntry struct {
 func TestOTLPWriterToCaddy(t *testing.T) {
 	peer, received := otlpStartReceiver(t)
 	port := peer.port
-	a := startCaddy(t, otlpSenderCaddyfile(fmt.Sprintf("http://127.0.0.1:%d/otlp/v1/logs", port), t.TempDir()))
+	endpoint := fmt.Sprintf("http://127.0.0.1:%d/otlp/v1/logs", port)
+	a := startCaddy(t, otlpSenderCaddyfile(endpoint, t.TempDir()))
 	marker := tlsMarker("otlp")
 	load := tlsStartLoad(a.URL("/_applog"), marker, 2, 5*time.Millisecond)
 	defer load.stop()
@@ -101,6 +123,9 @@ func TestOTLPWriterToCaddy(t *testing.T) {
 	atStop := load.acceptedNow()
 	time.Sleep(10 * time.Second)
 	t.Logf("%d accepted before B stopped, %d during the 10 s it was down", atStop, load.acceptedNow()-atStop)
+	if ws, ok := otlpWriterStatus(t, a, endpoint); !ok || ws.Errors == 0 || ws.SpoolDepth == 0 {
+		t.Errorf("status during the outage: %+v (found %v), want errors and a spool depth", ws, ok)
+	}
 	peer.start()
 	time.Sleep(2 * time.Second)
 	accepted, failed := load.stop()
@@ -112,6 +137,9 @@ func TestOTLPWriterToCaddy(t *testing.T) {
 	t.Logf("%d accepted, %d arrivals of %d distinct records, %d sent twice (%d extra)", len(accepted), len(ty.order), len(ty.counts), len(dups), extra)
 	if miss := ty.missing(accepted); len(miss) > 0 {
 		t.Fatalf("lost %d accepted records: %s\nA:\n%s", len(miss), tlsShort(miss), a.Output())
+	}
+	if ws, _ := otlpWriterStatus(t, a, endpoint); ws.SpoolDepth != 0 || ws.Dropped != 0 || ws.Entries < int64(len(accepted)) {
+		t.Errorf("status once delivered: %+v, want %d entries, none held or dropped", ws, len(accepted))
 	}
 
 	// Field by field: every record as A wrote it is what B wrote.
