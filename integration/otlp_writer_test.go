@@ -356,3 +356,53 @@ service:
 		}
 	}
 }
+
+// TestOTLPWriterPartialSuccess sends records of which B's facility
+// refuses those below info (log_ingest answers with OTLP's partial
+// success): A counts them dropped, never sends them again, and every
+// other record arrives.
+func TestOTLPWriterPartialSuccess(t *testing.T) {
+	b := startCaddy(t, strings.Replace(otlpReceiverCaddyfile, "level debug", "level info", 1))
+	endpoint := b.URL("/otlp/v1/logs")
+	a := startCaddy(t, otlpSenderCaddyfile(endpoint, t.TempDir()))
+	marker := tlsMarker("otlppartial")
+	const n = 400
+	tlsPostRange(t, a.URL("/_applog"), marker, 0, n)
+	var want []int
+	debug := 0
+	for seq := range n {
+		if tlsLevels[seq%len(tlsLevels)].level == "debug" {
+			debug++
+			continue
+		}
+		want = append(want, seq)
+	}
+	var ty tlsTally
+	tlsWaitFor(30*time.Second, func() bool {
+		var arrivals []tlsArrival
+		for _, line := range tlsFileLines(filepath.Join(b.Dir, "received.log")) {
+			var e otlpEntry
+			if json.Unmarshal([]byte(line), &e) == nil {
+				arrivals = append(arrivals, tlsArrival{msg: e.Msg})
+			}
+		}
+		ty = tlsCount(arrivals, marker)
+		return len(ty.missing(want)) == 0
+	})
+	if miss := ty.missing(want); len(miss) > 0 {
+		t.Fatalf("lost %d records: %s", len(miss), tlsShort(miss))
+	}
+	if len(ty.counts) != len(want) {
+		t.Errorf("%d distinct records arrived, want the %d at info or above", len(ty.counts), len(want))
+	}
+	var ws tlsWriterSnap
+	if !tlsWaitFor(10*time.Second, func() bool {
+		ws, _ = otlpWriterStatus(t, a, endpoint)
+		return ws.SpoolDepth == 0 && ws.Dropped == int64(debug)
+	}) {
+		t.Errorf("status %+v, want %d dropped (the debug records B refused) and an empty spool", ws, debug)
+	}
+	if !strings.Contains(a.Output(), "the OTLP endpoint refused some records") {
+		t.Errorf("the partial success was not logged:\n%s", a.Output())
+	}
+}
