@@ -89,11 +89,11 @@ func (s *session) Close(graceful bool) error {
 	if !stopped {
 		<-s.watched // the watch started: cancel ends it
 	}
-	if !graceful {
-		// A peer that broke may have left a dead keep-alive
-		// connection: the next session dials afresh.
-		s.t.client.CloseIdleConnections()
-	}
+	// After a failure a kept-alive connection may be dead, so the next
+	// session dials afresh; a sender ends a session by choice only when
+	// it stops (a handover to other settings, Caddy exiting), after
+	// which nothing reuses the connections.
+	s.t.client.CloseIdleConnections()
 	return nil
 }
 
