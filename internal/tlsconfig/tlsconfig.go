@@ -94,14 +94,18 @@ func (c *Client) Config(host string) (*tls.Config, error) {
 // logs open first), when Caddy's cache does not exist yet: the running
 // config must have a tls app before the cache is read.
 func automated(name string) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
-	var managed atomic.Bool
+	// The app asked to manage name: a reload replaces the running tls
+	// app, and one that was stopped right after it was asked never
+	// delivers, so a newer app is asked again.
+	var managedBy atomic.Pointer[caddytls.TLS]
 	return func(cri *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 		app, err := runningTLS(name)
 		if err != nil {
 			return nil, err
 		}
-		if len(caddytls.AllMatchingCertificates(name)) == 0 && !managed.Swap(true) {
+		if len(caddytls.AllMatchingCertificates(name)) == 0 && managedBy.Swap(app) != app {
 			if err := app.Manage(map[string]struct{}{name: {}}); err != nil {
+				managedBy.CompareAndSwap(app, nil)
 				return nil, fmt.Errorf("client_cert_automate %q: %w", name, err)
 			}
 		}
