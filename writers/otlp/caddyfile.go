@@ -6,6 +6,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/caddy-applog/caddy-applog/internal/forward"
 	"github.com/caddy-applog/caddy-applog/internal/size"
 )
 
@@ -117,31 +118,11 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				}
 			}
 		case "spool":
-			w.Spool = &Spool{Dir: args[0]}
-			for nesting := d.Nesting(); d.NextBlock(nesting); {
-				sub := d.Val()
-				if !d.NextArg() {
-					return d.ArgErr()
-				}
-				val := d.Val()
-				if d.NextArg() {
-					return d.ArgErr()
-				}
-				switch sub {
-				case "max_size":
-					n, err := size.Parse(val, 1<<62)
-					if err != nil {
-						return d.Errf("spool max_size: invalid size %q", val)
-					}
-					w.Spool.MaxSize = n
-				case "on_full":
-					w.Spool.OnFull = val
-				case "fsync":
-					w.Spool.Fsync = val
-				default:
-					return d.Errf("unrecognized spool option '%s'", sub)
-				}
+			sp, err := forward.UnmarshalSpool(d, args[0])
+			if err != nil {
+				return err
 			}
+			w.Spool = sp
 		}
 	}
 	return nil

@@ -17,7 +17,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"path/filepath"
 	"slices"
 	"time"
 
@@ -86,25 +85,8 @@ type Writer struct {
 	cfg *forward.Config
 }
 
-// Spool configures the disk spool of an otlp writer, as the tls
-// writer's.
-type Spool struct {
-	// The folder, created if missing. One writer at a time may use it.
-	Dir string `json:"dir,omitempty"`
-
-	// The most undelivered data the spool holds, in bytes. Default: 1GiB.
-	MaxSize int64 `json:"max_size,omitempty"`
-
-	// What a write does when the spool is full: block, drop_oldest or
-	// drop_newest. Default: block.
-	OnFull string `json:"on_full,omitempty"`
-
-	// When spooled entries are fsynced: every (before each write
-	// returns) or a duration such as 100ms. Default: every.
-	Fsync string `json:"fsync,omitempty"`
-
-	fsyncEvery time.Duration
-}
+// Spool configures the writer's disk spool (internal/forward).
+type Spool = forward.Spool
 
 // CaddyModule returns the Caddy module information.
 func (Writer) CaddyModule() caddy.ModuleInfo {
@@ -116,7 +98,6 @@ func (Writer) CaddyModule() caddy.ModuleInfo {
 
 // Defaults.
 const (
-	defaultMaxSize    = 1 << 30
 	defaultBuffer     = 100000
 	defaultTimeout    = 10 * time.Second
 	defaultBackoffMin = 500 * time.Millisecond
@@ -142,18 +123,8 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 		w.Compression = "gzip"
 	}
 	if w.Spool != nil {
-		if w.Spool.MaxSize == 0 {
-			w.Spool.MaxSize = defaultMaxSize
-		}
-		if w.Spool.OnFull == "" {
-			w.Spool.OnFull = "block"
-		}
-		if w.Spool.Dir != "" {
-			dir, err := filepath.Abs(w.Spool.Dir)
-			if err != nil {
-				return fmt.Errorf("spool folder %q: %w", w.Spool.Dir, err)
-			}
-			w.Spool.Dir = dir
+		if err := w.Spool.Provision(); err != nil {
+			return err
 		}
 	}
 	if err := w.Validate(); err != nil {
@@ -209,7 +180,7 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	}
 	key := "memory " + endpoint.String()
 	if sp := w.Spool; sp != nil {
-		w.cfg.Spool = &forward.SpoolConfig{Dir: sp.Dir, MaxSize: sp.MaxSize, OnFull: sp.OnFull, FsyncEvery: sp.fsyncEvery}
+		w.cfg.Spool = sp.Config()
 		key = "spool " + sp.Dir
 	}
 	// The lease ends with the config's context (ctx.Context: a
@@ -276,27 +247,9 @@ func (w *Writer) Validate() error {
 	if w.Timeout < 0 || w.BackoffMin <= 0 || w.BackoffMax < w.BackoffMin {
 		return errors.New("otlp writer: timeout must not be negative and backoff needs 0 < min <= max")
 	}
-	if sp := w.Spool; sp != nil {
-		if sp.Dir == "" {
-			return errors.New("otlp writer: spool needs a folder")
-		}
-		if sp.MaxSize < 1<<16 {
-			return fmt.Errorf("otlp writer: spool max_size %d: want at least 64KiB", sp.MaxSize)
-		}
-		switch sp.OnFull {
-		case "block", "drop_oldest", "drop_newest":
-		default:
-			return fmt.Errorf("otlp writer: spool on_full %q: want block, drop_oldest or drop_newest", sp.OnFull)
-		}
-		switch sp.Fsync {
-		case "", "every":
-			sp.fsyncEvery = 0
-		default:
-			d, err := caddy.ParseDuration(sp.Fsync)
-			if err != nil || d <= 0 {
-				return fmt.Errorf("otlp writer: spool fsync %q: want every or a positive duration", sp.Fsync)
-			}
-			sp.fsyncEvery = d
+	if w.Spool != nil {
+		if err := w.Spool.Validate(); err != nil {
+			return fmt.Errorf("otlp writer: %w", err)
 		}
 	}
 	return nil
