@@ -96,6 +96,25 @@ func freeUDPPort(t *testing.T) int {
 	})
 }
 
+// waitUDPBound waits (bounded) until something has bound the UDP port:
+// Caddy may answer HTTP before its applog app has started a receiver,
+// and a datagram sent before then is refused. Binding the port here
+// fails once Caddy holds it (its SO_REUSEPORT socket does not admit one
+// without the option).
+func waitUDPBound(t *testing.T, port int) {
+	t.Helper()
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
+		if err != nil {
+			return
+		}
+		c.Close()
+		if time.Now().After(deadline) {
+			t.Fatalf("nothing bound UDP port %d within 10s", port)
+		}
+	}
+}
+
 // givenPorts are the ports handed out so far. The kernel may hand out a
 // port again once it was closed (after thousands of connections, often),
 // and Caddy listens with SO_REUSEPORT: two servers on one port would
