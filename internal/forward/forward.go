@@ -135,6 +135,12 @@ type Config struct {
 	Buffer int
 	// BatchBytes is about how much one Send carries. Default: 256KiB.
 	BatchBytes int
+	// MaxInflight bounds the records sent and not yet settled, for a
+	// pipelining transport whose Send must not block (a Kafka
+	// producer's buffer): the sender waits for acknowledgements before
+	// it reads more. One batch may take it past the bound. 0: no bound
+	// (a stream's own flow control holds Send back).
+	MaxInflight int
 	// The first and the longest wait between attempts to connect.
 	BackoffMin, BackoffMax time.Duration
 	Log                    *zap.Logger

@@ -177,6 +177,10 @@ func (s *sender) session() (delivered bool, err error) {
 			wait = ackPoll
 			continue
 		}
+		if s.cfg.MaxInflight > 0 && len(inflight) >= s.cfg.MaxInflight {
+			wait = ackPoll
+			continue
+		}
 		timeout := time.Hour
 		if len(inflight) > 0 {
 			timeout = ackPoll
