@@ -43,9 +43,12 @@ import (
 
 var hubs = lifecycle.NewPool[*Hub]()
 
-// Hubs returns how many hubs are held, for tests that check a key was
-// deleted.
-func Hubs() int { return hubs.Len() }
+// Held reports whether the hub of key is held, for tests that check a
+// key was deleted.
+func Held(key string) bool {
+	_, ok := hubs.Load(key)
+	return ok
+}
 
 // drainTimeout bounds how long a hub that nobody uses any more, or
 // Caddy at exit, waits for the peer to take what is queued.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"path/filepath"
+	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -113,4 +114,123 @@ func UnmarshalSpool(d *caddyfile.Dispenser, dir string) (*Spool, error) {
 		}
 	}
 	return sp, nil
+}
+
+// Options are what every forwarding writer takes the same way, in JSON
+// and in the Caddyfile: where entries wait (a spool, or memory) and how
+// the sender waits between failed attempts. A writer embeds them.
+type Options struct {
+	// A folder where entries wait on disk until delivered. Default: none
+	// (entries wait in memory).
+	Spool *Spool `json:"spool,omitempty"`
+
+	// Without a spool, how many entries may wait in memory. Default:
+	// 100000.
+	Buffer int `json:"buffer,omitempty"`
+
+	// The first and the longest wait between failed attempts; the wait
+	// doubles after each failure. Default: 500ms and 30s.
+	BackoffMin caddy.Duration `json:"backoff_min,omitempty"`
+	BackoffMax caddy.Duration `json:"backoff_max,omitempty"`
+}
+
+// Defaults of Options.
+const (
+	DefaultBuffer     = 100000
+	DefaultBackoffMin = 500 * time.Millisecond
+	DefaultBackoffMax = 30 * time.Second
+)
+
+// Provision fills in the defaults.
+func (o *Options) Provision() error {
+	if o.Buffer == 0 {
+		o.Buffer = DefaultBuffer
+	}
+	if o.BackoffMin == 0 {
+		o.BackoffMin = caddy.Duration(DefaultBackoffMin)
+	}
+	if o.BackoffMax == 0 {
+		o.BackoffMax = caddy.Duration(max(DefaultBackoffMax, time.Duration(o.BackoffMin)))
+	}
+	if o.Spool != nil {
+		return o.Spool.Provision()
+	}
+	return nil
+}
+
+// Validate checks the options; the caller names its writer in the error.
+func (o *Options) Validate() error {
+	if o.Buffer < 1 {
+		return fmt.Errorf("buffer %d: want a positive number of entries", o.Buffer)
+	}
+	if o.BackoffMin <= 0 || o.BackoffMax < o.BackoffMin {
+		return fmt.Errorf("backoff %v %v: want 0 < min <= max", time.Duration(o.BackoffMin), time.Duration(o.BackoffMax))
+	}
+	if o.Spool != nil {
+		return o.Spool.Validate()
+	}
+	return nil
+}
+
+// Apply sets the queue and retry policy of cfg, and returns the key of
+// the hub that holds the queue: the spool's folder, or the peer's name
+// (cfg.Name) for a memory queue, so that a reload which keeps them keeps
+// the entries waiting.
+func (o *Options) Apply(cfg *Config) (hubKey string) {
+	cfg.Buffer = o.Buffer
+	cfg.BackoffMin, cfg.BackoffMax = time.Duration(o.BackoffMin), time.Duration(o.BackoffMax)
+	if o.Spool != nil {
+		cfg.Spool = o.Spool.Config()
+		return "spool " + o.Spool.Dir
+	}
+	return "memory " + cfg.Name
+}
+
+// UnmarshalOption parses the options of Options inside a writer's
+// Caddyfile block, the dispenser at opt's arguments (args):
+//
+//	spool <folder> { ... }
+//	buffer  <entries>
+//	backoff <min> [<max>]
+//
+// It reports false for an option that is not one of these.
+func (o *Options) UnmarshalOption(d *caddyfile.Dispenser, opt string, args []string) (bool, error) {
+	switch opt {
+	case "spool":
+		if len(args) != 1 {
+			return true, d.ArgErr()
+		}
+		sp, err := UnmarshalSpool(d, args[0])
+		if err != nil {
+			return true, err
+		}
+		o.Spool = sp
+	case "buffer":
+		if len(args) != 1 {
+			return true, d.ArgErr()
+		}
+		n, err := strconv.Atoi(args[0])
+		if err != nil || n < 1 {
+			return true, d.Errf("buffer: want a positive number of entries, got %q", args[0])
+		}
+		o.Buffer = n
+	case "backoff":
+		if len(args) < 1 || len(args) > 2 {
+			return true, d.ArgErr()
+		}
+		for i, a := range args {
+			dur, err := caddy.ParseDuration(a)
+			if err != nil {
+				return true, d.Errf("backoff: %v", err)
+			}
+			if i == 0 {
+				o.BackoffMin = caddy.Duration(dur)
+			} else {
+				o.BackoffMax = caddy.Duration(dur)
+			}
+		}
+	default:
+		return false, nil
+	}
+	return true, nil
 }

@@ -13,6 +13,7 @@ import (
 	"sync/atomic"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 	"github.com/caddyserver/caddy/v2/modules/caddytls"
 )
 
@@ -179,4 +180,39 @@ func CertPool(file string) (*x509.CertPool, error) {
 		return nil, fmt.Errorf("%s: no PEM certificates found", file)
 	}
 	return pool, nil
+}
+
+// UnmarshalOption parses Client's options inside a writer's Caddyfile
+// block, the dispenser at opt's arguments (args):
+//
+//	ca                   <pem-file>
+//	client_cert          <cert-file> <key-file>
+//	client_cert_automate <name>
+//	server_name          <name>
+//
+// It reports false for an option that is not one of these.
+func (c *Client) UnmarshalOption(d *caddyfile.Dispenser, opt string, args []string) (bool, error) {
+	want := 1
+	if opt == "client_cert" {
+		want = 2
+	}
+	switch opt {
+	case "ca", "client_cert", "client_cert_automate", "server_name":
+		if len(args) != want {
+			return true, d.ArgErr()
+		}
+	default:
+		return false, nil
+	}
+	switch opt {
+	case "ca":
+		c.CA = args[0]
+	case "client_cert":
+		c.ClientCertificate, c.ClientKey = args[0], args[1]
+	case "client_cert_automate":
+		c.ClientCertificateAutomate = args[0]
+	case "server_name":
+		c.ServerName = args[0]
+	}
+	return true, nil
 }

@@ -1,12 +1,9 @@
 package otlp
 
 import (
-	"strconv"
-
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
-	"github.com/caddy-applog/caddy-applog/internal/forward"
 	"github.com/caddy-applog/caddy-applog/internal/size"
 )
 
@@ -42,29 +39,28 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		opt := d.Val()
 		args := d.RemainingArgs()
-		want := func(n ...int) error {
-			for _, k := range n {
-				if len(args) == k {
-					return nil
-				}
+		if ok, err := w.Options.UnmarshalOption(d, opt, args); ok {
+			if err != nil {
+				return err
 			}
-			return d.ArgErr()
+			continue
 		}
+		if ok, err := w.Client.UnmarshalOption(d, opt, args); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		want := 1
 		switch opt {
-		case "compression", "ca", "client_cert_automate", "server_name", "buffer", "batch_size", "timeout", "spool":
-			if err := want(1); err != nil {
-				return err
-			}
-		case "header", "resource_attribute", "client_cert":
-			if err := want(2); err != nil {
-				return err
-			}
-		case "backoff":
-			if err := want(1, 2); err != nil {
-				return err
-			}
+		case "header", "resource_attribute":
+			want = 2
+		case "compression", "batch_size", "timeout":
 		default:
 			return d.Errf("unrecognized otlp writer option '%s'", opt)
+		}
+		if len(args) != want {
+			return d.ArgErr()
 		}
 		switch opt {
 		case "header":
@@ -79,20 +75,6 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 			w.ResourceAttributes[args[0]] = args[1]
 		case "compression":
 			w.Compression = args[0]
-		case "ca":
-			w.CA = args[0]
-		case "client_cert":
-			w.ClientCertificate, w.ClientKey = args[0], args[1]
-		case "client_cert_automate":
-			w.ClientCertificateAutomate = args[0]
-		case "server_name":
-			w.ServerName = args[0]
-		case "buffer":
-			n, err := strconv.Atoi(args[0])
-			if err != nil || n < 1 {
-				return d.Errf("buffer: want a positive number of entries, got %q", args[0])
-			}
-			w.Buffer = n
 		case "batch_size":
 			n, err := size.Parse(args[0], 1<<30)
 			if err != nil || n < 1 {
@@ -105,24 +87,6 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("timeout: %v", err)
 			}
 			w.Timeout = caddy.Duration(dur)
-		case "backoff":
-			for i, a := range args {
-				dur, err := caddy.ParseDuration(a)
-				if err != nil {
-					return d.Errf("backoff: %v", err)
-				}
-				if i == 0 {
-					w.BackoffMin = caddy.Duration(dur)
-				} else {
-					w.BackoffMax = caddy.Duration(dur)
-				}
-			}
-		case "spool":
-			sp, err := forward.UnmarshalSpool(d, args[0])
-			if err != nil {
-				return err
-			}
-			w.Spool = sp
 		}
 	}
 	return nil

@@ -60,14 +60,6 @@ type Writer struct {
 	// client_certificate_automate, server_name.
 	tlsconfig.Client
 
-	// A folder where entries wait on disk until delivered. Default: none
-	// (entries wait in memory).
-	Spool *Spool `json:"spool,omitempty"`
-
-	// Without a spool, how many entries may wait in memory. Default:
-	// 100000.
-	Buffer int `json:"buffer,omitempty"`
-
 	// About how many bytes of entries one export carries. Default:
 	// 256KiB.
 	BatchSize int `json:"batch_size,omitempty"`
@@ -76,17 +68,13 @@ type Writer struct {
 	// Default: 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
 
-	// The first and the longest wait between failed exports; the wait
-	// doubles after each failure. Default: 500ms and 30s.
-	BackoffMin caddy.Duration `json:"backoff_min,omitempty"`
-	BackoffMax caddy.Duration `json:"backoff_max,omitempty"`
+	// Where entries wait until delivered (spool, buffer) and the waits
+	// between failed exports (backoff_min, backoff_max).
+	forward.Options
 
 	hub *forward.Hub
 	cfg *forward.Config
 }
-
-// Spool configures the writer's disk spool (internal/forward).
-type Spool = forward.Spool
 
 // CaddyModule returns the Caddy module information.
 func (Writer) CaddyModule() caddy.ModuleInfo {
@@ -98,10 +86,7 @@ func (Writer) CaddyModule() caddy.ModuleInfo {
 
 // Defaults.
 const (
-	defaultBuffer     = 100000
-	defaultTimeout    = 10 * time.Second
-	defaultBackoffMin = 500 * time.Millisecond
-	defaultBackoffMax = 30 * time.Second
+	defaultTimeout = 10 * time.Second
 )
 
 // Provision checks the settings, loads the certificates, and opens (or
@@ -110,22 +95,11 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	if w.Timeout == 0 {
 		w.Timeout = caddy.Duration(defaultTimeout)
 	}
-	if w.BackoffMin == 0 {
-		w.BackoffMin = caddy.Duration(defaultBackoffMin)
-	}
-	if w.BackoffMax == 0 {
-		w.BackoffMax = caddy.Duration(max(defaultBackoffMax, time.Duration(w.BackoffMin)))
-	}
-	if w.Buffer == 0 {
-		w.Buffer = defaultBuffer
-	}
 	if w.Compression == "" {
 		w.Compression = "gzip"
 	}
-	if w.Spool != nil {
-		if err := w.Spool.Provision(); err != nil {
-			return err
-		}
+	if err := w.Options.Provision(); err != nil {
+		return fmt.Errorf("otlp writer: %w", err)
 	}
 	if err := w.Validate(); err != nil {
 		return err
@@ -172,17 +146,10 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 			log:      log,
 		},
 		Name:       endpoint.String(),
-		Buffer:     w.Buffer,
 		BatchBytes: w.BatchSize,
-		BackoffMin: time.Duration(w.BackoffMin),
-		BackoffMax: time.Duration(w.BackoffMax),
 		Log:        log,
 	}
-	key := "memory " + endpoint.String()
-	if sp := w.Spool; sp != nil {
-		w.cfg.Spool = sp.Config()
-		key = "spool " + sp.Dir
-	}
+	key := w.Options.Apply(w.cfg)
 	// The lease ends with the config's context (ctx.Context: a
 	// caddy.Context value cannot be compared, the context inside can).
 	w.hub, err = forward.Acquire(ctx.Context, "otlp", key, w.cfg)
@@ -238,19 +205,14 @@ func (w *Writer) Validate() error {
 	if err := w.Client.Validate(); err != nil {
 		return fmt.Errorf("otlp writer: %w", err)
 	}
-	if w.Buffer < 1 {
-		return fmt.Errorf("otlp writer: buffer %d: want a positive number of entries", w.Buffer)
-	}
 	if w.BatchSize < 0 {
 		return fmt.Errorf("otlp writer: batch_size %d: want a positive size", w.BatchSize)
 	}
-	if w.Timeout < 0 || w.BackoffMin <= 0 || w.BackoffMax < w.BackoffMin {
-		return errors.New("otlp writer: timeout must not be negative and backoff needs 0 < min <= max")
+	if w.Timeout < 0 {
+		return errors.New("otlp writer: timeout must not be negative")
 	}
-	if w.Spool != nil {
-		if err := w.Spool.Validate(); err != nil {
-			return fmt.Errorf("otlp writer: %w", err)
-		}
+	if err := w.Options.Validate(); err != nil {
+		return fmt.Errorf("otlp writer: %w", err)
 	}
 	return nil
 }

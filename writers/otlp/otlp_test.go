@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
+	"github.com/caddy-applog/caddy-applog/internal/forward"
 	"github.com/caddy-applog/caddy-applog/internal/forward/forwardtest"
 	"github.com/caddy-applog/caddy-applog/internal/testpki"
 )
@@ -39,7 +40,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(&w)
-	want := `{"endpoint":"https://collector.example:4318","headers":{"Authorization":"Bearer {env.OTLP_KEY}","X-Scope":"shop"},"resource_attributes":{"deployment.environment.name":"prod"},"compression":"none","ca":"/etc/ca.pem","client_certificate":"/etc/c.pem","client_key":"/etc/c.key","server_name":"collector.internal","spool":{"dir":"/var/spool/otlp","max_size":2147483648,"on_full":"drop_oldest","fsync":"100ms"},"buffer":5000,"batch_size":1048576,"timeout":5000000000,"backoff_min":1000000000,"backoff_max":60000000000}`
+	want := `{"endpoint":"https://collector.example:4318","headers":{"Authorization":"Bearer {env.OTLP_KEY}","X-Scope":"shop"},"resource_attributes":{"deployment.environment.name":"prod"},"compression":"none","ca":"/etc/ca.pem","client_certificate":"/etc/c.pem","client_key":"/etc/c.key","server_name":"collector.internal","batch_size":1048576,"timeout":5000000000,"spool":{"dir":"/var/spool/otlp","max_size":2147483648,"on_full":"drop_oldest","fsync":"100ms"},"buffer":5000,"backoff_min":1000000000,"backoff_max":60000000000}`
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
@@ -68,7 +69,7 @@ func TestValidate(t *testing.T) {
 		{Writer{Endpoint: "ftp://collector"}, "want an http:// or https:// URL"},
 		{Writer{Endpoint: "http://collector", Compression: "zstd"}, "compression"},
 		{Writer{Endpoint: "http://collector", ResourceAttributes: map[string]string{"service.name": "x"}}, "service.name"},
-		{Writer{Endpoint: "http://collector", Spool: &Spool{Dir: "/x", MaxSize: 1 << 20, OnFull: "panic"}}, "on_full"},
+		{Writer{Endpoint: "http://collector", Options: forward.Options{Spool: &forward.Spool{Dir: "/x", MaxSize: 1 << 20, OnFull: "panic"}}}, "on_full"},
 	} {
 		w := tc.w
 		w.Buffer, w.BackoffMin, w.BackoffMax = 1, 1, 1

@@ -13,7 +13,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"strconv"
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
@@ -48,28 +47,16 @@ type Writer struct {
 	// octet_counting or lf. Default: octet_counting.
 	Framing string `json:"framing,omitempty"`
 
-	// A folder where entries wait on disk until delivered. Default: none
-	// (entries wait in memory).
-	Spool *Spool `json:"spool,omitempty"`
-
-	// Without a spool, how many entries may wait in memory. Default:
-	// 100000.
-	Buffer int `json:"buffer,omitempty"`
-
 	// How long to wait for a connection and TLS handshake. Default: 10s.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
-	// The first and the longest wait between connection attempts; the
-	// wait doubles after each failure. Default: 500ms and 30s.
-	BackoffMin caddy.Duration `json:"backoff_min,omitempty"`
-	BackoffMax caddy.Duration `json:"backoff_max,omitempty"`
+	// Where entries wait until delivered (spool, buffer) and the waits
+	// between connection attempts (backoff_min, backoff_max).
+	forward.Options
 
 	hub *forward.Hub
 	cfg *forward.Config
 }
-
-// Spool configures the writer's disk spool (internal/forward).
-type Spool = forward.Spool
 
 // CaddyModule returns the Caddy module information.
 func (Writer) CaddyModule() caddy.ModuleInfo {
@@ -81,10 +68,7 @@ func (Writer) CaddyModule() caddy.ModuleInfo {
 
 // Defaults.
 const (
-	defaultBuffer      = 100000
 	defaultDialTimeout = 10 * time.Second
-	defaultBackoffMin  = 500 * time.Millisecond
-	defaultBackoffMax  = 30 * time.Second
 )
 
 // Provision checks the settings, loads the certificates, and opens (or
@@ -93,19 +77,8 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	if w.DialTimeout == 0 {
 		w.DialTimeout = caddy.Duration(defaultDialTimeout)
 	}
-	if w.BackoffMin == 0 {
-		w.BackoffMin = caddy.Duration(defaultBackoffMin)
-	}
-	if w.BackoffMax == 0 {
-		w.BackoffMax = caddy.Duration(max(defaultBackoffMax, time.Duration(w.BackoffMin)))
-	}
-	if w.Buffer == 0 {
-		w.Buffer = defaultBuffer
-	}
-	if w.Spool != nil {
-		if err := w.Spool.Provision(); err != nil {
-			return err
-		}
+	if err := w.Options.Provision(); err != nil {
+		return fmt.Errorf("tls writer: %w", err)
 	}
 	if err := w.Validate(); err != nil {
 		return err
@@ -124,17 +97,10 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 			lf:          w.Framing == "lf",
 			dialTimeout: time.Duration(w.DialTimeout),
 		},
-		Name:       w.Address,
-		Buffer:     w.Buffer,
-		BackoffMin: time.Duration(w.BackoffMin),
-		BackoffMax: time.Duration(w.BackoffMax),
-		Log:        ctx.Logger().With(zap.String("address", w.Address)),
+		Name: w.Address,
+		Log:  ctx.Logger().With(zap.String("address", w.Address)),
 	}
-	key := "memory " + w.Address
-	if sp := w.Spool; sp != nil {
-		w.cfg.Spool = sp.Config()
-		key = "spool " + sp.Dir
-	}
+	key := w.Options.Apply(w.cfg)
 	// The lease ends with the config's context (ctx.Context: a
 	// caddy.Context value cannot be compared, the context inside can).
 	w.hub, err = forward.Acquire(ctx.Context, "tls", key, w.cfg)
@@ -157,16 +123,11 @@ func (w *Writer) Validate() error {
 	if err := w.Client.Validate(); err != nil {
 		return fmt.Errorf("tls writer: %w", err)
 	}
-	if w.Buffer < 1 {
-		return fmt.Errorf("tls writer: buffer %d: want a positive number of entries", w.Buffer)
+	if w.DialTimeout < 0 {
+		return errors.New("tls writer: dial_timeout must not be negative")
 	}
-	if w.DialTimeout < 0 || w.BackoffMin <= 0 || w.BackoffMax < w.BackoffMin {
-		return errors.New("tls writer: dial_timeout must not be negative and backoff needs 0 < min <= max")
-	}
-	if w.Spool != nil {
-		if err := w.Spool.Validate(); err != nil {
-			return fmt.Errorf("tls writer: %w", err)
-		}
+	if err := w.Options.Validate(); err != nil {
+		return fmt.Errorf("tls writer: %w", err)
 	}
 	return nil
 }
@@ -218,75 +179,35 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		opt := d.Val()
 		args := d.RemainingArgs()
-		want := func(n ...int) error {
-			for _, k := range n {
-				if len(args) == k {
-					return nil
-				}
+		if ok, err := w.Options.UnmarshalOption(d, opt, args); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if ok, err := w.Client.UnmarshalOption(d, opt, args); ok {
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		if len(args) != 1 {
+			if opt != "framing" && opt != "dial_timeout" {
+				return d.Errf("unrecognized tls writer option '%s'", opt)
 			}
 			return d.ArgErr()
 		}
 		switch opt {
-		case "ca", "client_cert_automate", "server_name", "framing", "buffer", "dial_timeout":
-			if err := want(1); err != nil {
-				return err
-			}
-		case "client_cert":
-			if err := want(2); err != nil {
-				return err
-			}
-		case "backoff":
-			if err := want(1, 2); err != nil {
-				return err
-			}
-		case "spool":
-			if err := want(1); err != nil {
-				return err
-			}
-		default:
-			return d.Errf("unrecognized tls writer option '%s'", opt)
-		}
-		switch opt {
-		case "ca":
-			w.CA = args[0]
-		case "client_cert":
-			w.ClientCertificate, w.ClientKey = args[0], args[1]
-		case "client_cert_automate":
-			w.ClientCertificateAutomate = args[0]
-		case "server_name":
-			w.ServerName = args[0]
 		case "framing":
 			w.Framing = args[0]
-		case "buffer":
-			n, err := strconv.Atoi(args[0])
-			if err != nil || n < 1 {
-				return d.Errf("buffer: want a positive number of entries, got %q", args[0])
-			}
-			w.Buffer = n
 		case "dial_timeout":
 			dur, err := caddy.ParseDuration(args[0])
 			if err != nil {
 				return d.Errf("dial_timeout: %v", err)
 			}
 			w.DialTimeout = caddy.Duration(dur)
-		case "backoff":
-			for i, a := range args {
-				dur, err := caddy.ParseDuration(a)
-				if err != nil {
-					return d.Errf("backoff: %v", err)
-				}
-				if i == 0 {
-					w.BackoffMin = caddy.Duration(dur)
-				} else {
-					w.BackoffMax = caddy.Duration(dur)
-				}
-			}
-		case "spool":
-			sp, err := forward.UnmarshalSpool(d, args[0])
-			if err != nil {
-				return err
-			}
-			w.Spool = sp
+		default:
+			return d.Errf("unrecognized tls writer option '%s'", opt)
 		}
 	}
 	return nil

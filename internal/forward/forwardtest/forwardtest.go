@@ -280,7 +280,7 @@ func testHandover(t *testing.T, p Peer) {
 // sends it; every record arrives once, in order.
 func testReleased(t *testing.T, p Peer) {
 	dir := t.TempDir()
-	n := forward.Hubs()
+	key := "spool " + dir // as Load names it
 	cfg1 := config(t, p, "a", dir)
 	h1, cancel1 := load(t, cfg1)
 	ew := h1.Writer(cfg1) // Caddy opens the key once and keeps the writer
@@ -298,11 +298,11 @@ func testReleased(t *testing.T, p Peer) {
 	cancel1()
 	put(1)
 	cancel2()
-	WaitFor(t, 10*time.Second, "the last config's end to delete the hub's key", func() bool { return forward.Hubs() == n })
+	WaitFor(t, 10*time.Second, "the last config's end to delete the hub's key", func() bool { return !forward.Held(key) })
 	// The key goes at once; the hub's sender then drains what is queued.
 	WaitFor(t, 10*time.Second, "the 2 records to be sent as the hub closes", func() bool { return len(p.Received()) >= 2 })
 	put(2)
-	if forward.Hubs() != n {
+	if forward.Held(key) {
 		t.Fatal("an entry written while no config uses the spool left its key held")
 	}
 	_, cancel3 := load(t, config(t, p, "a", dir))
@@ -311,7 +311,7 @@ func testReleased(t *testing.T, p Peer) {
 		t.Errorf("%d duplicates", dups)
 	}
 	cancel3()
-	WaitFor(t, 10*time.Second, "the key to be deleted again", func() bool { return forward.Hubs() == n })
+	WaitFor(t, 10*time.Second, "the key to be deleted again", func() bool { return !forward.Held(key) })
 }
 
 // testOnFullDropNewest: a full spool refuses new records while the peer
