@@ -9,13 +9,13 @@ import (
 	"unicode/utf8"
 
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
+
+	"github.com/caddy-applog/caddy-applog/internal/entrytmpl"
 )
 
 // hostOf reads the "host" field the way per_host's template does.
 func hostOf(p []byte) ([]byte, bool) {
-	var v [1][]byte
-	ok := lookupFields(p, []fieldPath{{name: "host", keys: []string{"host"}, fold: true}}, v[:])
-	return v[0], ok
+	return entrytmpl.Lookup(p, "host")
 }
 
 func sanitizeHost(h []byte) string { return string(appendSanitized(nil, h, true)) }

@@ -63,17 +63,17 @@ func TestParseTemplate(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tp.dir != "/var/log" || len(tp.fields) != 2 {
-		t.Errorf("dir %q, fields %v", tp.dir, tp.fields)
+	if tp.dir != "/var/log" || len(tp.tmpl.Fields()) != 2 {
+		t.Errorf("dir %q, fields %v", tp.dir, tp.tmpl.Fields())
 	}
 	tp, err = parseTemplate("", "/srv/{http.request.host}.log")
-	if err != nil || tp.fields[0].name != "request.host" || tp.dir != "/srv" {
+	if err != nil || tp.tmpl.Fields()[0] != "request.host" || tp.dir != "/srv" {
 		t.Errorf("site shorthand: %v %+v", err, tp)
 	}
 	// A relative template in a folder whose name has braces: they are
 	// the folder's, not placeholders.
 	tp, err = parseTemplate("/tmp/msg{a1}", "logs/{app}.log")
-	if err != nil || len(tp.fields) != 1 || tp.dir != "/tmp/msg{a1}/logs" || tp.raw != "/tmp/msg{a1}/logs/{app}.log" {
+	if err != nil || len(tp.tmpl.Fields()) != 1 || tp.dir != "/tmp/msg{a1}/logs" || tp.raw != "/tmp/msg{a1}/logs/{app}.log" {
 		t.Fatalf("relative: %v %+v", err, tp)
 	}
 	if got, why := tp.resolve(nil, []byte(`{"app":"x"}`)); string(got) != "/tmp/msg{a1}/logs/x.log" || why != "" {

@@ -1,6 +1,6 @@
-package rotate
+package entrytmpl
 
-// The JSON scanning that path templates read an entry's fields with.
+// The JSON scanning that templates read an entry's fields with.
 
 import "bytes"
 
