@@ -22,6 +22,7 @@ import (
 	// Encoders and writers, for Caddy's log blocks.
 	_ "github.com/caddy-applog/caddy-applog/module/encoders/access"
 	_ "github.com/caddy-applog/caddy-applog/module/encoders/syslog"
+	_ "github.com/caddy-applog/caddy-applog/writers/kafka"
 	_ "github.com/caddy-applog/caddy-applog/writers/otlp"
 	_ "github.com/caddy-applog/caddy-applog/writers/rotate"
 	_ "github.com/caddy-applog/caddy-applog/writers/syslog"

@@ -53,6 +53,10 @@ type Breaker interface{ BreakAfter(n int) }
 // not in Received.
 type Rejecter interface{ RejectsMarked() }
 
+// A Configurer adjusts the Config the suite gives its transport as the
+// transport's module would (forward.Config.MaxInflight, say).
+type Configurer interface{ Configure(cfg *forward.Config) }
+
 // RejectPrefix marks the records a Rejecter refuses.
 const RejectPrefix = "reject "
 
@@ -89,6 +93,9 @@ func config(t *testing.T, p Peer, key, dir string) *forward.Config {
 	}
 	if dir != "" {
 		cfg.Spool = &forward.SpoolConfig{Dir: dir, MaxSize: 1 << 30, OnFull: "block"}
+	}
+	if c, ok := p.(Configurer); ok {
+		c.Configure(cfg)
 	}
 	return cfg
 }
