@@ -109,15 +109,6 @@ func (c *otlpCollector) peer(t *testing.T) *tlsPeer {
 		}}
 }
 
-// entries are the records as the fields the writer's tests compare.
-func (c *otlpCollector) entries(t *testing.T) []otlpEntry {
-	var out []otlpEntry
-	for _, a := range c.peer(t).outs() {
-		out = append(out, otlpEntry{App: a.app, LevelName: a.severity, Msg: a.msg})
-	}
-	return out
-}
-
 // otlpFileRecord is one log record of the file exporter's output, with
 // its resource and scope, values decoded from OTLP JSON: strings,
 // bools, int64s, float64s, []any, map[string]any and nil.
@@ -552,5 +543,43 @@ func TestOTLPWriterCollectorFields(t *testing.T) {
 	if t.Failed() {
 		data, _ := os.ReadFile(col.out)
 		t.Logf("file exporter output:\n%s", data)
+	}
+}
+
+// TestOTLPDocsCollectorConfig checks that every whole Collector config
+// in docs/ (a yaml block with its receivers) is one the Collector of
+// these tests, with the same components at the same release, accepts.
+func TestOTLPDocsCollectorConfig(t *testing.T) {
+	bin := buildOtelcol(t)
+	pages, err := filepath.Glob("../docs/*.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	found := 0
+	for _, page := range pages {
+		data, err := os.ReadFile(page)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for i, block := range strings.Split(string(data), "```yaml\n")[1:] {
+			block, _, _ = strings.Cut(block, "```")
+			if !strings.HasPrefix(block, "receivers:") && !strings.Contains(block, "\nreceivers:") {
+				continue // a fragment
+			}
+			found++
+			cfg := filepath.Join(t.TempDir(), "otelcol.yaml")
+			if err := os.WriteFile(cfg, []byte(block), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			cmd := exec.Command(bin, "validate", "--config", "file:"+cfg)
+			var out bytes.Buffer
+			cmd.Stdout, cmd.Stderr = &out, &out
+			if err := runBounded(cmd, time.Minute); err != nil {
+				t.Errorf("%s, yaml block %d: the Collector refuses it: %v\n%s\n%s", page, i+1, err, out.String(), block)
+			}
+		}
+	}
+	if found == 0 {
+		t.Fatal("no Collector config in docs/: docs/otlp.md has one")
 	}
 }
