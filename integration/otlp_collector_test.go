@@ -38,26 +38,12 @@ func otlpStartCollector(t *testing.T) *otlpCollector {
 	dir := t.TempDir()
 	c := &otlpCollector{port: freePort(t), out: filepath.Join(dir, "logs.json")}
 	cfg := filepath.Join(dir, "otelcol.yaml")
-	config := fmt.Sprintf(`receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:%d
-exporters:
-  file:
+	config := otelcolConfig(c.port, fmt.Sprintf(`  file:
     path: %s
     format: json
     append: true
     flush_interval: 100ms
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [file]
-`, c.port, c.out)
+`, c.out), "file")
 	if err := os.WriteFile(cfg, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -65,6 +51,27 @@ service:
 		cmd: func() *exec.Cmd { return exec.Command(bin, "--config", "file:"+cfg) }}
 	c.start()
 	return c
+}
+
+// otelcolConfig is a Collector config: an otlp receiver for OTLP/HTTP
+// on port, the exporters given (YAML under exporters:, indented) and one
+// logs pipeline from the receiver to those named.
+func otelcolConfig(port int, exporters string, names ...string) string {
+	return fmt.Sprintf(`receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: 127.0.0.1:%d
+exporters:
+%sservice:
+  telemetry:
+    metrics:
+      level: none
+  pipelines:
+    logs:
+      receivers: [otlp]
+      exporters: [%s]
+`, port, exporters, strings.Join(names, ", "))
 }
 
 // endpoint is the base URL of the Collector's OTLP/HTTP receiver.
