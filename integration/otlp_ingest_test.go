@@ -203,13 +203,7 @@ func TestOTLPIngestCollector(t *testing.T) {
 	otelcol := buildOtelcol(t)
 	s := startCaddy(t, ingestCaddyfile)
 	port := freePort(t)
-	config := fmt.Sprintf(`receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:%d
-exporters:
-  otlphttp/proto:
+	config := otelcolConfig(port, fmt.Sprintf(`  otlphttp/proto:
     logs_endpoint: %s
     encoding: proto
     compression: gzip
@@ -217,15 +211,7 @@ exporters:
     logs_endpoint: %s
     encoding: json
     compression: none
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [otlphttp/proto, otlphttp/json]
-`, port, s.URL("/otlp/shop/v1/logs"), s.URL("/otlp/v1/logs"))
+`, s.URL("/otlp/shop/v1/logs"), s.URL("/otlp/v1/logs")), "otlphttp/proto", "otlphttp/json")
 	cfgPath := filepath.Join(s.Dir, "otelcol.yaml")
 	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)

@@ -1,19 +1,16 @@
 package integration
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
+	"math"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
 	"testing"
 	"time"
-
-	"github.com/caddy-applog/caddy-applog/internal/testdaemon"
 )
 
 // otlpSenderCaddyfile is a Caddy that takes records of app `shop` at
@@ -211,11 +208,34 @@ func otlpStartReceiver(t *testing.T) (peer *tlsPeer, received func() []otlpEntry
 	return peer, received
 }
 
+// otlpPeers are the ends the durability tests deliver to: Caddy B's
+// log_ingest OTLP door, and a real Collector writing to its file
+// exporter. Each starts the peer and returns the writer's endpoint.
+var otlpPeers = []struct {
+	name  string
+	start func(*testing.T) (*tlsPeer, string)
+}{
+	{"caddy", func(t *testing.T) (*tlsPeer, string) {
+		peer, _ := otlpStartReceiver(t)
+		return peer, fmt.Sprintf("http://127.0.0.1:%d/otlp/v1/logs", peer.port)
+	}},
+	{"otelcol", func(t *testing.T) (*tlsPeer, string) {
+		col := otlpStartCollector(t)
+		return col.peer(t), col.endpoint()
+	}},
+}
+
 // TestOTLPWriterCrash SIGKILLs Caddy A under load and starts it again on
-// the same spool: no record A accepted is lost.
+// the same spool: no record A accepted is lost, at either peer.
 func TestOTLPWriterCrash(t *testing.T) {
-	peer, _ := otlpStartReceiver(t)
-	cfg := otlpSenderCaddyfile(fmt.Sprintf("http://127.0.0.1:%d/otlp/v1/logs", peer.port), t.TempDir())
+	for _, p := range otlpPeers {
+		t.Run(p.name, func(t *testing.T) { otlpWriterCrash(t, p.start) })
+	}
+}
+
+func otlpWriterCrash(t *testing.T, startPeer func(*testing.T) (*tlsPeer, string)) {
+	peer, endpoint := startPeer(t)
+	cfg := otlpSenderCaddyfile(endpoint, t.TempDir())
 	a := startCaddy(t, cfg)
 	marker := tlsMarker("otlpcrash")
 	load := tlsStartLoad(a.URL("/_applog"), marker, 3, 2*time.Millisecond)
@@ -237,10 +257,16 @@ func TestOTLPWriterCrash(t *testing.T) {
 }
 
 // TestOTLPWriterReload reloads A three times under load with changed
-// writer settings, keeping the spool: every record arrives exactly once.
+// writer settings, keeping the spool: every record arrives exactly once,
+// at either peer.
 func TestOTLPWriterReload(t *testing.T) {
-	peer, _ := otlpStartReceiver(t)
-	endpoint := fmt.Sprintf("http://127.0.0.1:%d/otlp/v1/logs", peer.port)
+	for _, p := range otlpPeers {
+		t.Run(p.name, func(t *testing.T) { otlpWriterReload(t, p.start) })
+	}
+}
+
+func otlpWriterReload(t *testing.T, startPeer func(*testing.T) (*tlsPeer, string)) {
+	peer, endpoint := startPeer(t)
 	spool := t.TempDir()
 	a := startCaddy(t, otlpSenderCaddyfile(endpoint, spool))
 	marker := tlsMarker("otlpreload")
@@ -271,66 +297,25 @@ func TestOTLPWriterReload(t *testing.T) {
 }
 
 // TestOTLPWriterCollector puts a real OpenTelemetry Collector
-// (integration/otelcol: otlp receiver, otlphttp exporter) between Caddy
-// A's otlp writer and Caddy B's log_ingest, and stops the Collector for
-// 30 s under load. The exporter's sending queue is off, so the
-// Collector answers an export only once B has it: a record is lost only
-// if the writer gave it up. Every record A accepted arrives at B with
-// its app, level name and message.
+// (integration/otelcol: otlp receiver, contrib file exporter) after
+// Caddy A's otlp writer and stops the Collector for 30 s under load.
+// The file exporter writes an export before the Collector answers it,
+// so a record missing from its file is one the writer gave up. Every
+// record A accepted is in the file, with its app, level name, message
+// and time as A wrote them.
 func TestOTLPWriterCollector(t *testing.T) {
-	otelcol := buildOtelcol(t)
-	peer, received := otlpStartReceiver(t)
-	port := freePort(t)
-	cfgPath := filepath.Join(t.TempDir(), "otelcol.yaml")
-	config := fmt.Sprintf(`receivers:
-  otlp:
-    protocols:
-      http:
-        endpoint: 127.0.0.1:%d
-exporters:
-  otlphttp:
-    logs_endpoint: http://127.0.0.1:%d/otlp/v1/logs
-    compression: gzip
-    sending_queue:
-      enabled: false
-service:
-  telemetry:
-    metrics:
-      level: none
-  pipelines:
-    logs:
-      receivers: [otlp]
-      exporters: [otlphttp]
-`, port, peer.port)
-	if err := os.WriteFile(cfgPath, []byte(config), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	var col *testdaemon.Daemon
-	startCol := func() {
-		d, err := testdaemon.Start(context.Background(), "otelcol", exec.Command(otelcol, "--config", "file:"+cfgPath), port)
-		if err != nil {
-			t.Fatal(err)
-		}
-		col = d
-		t.Cleanup(func() {
-			d.Stop()
-			if t.Failed() {
-				t.Logf("collector output:\n%s", d.Output())
-			}
-		})
-	}
-	startCol()
-
-	a := startCaddy(t, otlpSenderCaddyfile(fmt.Sprintf("http://127.0.0.1:%d", port), t.TempDir()))
+	col := otlpStartCollector(t)
+	peer := col.peer(t)
+	a := startCaddy(t, otlpSenderCaddyfile(col.endpoint(), t.TempDir()))
 	marker := tlsMarker("otlpcol")
 	load := tlsStartLoad(a.URL("/_applog"), marker, 2, 5*time.Millisecond)
 	defer load.stop()
 	time.Sleep(2 * time.Second)
-	col.Stop()
+	peer.stop()
 	atStop := load.acceptedNow()
 	time.Sleep(30 * time.Second)
 	t.Logf("%d accepted before the Collector stopped, %d during the 30 s it was down", atStop, load.acceptedNow()-atStop)
-	startCol()
+	peer.start()
 	time.Sleep(2 * time.Second)
 	accepted, failed := load.stop()
 	if failed > 0 {
@@ -342,18 +327,34 @@ service:
 	if miss := ty.missing(accepted); len(miss) > 0 {
 		t.Fatalf("lost %d accepted records: %s\nA:\n%s", len(miss), tlsShort(miss), a.Output())
 	}
-	got := map[string]otlpEntry{}
-	for _, e := range received() {
-		got[e.Msg] = e
+	got := map[string]otlpFileRecord{}
+	for _, r := range col.records(t) {
+		if body, ok := r.Body.(string); ok {
+			got[body] = r
+		}
 	}
+	compared := 0
 	for _, line := range tlsFileLines(filepath.Join(a.Dir, "sent.log")) {
-		var s otlpEntry
+		var s struct {
+			otlpEntry
+			TS float64 `json:"ts"`
+		}
 		if err := json.Unmarshal([]byte(line), &s); err != nil {
 			t.Fatalf("sent.log: %v: %s", err, line)
 		}
-		if g, ok := got[s.Msg]; ok && g != s {
-			t.Fatalf("sent %+v, received %+v", s, g)
+		g, ok := got[s.Msg]
+		if !ok {
+			continue // accepted only as the load stopped: counted above
 		}
+		app, _ := g.Resource["service.name"].(string)
+		// ts is seconds in a float64 (Caddy's default): a microsecond.
+		if app != s.App || g.SeverityText != s.LevelName || math.Abs(float64(g.Time)/1e9-s.TS) > 1e-6 {
+			t.Fatalf("sent %s\nthe file exporter has app %q, severity text %q, time %d", line, app, g.SeverityText, g.Time)
+		}
+		compared++
+	}
+	if compared < len(accepted) {
+		t.Errorf("compared %d records of sent.log with the file exporter's, want all %d accepted", compared, len(accepted))
 	}
 }
 

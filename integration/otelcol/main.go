@@ -1,12 +1,15 @@
 // Command otelcol is an OpenTelemetry Collector built from the
 // collector's modules at one release, for the integration tests: the
-// OTLP receiver and the otlphttp exporter, nothing else. It is a module
+// OTLP receiver, the otlphttp exporter and the contrib file exporter
+// (contrib at the same release), nothing else. It is a module
 // of its own so that the collector's dependencies never reach Caddy's
 // build.
 package main
 
 import (
 	"log"
+
+	"github.com/open-telemetry/opentelemetry-collector-contrib/exporter/fileexporter"
 
 	"go.opentelemetry.io/collector/component"
 	"go.opentelemetry.io/collector/confmap"
@@ -24,7 +27,7 @@ func factories() (otelcol.Factories, error) {
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
-	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](otlphttpexporter.NewFactory())
+	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](otlphttpexporter.NewFactory(), fileexporter.NewFactory())
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
