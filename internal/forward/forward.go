@@ -135,6 +135,16 @@ type Config struct {
 	Buffer int
 	// BatchBytes is about how much one Send carries. Default: 256KiB.
 	BatchBytes int
+	// BatchRecords is the most records one Send carries. 0: no bound
+	// but BatchBytes.
+	BatchRecords int
+	// Linger is how long a batch that is not full (fewer records than
+	// BatchRecords, fewer bytes than BatchBytes) waits, from when its
+	// first record was queued, for more before it is sent: fewer,
+	// larger sends at low rates, for up to that much latency. 0: what
+	// the queue holds is sent at once. A full batch never waits, nor a
+	// sender that drains or stops.
+	Linger time.Duration
 	// MaxInflight bounds the records sent and not yet settled, for a
 	// pipelining transport whose Send must not block (a Kafka
 	// producer's buffer): the sender waits for acknowledgements before
