@@ -22,8 +22,10 @@
 //     settles it; a partial success settles it with its
 //     rejected_log_records counted in Ack.Rejected; a 429, 502, 503 or
 //     504 is an error wrapped with RetryAfter (its Retry-After header);
-//     another 4xx will never succeed, so the batch is settled as
-//     rejected rather than retried forever.
+//     401, 403, 407 and 404 (the writer's credentials or URL, which a
+//     reload fixes) are errors too, so the records wait; another 4xx
+//     will never succeed, so the batch is settled as rejected rather
+//     than retried forever.
 //   - Kafka: Send hands records to the producer and returns; Acked
 //     counts the leading records whose produce the brokers
 //     acknowledged, and a record they refuse for good as rejected.
