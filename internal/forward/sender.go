@@ -67,18 +67,12 @@ func (s *sender) requestStop() { s.stopOnce.Do(func() { close(s.stop) }) }
 // partial batch at once rather than lingering.
 func (s *sender) requestDrain() { s.drainOnce.Do(func() { close(s.drain) }) }
 
-func (s *sender) draining() bool {
-	select {
-	case <-s.drain:
-		return true
-	default:
-		return false
-	}
-}
+func (s *sender) draining() bool { return isClosed(s.drain) }
+func (s *sender) stopping() bool { return isClosed(s.stop) }
 
-func (s *sender) stopping() bool {
+func isClosed(c <-chan struct{}) bool {
 	select {
-	case <-s.stop:
+	case <-c:
 		return true
 	default:
 		return false

@@ -62,19 +62,28 @@ func TestSenderHonoursRetryAfter(t *testing.T) {
 }
 
 // windowTransport takes every record it is sent and settles them only
-// when told to.
+// when told to, or (settleOnSend) as each batch is sent, as an HTTP
+// export does. It records each batch's size and when it came.
 type windowTransport struct {
-	mu      sync.Mutex
-	sent    int64
-	settled int64
-	broken  chan struct{}
+	settleOnSend bool
+	mu           sync.Mutex
+	sent         int64
+	settled      int64
+	sizes        []int
+	at           []time.Time
+	broken       chan struct{}
 }
 
 func (w *windowTransport) Connect(context.Context) (Session, error) { return w, nil }
 func (w *windowTransport) Send(recs []Record) error {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.sent += int64(len(recs))
-	w.mu.Unlock()
+	w.sizes = append(w.sizes, len(recs))
+	w.at = append(w.at, time.Now())
+	if w.settleOnSend {
+		w.settled = w.sent
+	}
 	return nil
 }
 func (w *windowTransport) Acked(wait time.Duration) (Ack, error) {
@@ -89,6 +98,11 @@ func (w *windowTransport) counts() (sent, settled int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.sent, w.settled
+}
+func (w *windowTransport) batches() ([]int, []time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int(nil), w.sizes...), append([]time.Time(nil), w.at...)
 }
 
 // TestSenderWindow: with MaxInflight, the sender sends no more than the
@@ -142,45 +156,12 @@ func TestSenderWindow(t *testing.T) {
 	})
 }
 
-// batchTransport settles each batch as it is sent (as an HTTP export
-// does) and records each batch's size and when it came.
-type batchTransport struct {
-	mu      sync.Mutex
-	sizes   []int
-	at      []time.Time
-	settled int64
-	broken  chan struct{}
-}
-
-func (b *batchTransport) Connect(context.Context) (Session, error) { return b, nil }
-func (b *batchTransport) Send(recs []Record) error {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	b.sizes = append(b.sizes, len(recs))
-	b.at = append(b.at, time.Now())
-	b.settled += int64(len(recs))
-	return nil
-}
-func (b *batchTransport) Acked(wait time.Duration) (Ack, error) {
-	Pause(wait, b.broken)
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return Ack{Settled: b.settled}, nil
-}
-func (b *batchTransport) Broken() <-chan struct{} { return b.broken }
-func (b *batchTransport) Close(bool) error        { return nil }
-func (b *batchTransport) batches() ([]int, []time.Time) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return append([]int(nil), b.sizes...), append([]time.Time(nil), b.at...)
-}
-
 // startBatchSender runs a sender of a memory queue over a
-// batchTransport with the given batch settings; it is stopped when the
-// test ends.
-func startBatchSender(t *testing.T, records, bytes int, linger time.Duration) (*batchTransport, *memQueue, *sender) {
+// windowTransport that settles what it is sent, with the given batch
+// settings; it is stopped when the test ends.
+func startBatchSender(t *testing.T, records, bytes int, linger time.Duration) (*windowTransport, *memQueue, *sender) {
 	t.Helper()
-	tr := &batchTransport{broken: make(chan struct{})}
+	tr := &windowTransport{settleOnSend: true, broken: make(chan struct{})}
 	cfg := &Config{Key: "k", Transport: tr, Name: t.Name(), Buffer: 1000, BatchRecords: records, BatchBytes: bytes, Linger: linger,
 		BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond, Log: zaptest.NewLogger(t)}
 	meter := status.WriterMeter("forward-test", t.Name())
@@ -199,7 +180,7 @@ func putN(t *testing.T, q queue, n int) {
 	}
 }
 
-func waitBatches(t *testing.T, tr *batchTransport, records int, within time.Duration) ([]int, []time.Time) {
+func waitBatches(t *testing.T, tr *windowTransport, records int, within time.Duration) ([]int, []time.Time) {
 	t.Helper()
 	deadline := time.Now().Add(within)
 	for {
@@ -311,7 +292,7 @@ func TestSenderLingerCutShort(t *testing.T) {
 	}
 
 	// The next sender of the queue drains: the records go at once.
-	tr2 := &batchTransport{broken: make(chan struct{})}
+	tr2 := &windowTransport{settleOnSend: true, broken: make(chan struct{})}
 	cfg := *s.cfg
 	cfg.Transport = tr2
 	s2 := newSender(&cfg, q, s.meter, s)
