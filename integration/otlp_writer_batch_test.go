@@ -283,3 +283,25 @@ func TestOTLPWriterBatches(t *testing.T) {
 		t.Errorf("%d records arrived twice (%d extra)", len(dups), extra)
 	}
 }
+
+// TestOTLPWriterExitSendsAtOnce: a batch waiting out a long
+// batch_timeout is sent as Caddy exits, not left for the timeout (nor
+// in the spool for the next start).
+func TestOTLPWriterExitSendsAtOnce(t *testing.T) {
+	ep := startOTLPEndpoint(t, func(*http.Request) int { return http.StatusOK })
+	a := startCaddy(t, otlpSenderWith(t, ep.srv.URL+"/v1/logs", t.TempDir(), "batch_records 10", "batch_timeout 10m"))
+	marker := tlsMarker("otlpexit")
+	tlsPostRange(t, a.URL("/_applog"), marker, 0, 5)
+	time.Sleep(500 * time.Millisecond)
+	if n := ep.count(); n != 0 {
+		t.Fatalf("%d exports before the 10m timeout of a batch of 5", n)
+	}
+	start := time.Now()
+	a.stop()
+	took := time.Since(start)
+	ty := ep.tally(marker)
+	if miss := ty.missing([]int{0, 1, 2, 3, 4}); len(miss) > 0 {
+		t.Fatalf("Caddy exited in %v without sending %v", took, miss)
+	}
+	t.Logf("Caddy exited in %v, having sent the batch in %d export(s)", took, ep.count())
+}
