@@ -22,8 +22,10 @@
 //     settles it; a partial success settles it with its
 //     rejected_log_records counted in Ack.Rejected; a 429, 502, 503 or
 //     504 is an error wrapped with RetryAfter (its Retry-After header);
-//     another 4xx will never succeed, so the batch is settled as
-//     rejected rather than retried forever.
+//     401, 403, 407 and 404 (the writer's credentials or URL, which a
+//     reload fixes) are errors too, so the records wait; another 4xx
+//     will never succeed, so the batch is settled as rejected rather
+//     than retried forever.
 //   - Kafka: Send hands records to the producer and returns; Acked
 //     counts the leading records whose produce the brokers
 //     acknowledged, and a record they refuse for good as rejected.
@@ -135,6 +137,16 @@ type Config struct {
 	Buffer int
 	// BatchBytes is about how much one Send carries. Default: 256KiB.
 	BatchBytes int
+	// BatchRecords is the most records one Send carries. 0: no bound
+	// but BatchBytes.
+	BatchRecords int
+	// Linger is how long a batch that is not full (fewer records than
+	// BatchRecords, fewer bytes than BatchBytes) waits, from when its
+	// first record was queued, for more before it is sent: fewer,
+	// larger sends at low rates, for up to that much latency. 0: what
+	// the queue holds is sent at once. A full batch never waits, nor a
+	// sender that drains or stops.
+	Linger time.Duration
 	// MaxInflight bounds the records sent and not yet settled, for a
 	// pipelining transport whose Send must not block (a Kafka
 	// producer's buffer): the sender waits for acknowledgements before

@@ -279,6 +279,7 @@ func (h *Hub) Destruct() error {
 	h.leases = nil
 	if s != nil {
 		s.retiring = true
+		s.requestDrain()
 	}
 	h.mu.Unlock()
 	switch {

@@ -3,6 +3,8 @@ package forward
 import (
 	"context"
 	"errors"
+	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -60,19 +62,28 @@ func TestSenderHonoursRetryAfter(t *testing.T) {
 }
 
 // windowTransport takes every record it is sent and settles them only
-// when told to.
+// when told to, or (settleOnSend) as each batch is sent, as an HTTP
+// export does. It records each batch's size and when it came.
 type windowTransport struct {
-	mu      sync.Mutex
-	sent    int64
-	settled int64
-	broken  chan struct{}
+	settleOnSend bool
+	mu           sync.Mutex
+	sent         int64
+	settled      int64
+	sizes        []int
+	at           []time.Time
+	broken       chan struct{}
 }
 
 func (w *windowTransport) Connect(context.Context) (Session, error) { return w, nil }
 func (w *windowTransport) Send(recs []Record) error {
 	w.mu.Lock()
+	defer w.mu.Unlock()
 	w.sent += int64(len(recs))
-	w.mu.Unlock()
+	w.sizes = append(w.sizes, len(recs))
+	w.at = append(w.at, time.Now())
+	if w.settleOnSend {
+		w.settled = w.sent
+	}
 	return nil
 }
 func (w *windowTransport) Acked(wait time.Duration) (Ack, error) {
@@ -87,6 +98,11 @@ func (w *windowTransport) counts() (sent, settled int64) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return w.sent, w.settled
+}
+func (w *windowTransport) batches() ([]int, []time.Time) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return append([]int(nil), w.sizes...), append([]time.Time(nil), w.at...)
 }
 
 // TestSenderWindow: with MaxInflight, the sender sends no more than the
@@ -138,4 +154,155 @@ func TestSenderWindow(t *testing.T) {
 		tr.mu.Unlock()
 		return settled == 100
 	})
+}
+
+// startBatchSender runs a sender of a memory queue over a
+// windowTransport that settles what it is sent, with the given batch
+// settings; it is stopped when the test ends.
+func startBatchSender(t *testing.T, records, bytes int, linger time.Duration) (*windowTransport, *memQueue, *sender) {
+	t.Helper()
+	tr := &windowTransport{settleOnSend: true, broken: make(chan struct{})}
+	cfg := &Config{Key: "k", Transport: tr, Name: t.Name(), Buffer: 1000, BatchRecords: records, BatchBytes: bytes, Linger: linger,
+		BackoffMin: 10 * time.Millisecond, BackoffMax: 20 * time.Millisecond, Log: zaptest.NewLogger(t)}
+	meter := status.WriterMeter("forward-test", t.Name())
+	q := newMemQueue(t.Name(), 1000, meter)
+	s := newSender(cfg, q, meter, nil)
+	t.Cleanup(func() { s.requestStop(); <-s.done })
+	return tr, q, s
+}
+
+func putN(t *testing.T, q queue, n int) {
+	t.Helper()
+	for range n {
+		if err := q.put([]byte("0123456789")); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+func waitBatches(t *testing.T, tr *windowTransport, records int, within time.Duration) ([]int, []time.Time) {
+	t.Helper()
+	deadline := time.Now().Add(within)
+	for {
+		sizes, at := tr.batches()
+		n := 0
+		for _, s := range sizes {
+			n += s
+		}
+		if n >= records {
+			return sizes, at
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d records sent after %v, in batches %v", n, records, within, sizes)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+}
+
+// TestSenderBatchRecords: no batch carries more than BatchRecords or
+// (beyond its first record) more than BatchBytes; what is queued goes
+// in as few batches as that allows.
+func TestSenderBatchRecords(t *testing.T) {
+	for _, tc := range []struct {
+		records, bytes int
+		want           []int
+	}{
+		{10, 0, []int{10, 10, 5}},
+		{0, 40, []int{4, 4, 4, 4, 4, 4, 1}},
+		{10, 75, []int{7, 7, 7, 4}},
+		{1, 0, slices.Repeat([]int{1}, 25)},
+		{8, 5, slices.Repeat([]int{1}, 25)}, // each record alone exceeds the bytes
+	} {
+		t.Run(fmt.Sprintf("%d records %d bytes", tc.records, tc.bytes), func(t *testing.T) {
+			tr, q, s := startBatchSender(t, tc.records, tc.bytes, 0)
+			putN(t, q, 25)
+			go s.run()
+			if got, _ := waitBatches(t, tr, 25, 5*time.Second); !slices.Equal(got, tc.want) {
+				t.Errorf("batches %v, want %v", got, tc.want)
+			}
+		})
+	}
+}
+
+// TestSenderLinger: a partial batch waits for more up to Linger from
+// when its first record was queued, and no longer; a full batch does
+// not wait.
+func TestSenderLinger(t *testing.T) {
+	const linger = 300 * time.Millisecond
+	tr, q, s := startBatchSender(t, 10, 0, linger)
+	go s.run()
+	start := time.Now()
+	putN(t, q, 3)
+	time.Sleep(100 * time.Millisecond)
+	putN(t, q, 2)
+	sizes, at := waitBatches(t, tr, 5, 5*time.Second)
+	if !slices.Equal(sizes, []int{5}) {
+		t.Errorf("batches %v, want the 5 records in one", sizes)
+	}
+	if waited := at[0].Sub(start); waited < linger-20*time.Millisecond || waited > linger+time.Second {
+		t.Errorf("the partial batch went after %v, want about %v", waited, linger)
+	}
+
+	// 25 records at once: two full batches at once, the rest lingers.
+	start = time.Now()
+	putN(t, q, 25)
+	sizes, at = waitBatches(t, tr, 30, 5*time.Second)
+	if !slices.Equal(sizes, []int{5, 10, 10, 5}) {
+		t.Fatalf("batches %v, want 5, then 10, 10, 5", sizes)
+	}
+	if waited := at[2].Sub(start); waited > linger/2 {
+		t.Errorf("the full batches went after %v; a full batch does not linger", waited)
+	}
+	if waited := at[3].Sub(start); waited < linger-20*time.Millisecond {
+		t.Errorf("the partial batch after them went after %v, want about %v", waited, linger)
+	}
+
+	// Bytes make a batch full as records do.
+	tr2, q2, s2 := startBatchSender(t, 0, 50, 10*time.Second)
+	go s2.run()
+	start = time.Now()
+	putN(t, q2, 5)
+	if _, at := waitBatches(t, tr2, 5, 5*time.Second); at[0].Sub(start) > time.Second {
+		t.Errorf("a batch full by its bytes went after %v", at[0].Sub(start))
+	}
+}
+
+// TestSenderLingerCutShort: a sender asked to stop does not wait out a
+// linger (it leaves the batch in the queue for the next sender), and
+// one that drains sends the partial batch at once.
+func TestSenderLingerCutShort(t *testing.T) {
+	const linger = time.Minute
+	tr, q, s := startBatchSender(t, 10, 0, linger)
+	go s.run()
+	putN(t, q, 3)
+	time.Sleep(50 * time.Millisecond) // the sender has read them and lingers
+	start := time.Now()
+	s.requestStop()
+	select {
+	case <-s.done:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the sender did not stop within 5s of being asked")
+	}
+	t.Logf("stopped after %v", time.Since(start))
+	if sizes, _ := tr.batches(); len(sizes) > 0 {
+		t.Errorf("a stopping sender sent %v", sizes)
+	}
+	if d := q.depth(); d != 3 {
+		t.Errorf("queue depth %d after the stop, want the 3 records kept", d)
+	}
+
+	// The next sender of the queue drains: the records go at once.
+	tr2 := &windowTransport{settleOnSend: true, broken: make(chan struct{})}
+	cfg := *s.cfg
+	cfg.Transport = tr2
+	s2 := newSender(&cfg, q, s.meter, s)
+	defer func() { s2.requestStop(); <-s2.done }()
+	go s2.run()
+	time.Sleep(50 * time.Millisecond)
+	start = time.Now()
+	s2.requestDrain()
+	sizes, at := waitBatches(t, tr2, 3, 5*time.Second)
+	if !slices.Equal(sizes, []int{3}) || at[0].Sub(start) > time.Second {
+		t.Errorf("draining: batches %v after %v, want the 3 at once", sizes, at[0].Sub(start))
+	}
 }

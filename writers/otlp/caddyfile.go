@@ -1,6 +1,8 @@
 package otlp
 
 import (
+	"strconv"
+
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
@@ -24,6 +26,8 @@ import (
 //		}
 //		buffer               <entries>
 //		batch_size           <size>
+//		batch_records        <entries>
+//		batch_timeout        <duration>
 //		timeout              <duration>
 //		backoff              <min> [<max>]
 //	}
@@ -55,7 +59,7 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 		switch opt {
 		case "header", "resource_attribute":
 			want = 2
-		case "compression", "batch_size", "timeout":
+		case "compression", "batch_size", "batch_records", "batch_timeout", "timeout":
 		default:
 			return d.Errf("unrecognized otlp writer option '%s'", opt)
 		}
@@ -81,6 +85,23 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 				return d.Errf("batch_size: invalid size %q", args[0])
 			}
 			w.BatchSize = int(n)
+		case "batch_records":
+			n, err := strconv.Atoi(args[0])
+			if err != nil || n < 1 {
+				return d.Errf("batch_records: want a positive number of entries, got %q", args[0])
+			}
+			w.BatchRecords = n
+		case "batch_timeout":
+			dur, err := caddy.ParseDuration(args[0])
+			if err != nil {
+				return d.Errf("batch_timeout: %v", err)
+			}
+			// 0 here means no wait; in JSON it is the default, and
+			// a negative value is no wait.
+			if dur <= 0 {
+				dur = -1
+			}
+			w.BatchTimeout = caddy.Duration(dur)
 		case "timeout":
 			dur, err := caddy.ParseDuration(args[0])
 			if err != nil {

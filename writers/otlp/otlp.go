@@ -64,6 +64,15 @@ type Writer struct {
 	// 256KiB.
 	BatchSize int `json:"batch_size,omitempty"`
 
+	// The most entries one export carries. Default: 8192.
+	BatchRecords int `json:"batch_records,omitempty"`
+
+	// How long an export that is not full (batch_records entries or
+	// batch_size bytes) waits for more entries, from when its first
+	// entry was logged. A negative value: it goes at once. Default:
+	// 200ms.
+	BatchTimeout caddy.Duration `json:"batch_timeout,omitempty"`
+
 	// How long an export may take, from connecting to its answer.
 	// Default: 10s.
 	Timeout caddy.Duration `json:"timeout,omitempty"`
@@ -84,9 +93,13 @@ func (Writer) CaddyModule() caddy.ModuleInfo {
 	}
 }
 
-// Defaults.
+// Defaults. The batch is the OpenTelemetry Collector's batch
+// processor's (send_batch_size, timeout); 8192 records are also under
+// log_ingest's max_records (10000).
 const (
-	defaultTimeout = 10 * time.Second
+	defaultTimeout      = 10 * time.Second
+	defaultBatchRecords = 8192
+	defaultBatchTimeout = 200 * time.Millisecond
 )
 
 // Provision checks the settings, loads the certificates, and opens (or
@@ -97,6 +110,12 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	}
 	if w.Compression == "" {
 		w.Compression = "gzip"
+	}
+	if w.BatchRecords == 0 {
+		w.BatchRecords = defaultBatchRecords
+	}
+	if w.BatchTimeout == 0 {
+		w.BatchTimeout = caddy.Duration(defaultBatchTimeout)
 	}
 	if err := w.Options.Provision(); err != nil {
 		return fmt.Errorf("otlp writer: %w", err)
@@ -133,7 +152,7 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	// connection setting.
 	headerJSON, _ := json.Marshal(header)
 	headerSum := sha256.Sum256(headerJSON)
-	connKey, _ := json.Marshal([]any{endpoint.String(), headerSum[:], m.extra, w.Compression, w.CA, w.ClientCertificate, w.ClientKey, w.ClientCertificateAutomate, w.ServerName, w.BatchSize, w.Timeout, w.BackoffMin, w.BackoffMax})
+	connKey, _ := json.Marshal([]any{endpoint.String(), headerSum[:], m.extra, w.Compression, w.CA, w.ClientCertificate, w.ClientKey, w.ClientCertificateAutomate, w.ServerName, w.BatchSize, w.BatchRecords, w.BatchTimeout, w.Timeout, w.BackoffMin, w.BackoffMax})
 	w.cfg = &forward.Config{
 		Key: string(connKey),
 		Transport: &transport{
@@ -145,9 +164,11 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 			mapper:   m,
 			log:      log,
 		},
-		Name:       endpoint.String(),
-		BatchBytes: w.BatchSize,
-		Log:        log,
+		Name:         endpoint.String(),
+		BatchBytes:   w.BatchSize,
+		BatchRecords: w.BatchRecords,
+		Linger:       max(time.Duration(w.BatchTimeout), 0),
+		Log:          log,
 	}
 	key := w.Options.Apply(w.cfg)
 	// The lease ends with the config's context (ctx.Context: a
@@ -207,6 +228,9 @@ func (w *Writer) Validate() error {
 	}
 	if w.BatchSize < 0 {
 		return fmt.Errorf("otlp writer: batch_size %d: want a positive size", w.BatchSize)
+	}
+	if w.BatchRecords < 0 {
+		return fmt.Errorf("otlp writer: batch_records %d: want a positive number of entries", w.BatchRecords)
 	}
 	if w.Timeout < 0 {
 		return errors.New("otlp writer: timeout must not be negative")

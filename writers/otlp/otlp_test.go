@@ -3,6 +3,7 @@ package otlp
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,6 +33,8 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		}
 		buffer 5000
 		batch_size 1MiB
+		batch_records 500
+		batch_timeout 1s
 		timeout 5s
 		backoff 1s 1m
 	}`)
@@ -40,7 +43,7 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		t.Fatal(err)
 	}
 	got, _ := json.Marshal(&w)
-	want := `{"endpoint":"https://collector.example:4318","headers":{"Authorization":"Bearer {env.OTLP_KEY}","X-Scope":"shop"},"resource_attributes":{"deployment.environment.name":"prod"},"compression":"none","ca":"/etc/ca.pem","client_certificate":"/etc/c.pem","client_key":"/etc/c.key","server_name":"collector.internal","batch_size":1048576,"timeout":5000000000,"spool":{"dir":"/var/spool/otlp","max_size":2147483648,"on_full":"drop_oldest","fsync":"100ms"},"buffer":5000,"backoff_min":1000000000,"backoff_max":60000000000}`
+	want := `{"endpoint":"https://collector.example:4318","headers":{"Authorization":"Bearer {env.OTLP_KEY}","X-Scope":"shop"},"resource_attributes":{"deployment.environment.name":"prod"},"compression":"none","ca":"/etc/ca.pem","client_certificate":"/etc/c.pem","client_key":"/etc/c.key","server_name":"collector.internal","batch_size":1048576,"batch_records":500,"batch_timeout":1000000000,"timeout":5000000000,"spool":{"dir":"/var/spool/otlp","max_size":2147483648,"on_full":"drop_oldest","fsync":"100ms"},"buffer":5000,"backoff_min":1000000000,"backoff_max":60000000000}`
 	if string(got) != want {
 		t.Errorf("got  %s\nwant %s", got, want)
 	}
@@ -50,6 +53,10 @@ func TestUnmarshalCaddyfile(t *testing.T) {
 		"otlp http://a {\nheader X\n}",
 		"otlp http://a {\ncolour blue\n}",
 		"otlp http://a {\nbatch_size lots\n}",
+		"otlp http://a {\nbatch_records 0\n}",
+		"otlp http://a {\nbatch_records many\n}",
+		"otlp http://a {\nbatch_timeout soon\n}",
+		"otlp http://a {\nbatch_timeout 1s 2s\n}",
 		"otlp http://a {\nspool /x {\nsize 1\n}\n}",
 	} {
 		var w Writer
@@ -68,6 +75,7 @@ func TestValidate(t *testing.T) {
 		{Writer{Endpoint: "collector:4318"}, "want an http:// or https:// URL"},
 		{Writer{Endpoint: "ftp://collector"}, "want an http:// or https:// URL"},
 		{Writer{Endpoint: "http://collector", Compression: "zstd"}, "compression"},
+		{Writer{Endpoint: "http://collector", BatchRecords: -1}, "batch_records"},
 		{Writer{Endpoint: "http://collector", ResourceAttributes: map[string]string{"service.name": "x"}}, "service.name"},
 		{Writer{Endpoint: "http://collector", Options: forward.Options{Spool: &forward.Spool{Dir: "/x", MaxSize: 1 << 20, OnFull: "panic"}}}, "on_full"},
 	} {
@@ -156,5 +164,42 @@ func TestModule(t *testing.T) {
 	}
 	if got := c.got; got[0] != "paid" || got[1] != "not json" {
 		t.Errorf("bodies %q", got)
+	}
+}
+
+// TestBatchOptions checks the batch settings the sender gets, from the
+// Caddyfile and from JSON: the defaults, given values, and no wait.
+func TestBatchOptions(t *testing.T) {
+	for i, tc := range []struct {
+		caddyfile, json string
+		records         int
+		linger          time.Duration
+	}{
+		{caddyfile: "", records: 8192, linger: 200 * time.Millisecond},
+		{json: `{}`, records: 8192, linger: 200 * time.Millisecond},
+		{caddyfile: "batch_records 10\nbatch_timeout 50ms", records: 10, linger: 50 * time.Millisecond},
+		{json: `{"batch_records":10,"batch_timeout":"50ms"}`, records: 10, linger: 50 * time.Millisecond},
+		{caddyfile: "batch_timeout 0", records: 8192, linger: 0},
+		{json: `{"batch_timeout":-1}`, records: 8192, linger: 0},
+	} {
+		endpoint := fmt.Sprintf("http://127.0.0.1:9/batch%d", i)
+		var w Writer
+		if tc.json != "" {
+			if err := json.Unmarshal([]byte(tc.json), &w); err != nil {
+				t.Fatal(err)
+			}
+			w.Endpoint = endpoint
+		} else if err := w.UnmarshalCaddyfile(caddyfile.NewTestDispenser("otlp " + endpoint + " {\n" + tc.caddyfile + "\n}")); err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := caddy.NewContext(caddy.Context{Context: context.Background()})
+		err := w.Provision(ctx)
+		cancel()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if w.cfg.BatchRecords != tc.records || w.cfg.Linger != tc.linger {
+			t.Errorf("%q%s: batch of %d records, linger %v; want %d, %v", tc.caddyfile, tc.json, w.cfg.BatchRecords, w.cfg.Linger, tc.records, tc.linger)
+		}
 	}
 }

@@ -24,8 +24,10 @@ import (
 // transport is OTLP/HTTP (protobuf) to one endpoint: a
 // forward.Transport. A request answered with a 2xx settles its records
 // (its partial success counted as rejected); 429, 502, 503 and 504 end
-// the session with the Retry-After the peer asked for; another 4xx
-// settles the batch as rejected, as the peer will never take it.
+// the session with the Retry-After the peer asked for; so do 401, 403,
+// 407 and 404, answers about the writer (its credentials, its URL) that
+// a config reload fixes, not about the records; another 4xx settles the
+// batch as rejected, as the peer will never take it.
 type transport struct {
 	endpoint string
 	client   *http.Client
@@ -169,6 +171,13 @@ func (s *session) post(recs []forward.Record) error {
 		return err
 	case code == http.StatusRequestTimeout, code/100 != 4:
 		return fmt.Errorf("the OTLP endpoint answered %s: %s", resp.Status, reason(resp, answer))
+	case code == http.StatusUnauthorized, code == http.StatusForbidden, code == http.StatusProxyAuthRequired:
+		// A wrong or rotated API key: dropping would throw away the
+		// whole spool, batch by batch. The entries wait (as for an
+		// endpoint that is down) for a config with the right key.
+		return fmt.Errorf("the OTLP endpoint answered %s: %s: %w", resp.Status, reason(resp, answer), errCredentials)
+	case code == http.StatusNotFound:
+		return fmt.Errorf("the OTLP endpoint answered %s: %s: %w", resp.Status, reason(resp, answer), errNoReceiver)
 	case code == http.StatusRequestEntityTooLarge && len(recs) > 1:
 		half := len(recs) / 2
 		s.t.log.Warn("the OTLP endpoint found an export too large; sending it in halves",
@@ -236,3 +245,12 @@ func retryAfter(h string, now time.Time) time.Duration {
 }
 
 var errNotProvisioned = errors.New("otlp writer: not provisioned")
+
+// Answers about the writer rather than its records: the entries are
+// kept and sent again with the backoff until a config that fixes the
+// writer is loaded, bounded by the spool's max_size and on_full (or the
+// buffer).
+var (
+	errCredentials = errors.New("the endpoint refuses the writer's credentials (its headers, its client certificate); the entries are kept until a config with the right ones is loaded")
+	errNoReceiver  = errors.New("the endpoint has no OTLP logs receiver at this URL; the entries are kept until a config with the right endpoint is loaded")
+)

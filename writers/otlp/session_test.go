@@ -5,6 +5,7 @@ import (
 	"context"
 	stdtls "crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -189,12 +190,19 @@ func TestAnswers(t *testing.T) {
 		settled, rejd int64
 		retryAfter    time.Duration
 		wantErr       bool
+		is            error // the error's class, if any
 	}{
 		{name: "ok", status: 200, settled: 3},
 		{name: "partial", status: 200, body: mustMarshal(&collogs.ExportLogsServiceResponse{PartialSuccess: &collogs.ExportLogsPartialSuccess{RejectedLogRecords: 2}}), settled: 3, rejd: 2},
 		{name: "partial beyond the batch", status: 200, body: mustMarshal(&collogs.ExportLogsServiceResponse{PartialSuccess: &collogs.ExportLogsPartialSuccess{RejectedLogRecords: 9}}), settled: 3, rejd: 3},
 		{name: "bad request", status: 400, settled: 3, rejd: 3},
-		{name: "unauthorized", status: 401, settled: 3, rejd: 3},
+		{name: "unprocessable", status: 422, settled: 3, rejd: 3},
+		{name: "gone", status: 410, settled: 3, rejd: 3},
+		// About the writer, not its records: kept for a reload.
+		{name: "unauthorized", status: 401, wantErr: true, is: errCredentials},
+		{name: "forbidden", status: 403, wantErr: true, is: errCredentials},
+		{name: "proxy auth", status: 407, wantErr: true, is: errCredentials},
+		{name: "not found", status: 404, wantErr: true, is: errNoReceiver},
 		{name: "too many", status: 429, header: "7", wantErr: true, retryAfter: 7 * time.Second},
 		{name: "bad gateway", status: 502, wantErr: true},
 		{name: "unavailable date", status: 503, header: time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), wantErr: true, retryAfter: time.Hour},
@@ -221,6 +229,9 @@ func TestAnswers(t *testing.T) {
 			err = sess.Send(recs)
 			if (err != nil) != tc.wantErr {
 				t.Fatalf("Send: %v, want error %v", err, tc.wantErr)
+			}
+			if tc.is != nil && !errors.Is(err, tc.is) {
+				t.Errorf("Send: %v, want it to be %v", err, tc.is)
 			}
 			if err != nil {
 				if !strings.Contains(err.Error(), http.StatusText(tc.status)) {
