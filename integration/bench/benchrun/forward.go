@@ -109,7 +109,9 @@ type fwdTransport struct {
 	// captureExtra goes inside the output block of the capture run.
 	captureExtra string
 	// capture runs a stand-in peer that keeps the payloads the writer
-	// sends; its first answer waits for release.
+	// sends. One that answers (OTLP) holds its first answer until
+	// release, when the whole load is queued, so that every later batch
+	// is full.
 	capture func(e *fwdEnv, want int, release <-chan struct{}) (*fwdCapture, error)
 	// direct sends payloads to p as the writer would; delivered is
 	// closed once the peer has counted them all (or the run failed).
@@ -152,11 +154,9 @@ func (e *fwdEnv) clientTLS() *tls.Config {
 // producer straight to it) is one more entry.
 var fwdTransports = []*fwdTransport{
 	{
-		name:    "otlp",
-		prepare: prepareOtelcol,
-		startPeer: func(ctx context.Context, e *fwdEnv, dir string) (*fwdPeer, error) {
-			return startOtelcolPeer(ctx, e, dir)
-		},
+		name:      "otlp",
+		prepare:   prepareOtelcol,
+		startPeer: startOtelcolPeer,
 		output: func(e *fwdEnv, addr, spool string, buffer int, extra string) string {
 			return fmt.Sprintf("output otlp https://%s {\n\t\t\tca %s\n%s%s\t\t}\n\t\tformat json", addr, strconv.Quote(e.ca), fwdStorage(spool, buffer), extra)
 		},
@@ -169,11 +169,9 @@ var fwdTransports = []*fwdTransport{
 		directDesc:   "Go client posting the writer's gzip'd protobuf exports, one in flight",
 	},
 	{
-		name:    "tls",
-		prepare: prepareRsyslog,
-		startPeer: func(ctx context.Context, e *fwdEnv, dir string) (*fwdPeer, error) {
-			return startRsyslogTLSPeer(ctx, e, dir)
-		},
+		name:      "tls",
+		prepare:   prepareRsyslog,
+		startPeer: startRsyslogTLSPeer,
 		output: func(e *fwdEnv, addr, spool string, buffer int, extra string) string {
 			return fmt.Sprintf("output tls %s {\n\t\t\tca %s\n%s%s\t\t}\n\t\tformat syslog", addr, strconv.Quote(e.ca), fwdStorage(spool, buffer), extra)
 		},
@@ -294,7 +292,7 @@ func (o *options) runForward(ctx context.Context) *forwardReport {
 		}
 		rep.Peers[t.name] = desc
 		logf("forward: capturing what the %s writer sends", t.name)
-		p, summary, err := o.fwdCapture(ctx, e, t, rep.Buffer)
+		p, summary, err := o.captureWriter(ctx, e, t, rep.Buffer)
 		if err != nil {
 			rep.err = fmt.Errorf("capturing the %s writer's payloads: %w", t.name, err)
 			return rep
@@ -369,9 +367,9 @@ func (e *fwdEnv) sendLoad(ctx context.Context, port int) error {
 	return nil
 }
 
-// fwdCapture runs the load through t's writer in memory mode to a
+// captureWriter runs the load through t's writer in memory mode to a
 // stand-in peer and returns the payloads it sent, each record once.
-func (o *options) fwdCapture(ctx context.Context, e *fwdEnv, t *fwdTransport, buffer int) ([][]byte, string, error) {
+func (o *options) captureWriter(ctx context.Context, e *fwdEnv, t *fwdTransport, buffer int) ([][]byte, string, error) {
 	release := make(chan struct{})
 	released := sync.OnceFunc(func() { close(release) })
 	defer released()
@@ -396,10 +394,11 @@ func (o *options) fwdCapture(ctx context.Context, e *fwdEnv, t *fwdTransport, bu
 		return nil, "", err
 	}
 	// The load is in the writer's queue once Caddy's receiver has read
-	// it: a moment after the sender closed its connections.
+	// it, a moment after the sender closed its connections (were it not
+	// all there yet, a few exports would be short: no harm to the count).
 	time.Sleep(500 * time.Millisecond)
 	released()
-	if _, err := c.v.follow(runCtx, "the "+t.name+" capture", o.stall); err != nil {
+	if _, err := fwdWaitCount(runCtx, e.msgs, o.stall, false, "the "+t.name+" capture", c.count); err != nil {
 		return nil, "", fmt.Errorf("%w\n%s", err, tail(d.Output()))
 	}
 	time.Sleep(300 * time.Millisecond)
@@ -422,36 +421,30 @@ func (o *options) fwdCapture(ctx context.Context, e *fwdEnv, t *fwdTransport, bu
 // checks each record's sequence number.
 type fwdCapture struct {
 	addr     string
-	mu       sync.Mutex
-	v        *lockedVerifier
-	payloads [][]byte
 	close    func()
+	mu       sync.Mutex
+	v        *load.Verifier
+	payloads [][]byte
 }
 
-// lockedVerifier is a load.Verifier fed by the capture's connections
-// and read by follow.
-type lockedVerifier struct {
-	mu *sync.Mutex
-	v  *load.Verifier
+func newCapture(want int) *fwdCapture { return &fwdCapture{v: load.NewVerifier(want)} }
+
+// add keeps a payload and the records it carries (each a line with its
+// sequence number).
+func (c *fwdCapture) add(payload []byte, records ...[]byte) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.payloads = append(c.payloads, payload)
+	for _, r := range records {
+		c.v.Line(r)
+	}
 }
 
-func (l *lockedVerifier) line(b []byte) { l.v.Line(b) }
-
-func (l *lockedVerifier) Err() error { return l.v.Err() }
-
-// follow waits until every record arrived, as Verifier.Follow does.
-func (l *lockedVerifier) follow(ctx context.Context, what string, stall time.Duration) (time.Time, error) {
-	return fwdWaitCount(ctx, l.v.Want, stall, false, what, func() (int, error) {
-		l.mu.Lock()
-		defer l.mu.Unlock()
-		return l.v.Lines, nil
-	})
-}
-
-func newCapture(want int) *fwdCapture {
-	c := &fwdCapture{}
-	c.v = &lockedVerifier{mu: &c.mu, v: load.NewVerifier(want)}
-	return c
+// count is the number of records kept.
+func (c *fwdCapture) count() (int, error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.v.Lines, nil
 }
 
 // fwdWaitCount polls count until it reaches n (returning the time it
@@ -818,16 +811,15 @@ func captureOTLP(e *fwdEnv, want int, release <-chan struct{}) (*fwdCapture, err
 			http.Error(w, "capture: "+err.Error(), http.StatusBadRequest)
 			return
 		}
-		c.mu.Lock()
-		c.payloads = append(c.payloads, body)
+		var records [][]byte
 		for _, rl := range export.ResourceLogs {
 			for _, sl := range rl.ScopeLogs {
 				for _, lr := range sl.LogRecords {
-					c.v.line([]byte(lr.GetBody().GetStringValue()))
+					records = append(records, []byte(lr.GetBody().GetStringValue()))
 				}
 			}
 		}
-		c.mu.Unlock()
+		c.add(body, records...)
 		w.Header().Set("Content-Type", "application/x-protobuf")
 	})}
 	served := make(chan struct{})
@@ -951,10 +943,7 @@ func captureTLS(e *fwdEnv, want int, _ <-chan struct{}) (*fwdCapture, error) {
 					if _, err := io.ReadFull(r, frame); err != nil {
 						return
 					}
-					c.mu.Lock()
-					c.payloads = append(c.payloads, frame)
-					c.v.line(frame)
-					c.mu.Unlock()
+					c.add(frame, frame)
 				}
 			})
 		}
