@@ -550,7 +550,10 @@ func (o *options) fwdRun(ctx context.Context, e *fwdEnv, p *forwardPath, buffer 
 	}()
 	end, werr := peer.wait(runCtx, e.msgs, o.stall)
 	close(delivered)
-	if err := <-sent; err != nil {
+	if werr != nil {
+		cancel() // a sender held up by a stalled peer returns now
+	}
+	if err := <-sent; err != nil && werr == nil {
 		return forwardRun{Err: err}
 	}
 	if werr != nil {
