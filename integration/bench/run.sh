@@ -5,11 +5,15 @@
 # against a plain respond, the Go writer and encoder benchmarks, routing
 # by log blocks and path templates, access logs on five sites with Caddy
 # as shipped and with its logging core patched) and prints a Markdown
-# table. Options are benchrun's (run.sh -h lists them):
+# table; on request, forwarding (the otlp and tls writers against each
+# other and against an OpenTelemetry Collector and rsyslog fed directly,
+# -parts forward: it builds the Collector of integration/otelcol). Options
+# are benchrun's (run.sh -h lists them):
 #
 #   integration/bench/run.sh                  # full suite, about 10 minutes
 #   integration/bench/run.sh -quick           # tiny counts (smoke test)
 #   integration/bench/run.sh -out bench.md -pprof prof/
+#   integration/bench/run.sh -parts forward   # forwarding only, a few minutes
 #
 # syslog-ng is found through APPLOG_SYSLOG_NG (an unpacked syslog-ng-core,
 # as .ci/run prepares it), ~/.cache/caddy-applog/syslog-ng-core, or PATH.

@@ -1,9 +1,9 @@
 // Command otelcol is an OpenTelemetry Collector built from the
-// collector's modules at one release, for the integration tests: the
-// OTLP receiver, the otlphttp exporter and the contrib file exporter
-// (contrib at the same release), nothing else. It is a module
-// of its own so that the collector's dependencies never reach Caddy's
-// build.
+// collector's modules at one release, for the integration tests and the
+// benchmark suite: the OTLP receiver, the otlphttp exporter, the contrib
+// file exporter (contrib at the same release) and the nop exporter (the
+// suite's sink, which costs nothing), nothing else. It is a module of its
+// own so that the collector's dependencies never reach Caddy's build.
 package main
 
 import (
@@ -15,6 +15,7 @@ import (
 	"go.opentelemetry.io/collector/confmap"
 	"go.opentelemetry.io/collector/confmap/provider/fileprovider"
 	"go.opentelemetry.io/collector/exporter"
+	"go.opentelemetry.io/collector/exporter/nopexporter"
 	"go.opentelemetry.io/collector/exporter/otlphttpexporter"
 	"go.opentelemetry.io/collector/otelcol"
 	"go.opentelemetry.io/collector/receiver"
@@ -27,7 +28,7 @@ func factories() (otelcol.Factories, error) {
 	if err != nil {
 		return otelcol.Factories{}, err
 	}
-	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](otlphttpexporter.NewFactory(), fileexporter.NewFactory())
+	exporters, err := otelcol.MakeFactoryMap[exporter.Factory](otlphttpexporter.NewFactory(), fileexporter.NewFactory(), nopexporter.NewFactory())
 	if err != nil {
 		return otelcol.Factories{}, err
 	}

@@ -15,6 +15,10 @@
 //     40 log blocks;
 //  6. access logs on five sites, a log block each, against none, with
 //     Caddy as shipped and with its logging core patched (access.go);
+//  7. forwarding (forward.go, only when -parts names it): the otlp and
+//     tls writers, spooled and in memory, against each other and against
+//     their peers (an OpenTelemetry Collector, rsyslog on TLS) fed the
+//     same payloads by a plain client;
 //
 // and prints a Markdown table of the results and their ratios. Run it
 // through integration/bench/run.sh, which builds Caddy and this program:
@@ -84,7 +88,7 @@ func main() {
 	flag.StringVar(&o.out, "out", "", "also write the Markdown report to this file")
 	flag.StringVar(&o.rsyslogd, "rsyslogd", "rsyslogd", "rsyslogd binary")
 	flag.StringVar(&o.syslogNGRoot, "syslog-ng-root", testtool.SyslogNGRoot(), "an unpacked syslog-ng-core package (empty: syslog-ng on PATH)")
-	flag.StringVar(&parts, "parts", "syslog,ndjson,forms,gobench,routing,access", "the parts to run")
+	flag.StringVar(&parts, "parts", "syslog,ndjson,forms,gobench,routing,access", "the parts to run; forward (part 7) runs only when named")
 	flag.IntVar(&o.syslogMsgs, "syslog-msgs", 1_000_000, "syslog messages per daemon and round")
 	flag.IntVar(&o.syslogConns, "syslog-conns", 4, "TCP connections the syslog messages are spread over")
 	flag.IntVar(&o.syslogSize, "syslog-size", 200, "bytes per syslog message (RFC 5424, without the octet count)")
@@ -119,6 +123,7 @@ func main() {
 			"form-rounds": "2", "form-warmup": "100ms", "gobench-time": "2000x", "stall": "10s",
 			"routing-msgs": "20000", "routing-rounds": "1",
 			"access-phase": "300ms", "access-rounds": "2", "access-warmup": "100ms",
+			"forward-msgs": "5000", "forward-rounds": "1",
 		} {
 			if !set[name] {
 				_ = flag.Set(name, v)
@@ -245,6 +250,9 @@ func (o *options) run(ctx context.Context) int {
 	}
 	if o.parts["access"] && ctx.Err() == nil {
 		rep.access = o.runAccess(ctx)
+	}
+	if o.parts["forward"] && ctx.Err() == nil {
+		rep.forward = o.runForward(ctx)
 	}
 
 	text := rep.markdown()

@@ -18,10 +18,11 @@ type report struct {
 	gobench []goBenchRow
 	routing *routingReport
 	access  *accessResult
+	forward *forwardReport
 }
 
 func (r *report) failed() bool {
-	if r.access.failed() {
+	if r.access.failed() || r.forward.failed() {
 		return true
 	}
 	for _, s := range r.syslog {
@@ -159,6 +160,9 @@ func (r *report) markdown() string {
 	}
 	if r.access != nil {
 		r.access.markdown(p)
+	}
+	if r.forward != nil {
+		r.forward.markdown(p, o)
 	}
 	p("\n")
 	return b.String()
