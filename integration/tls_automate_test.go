@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"bytes"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
@@ -8,11 +9,18 @@ import (
 	"fmt"
 	"math/big"
 	"net"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
+	commonpb "go.opentelemetry.io/proto/otlp/common/v1"
+	logspb "go.opentelemetry.io/proto/otlp/logs/v1"
+	resourcepb "go.opentelemetry.io/proto/otlp/resource/v1"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/caddy-applog/caddy-applog/internal/testpki"
 	"github.com/caddy-applog/caddy-applog/internal/testtool"
@@ -74,11 +82,29 @@ const automateGlobal = `	admin 127.0.0.1:{{.AdminPort}}
 	}
 `
 
-// automateAggregatorCaddyfile receives syslog over mutual TLS with a
-// certificate from the tls app and clients trusted through trust_pool.
+// automateAggregatorCaddyfile receives the edge's records by two doors,
+// each requiring a client certificate from ROOT's CA: syslog over mutual
+// TLS (app via_syslog, whatever app the sender names, into received.log)
+// and log_ingest's OTLP door (app shop, into otlp.log). Both present the
+// certificate certificate_automate has the tls app manage for AGGREGATOR.
+//
+// A client that dials an IP address sends no SNI (Go never sends an IP),
+// and Caddy picks a connection policy by SNI, so the OTLP site has no
+// host: as https://AGGREGATOR:OPORT, it would require a client certificate
+// only of clients that send an SNI and take the others through its
+// catch-all policy, and automatic HTTPS would give that loopback name the
+// internal issuer rather than cert_issuer's ACME one. Without SNI, the tls
+// app serves the certificate of the local address. Client authentication
+// turns on strict_sni_host, which answers 421 to a Host header that is
+// not the (absent) SNI; with client certificates required of every
+// connection there is nothing for it to guard, so it is off.
 const automateAggregatorCaddyfile = `{
-GLOBAL	applog {
+GLOBAL	servers AGGREGATOR:OPORT {
+		strict_sni_host insecure_off
+	}
+	applog {
 		syslog tls/AGGREGATOR:RPORT {
+			app via_syslog
 			tls {
 				certificate_automate AGGREGATOR
 				trust_pool file ROOT
@@ -87,8 +113,14 @@ GLOBAL	applog {
 		facility shop
 	}
 	log received {
-		include applog.shop
+		include applog.via_syslog
 		output file {{.Dir}}/received.log
+		level DEBUG
+		format json
+	}
+	log otlp {
+		include applog.shop
+		output file {{.Dir}}/otlp.log
 		level DEBUG
 		format json
 	}
@@ -98,11 +130,25 @@ http://127.0.0.1:{{.HTTPPort}} {
 	bind 127.0.0.1
 	respond "ok"
 }
+
+https://:OPORT {
+	bind AGGREGATOR
+	tls {
+		client_auth {
+			mode require_and_verify
+			trust_pool file ROOT
+		}
+	}
+	handle /otlp/* {
+		log_ingest shop
+	}
+}
 `
 
-// automateEdgeCaddyfile forwards app `shop` to the aggregator with the
-// tls writer (format syslog, spooled), presenting a client certificate
-// from its tls app.
+// automateEdgeCaddyfile forwards app `shop` to the aggregator by two
+// writers, each spooled and presenting a client certificate from its tls
+// app: tls (format syslog) to the syslog receiver, and otlp (format json)
+// to the OTLP door.
 const automateEdgeCaddyfile = `{
 GLOBAL	applog {
 		facility shop
@@ -120,6 +166,17 @@ GLOBAL	applog {
 			facility local3
 		}
 	}
+	log tootlp {
+		include applog.shop
+		level DEBUG
+		output otlp OTLPURL {
+			ca ROOT
+			client_cert_automate EDGE
+			spool {{.Dir}}/spool-otlp
+			backoff 100ms 1s
+		}
+		format json
+	}
 }
 
 http://127.0.0.1:{{.HTTPPort}} {
@@ -134,15 +191,17 @@ http://127.0.0.1:{{.HTTPPort}} {
 `
 
 // TestTLSAutomate runs a mutual-TLS chain with no certificate files
-// configured by hand: a Caddy runs an ACME server (Caddy's PKI), the
+// configured by hand: a Caddy runs an ACME server (Caddy's PKI); the
 // aggregator Caddy's syslog tls/ receiver gets its certificate from it
 // over ACME (certificate_automate) and trusts its root for clients
-// (trust_pool), the edge Caddy's tls writer presents a client
-// certificate from the same ACME CA (client_cert_automate). Under load,
-// both certificates are renewed (short lifetimes): every record arrives
-// exactly once and the listener serves the renewed certificate without a
-// restart. Then the aggregator restarts, so that the edge connects again
-// with its renewed certificate: nothing is lost.
+// (trust_pool), as does its log_ingest OTLP door (client_auth); the edge
+// Caddy forwards every record by both its tls writer and its otlp writer,
+// each presenting a client certificate from the same ACME CA
+// (client_cert_automate). Under load, both certificates are renewed
+// (short lifetimes): every record arrives by each path, exactly once,
+// and both doors serve the renewed certificate without a restart. Then
+// the aggregator restarts, so that the edge connects again with its
+// renewed certificate: nothing is lost on either path.
 func TestTLSAutomate(t *testing.T) {
 	for _, ip := range []string{automateAggregatorIP, automateEdgeIP} {
 		l, err := net.Listen("tcp", ip+":80")
@@ -163,10 +222,13 @@ func TestTLSAutomate(t *testing.T) {
 		t.Fatalf("the ACME CA's root %s did not appear:\n%s", root, ca.Output())
 	}
 	rport := freeTCPPort(t, automateAggregatorIP+":0")
+	oport := freeTCPPort(t, automateAggregatorIP+":0")
+	otlpURL := fmt.Sprintf("https://%s:%d/otlp/v1/logs", automateAggregatorIP, oport)
 	fill := func(cfg, bind string) string {
 		cfg = strings.Replace(cfg, "GLOBAL", automateGlobal, 1)
 		return strings.NewReplacer("BIND", bind, "ACMEDIR", fmt.Sprintf("https://127.0.0.1:%d/acme/applog/directory", ca.HTTPPort),
-			"ROOT", root, "AGGREGATOR", automateAggregatorIP, "EDGE", automateEdgeIP, "RPORT", fmt.Sprint(rport)).Replace(cfg)
+			"ROOT", root, "AGGREGATOR", automateAggregatorIP, "EDGE", automateEdgeIP, "RPORT", fmt.Sprint(rport),
+			"OPORT", fmt.Sprint(oport), "OTLPURL", otlpURL).Replace(cfg)
 	}
 	agg := startCaddy(t, fill(automateAggregatorCaddyfile, automateAggregatorIP))
 	rootPool, err := tlsconfig.CertPool(root)
@@ -174,21 +236,35 @@ func TestTLSAutomate(t *testing.T) {
 		t.Fatal(err)
 	}
 	aggAddr := fmt.Sprintf("%s:%d", automateAggregatorIP, rport)
-	var first *big.Int
+	otlpAddr := fmt.Sprintf("%s:%d", automateAggregatorIP, oport)
+	var first, otlpFirst *big.Int
 	if !tlsWaitFor(30*time.Second, func() bool { first, err = automateServedSerial(aggAddr, rootPool); return err == nil }) {
 		t.Fatalf("the receiver served no certificate from the ACME CA: %v\naggregator:\n%s", err, agg.Output())
 	}
+	// The OTLP door serves the same certificate: verified against ROOT, so
+	// from the ACME CA, not from Caddy's internal one.
+	if otlpFirst, err = automateServedSerial(otlpAddr, rootPool); err != nil || otlpFirst.Cmp(first) != 0 {
+		t.Fatalf("the OTLP door serves %x (%v), want the receiver's certificate %x from the ACME CA\naggregator:\n%s", otlpFirst, err, first, agg.Output())
+	}
 
-	// trust_pool is enforced.
+	// trust_pool and client_auth are enforced.
 	automateRefusesRogue(t, aggAddr, rootPool)
+	automateOTLPRefusesRogue(t, agg, otlpURL, rootPool)
 
 	edge := startCaddy(t, fill(automateEdgeCaddyfile, automateEdgeIP))
-	peer := automatePeer(t, agg, rport)
+	paths := []automatePath{
+		{name: "syslog", peer: automatePeer(t, agg, rport, "received.log"),
+			writer: func() (tlsWriterSnap, bool) { return tlsWriterStatus(t, edge, aggAddr) }},
+		{name: "otlp", peer: automatePeer(t, agg, oport, "otlp.log"),
+			writer: func() (tlsWriterSnap, bool) { return otlpWriterStatus(t, edge, otlpURL) }},
+	}
 	marker := tlsMarker("automate")
 	load := tlsStartLoad(edge.URL("/_applog"), marker, 2, 5*time.Millisecond)
 	defer load.stop()
-	if got := peer.waitArrivals(marker, 1, 60*time.Second); len(got) == 0 {
-		t.Fatalf("no record reached the aggregator over mutual TLS\nedge:\n%s\naggregator:\n%s", edge.Output(), agg.Output())
+	for _, p := range paths {
+		if got := p.peer.waitArrivals(marker, 1, 60*time.Second); len(got) == 0 {
+			t.Fatalf("%s: no record reached the aggregator over mutual TLS\nedge:\n%s\naggregator:\n%s", p.name, edge.Output(), agg.Output())
+		}
 	}
 	edgeCert := filepath.Join(edge.Dir, "data", "caddy", "certificates", "*", automateEdgeIP, automateEdgeIP+".crt")
 	edgeFirst, err := automateFileSerial(edgeCert)
@@ -196,53 +272,86 @@ func TestTLSAutomate(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	// Both certificates renew under load (about 30 s after issuance).
-	var renewed, edgeRenewed *big.Int
+	// Both certificates renew under load (about 30 s after issuance), and
+	// both doors serve the aggregator's renewed one.
+	var renewed, otlpRenewed, edgeRenewed *big.Int
 	if !tlsWaitFor(90*time.Second, func() bool {
 		renewed, _ = automateServedSerial(aggAddr, rootPool)
+		otlpRenewed, _ = automateServedSerial(otlpAddr, rootPool)
 		edgeRenewed, _ = automateFileSerial(edgeCert)
-		return renewed != nil && renewed.Cmp(first) != 0 && edgeRenewed != nil && edgeRenewed.Cmp(edgeFirst) != 0
+		return renewed != nil && renewed.Cmp(first) != 0 && otlpRenewed != nil && otlpRenewed.Cmp(renewed) == 0 &&
+			edgeRenewed != nil && edgeRenewed.Cmp(edgeFirst) != 0
 	}) {
-		t.Fatalf("not renewed in 90 s: receiver serves %x (first %x), edge's certificate %x (first %x)\naggregator:\n%s", renewed, first, edgeRenewed, edgeFirst, agg.Output())
+		t.Fatalf("not renewed in 90 s: receiver serves %x (first %x), OTLP door %x, edge's certificate %x (first %x)\naggregator:\n%s",
+			renewed, first, otlpRenewed, edgeRenewed, edgeFirst, agg.Output())
 	}
 	time.Sleep(2 * time.Second)
 	accepted := load.acceptedNow()
-	ty := tlsWaitAll(peer, marker, seqsUpTo(load, accepted), 30*time.Second)
-	if dups, extra := ty.duplicates(); extra > 0 {
-		t.Errorf("renewal: %d records arrived twice: %s", len(dups), tlsShort(dups))
+	for _, p := range paths {
+		ty := tlsWaitAll(p.peer, marker, seqsUpTo(load, accepted), 30*time.Second)
+		if miss := ty.missing(seqsUpTo(load, accepted)); len(miss) > 0 {
+			t.Errorf("%s: renewal: %d records accepted before it have not arrived: %s", p.name, len(miss), tlsShort(miss))
+		}
+		if dups, extra := ty.duplicates(); extra > 0 {
+			t.Errorf("%s: renewal: %d records arrived twice: %s", p.name, len(dups), tlsShort(dups))
+		}
+		t.Logf("%s: renewal: %d records had arrived", p.name, len(ty.counts))
 	}
-	t.Logf("renewal: receiver certificate %x -> %x, edge's %x -> %x; %d records had arrived", first, renewed, edgeFirst, edgeRenewed, len(ty.counts))
+	t.Logf("renewal: aggregator's certificate %x -> %x, edge's %x -> %x", first, renewed, edgeFirst, edgeRenewed)
 
-	// The aggregator restarts on its storage: it serves the renewed
-	// certificate, and the edge's new connection presents its renewed one.
+	// The aggregator restarts on its storage: both doors serve the renewed
+	// certificate, and the edge's new connections present its renewed one.
 	agg.stop()
-	before := tlsCount(peer.outs(), marker).order
-	agg.launch(t)
-	var afterRestart *big.Int
-	if !tlsWaitFor(30*time.Second, func() bool { afterRestart, err = automateServedSerial(aggAddr, rootPool); return err == nil }) {
-		t.Fatalf("the restarted receiver served no certificate: %v\n%s", err, agg.Output())
+	before := make([][]int, len(paths))
+	for i, p := range paths {
+		before[i] = tlsCount(p.peer.outs(), marker).order
 	}
-	if afterRestart.Cmp(first) == 0 {
-		t.Errorf("the restarted receiver serves its first certificate %x, not a renewed one", first)
+	agg.launch(t)
+	for _, addr := range []string{aggAddr, otlpAddr} {
+		var afterRestart *big.Int
+		if !tlsWaitFor(30*time.Second, func() bool { afterRestart, err = automateServedSerial(addr, rootPool); return err == nil }) {
+			t.Fatalf("the restarted aggregator served no certificate on %s: %v\n%s", addr, err, agg.Output())
+		}
+		if afterRestart.Cmp(first) == 0 {
+			t.Errorf("the restarted aggregator serves its first certificate %x on %s, not a renewed one", first, addr)
+		}
 	}
 	time.Sleep(3 * time.Second)
 	all, failed := load.stop()
 	if failed > 0 {
 		t.Errorf("%d requests failed: %v", failed, load.lastErr)
 	}
-	ty = tlsWaitAll(peer, marker, all, 60*time.Second)
-	t.Logf("%d accepted, %d arrivals of %d distinct records", len(all), len(ty.order), len(ty.counts))
-	if miss := ty.missing(all); len(miss) > 0 {
-		t.Errorf("lost %d accepted records: %s\nedge:\n%s", len(miss), tlsShort(miss), edge.Output())
+	for i, p := range paths {
+		ty := tlsWaitAll(p.peer, marker, all, 60*time.Second)
+		t.Logf("%s: %d accepted, %d arrivals of %d distinct records", p.name, len(all), len(ty.order), len(ty.counts))
+		if miss := ty.missing(all); len(miss) > 0 {
+			t.Errorf("%s: lost %d accepted records: %s\nedge:\n%s", p.name, len(miss), tlsShort(miss), edge.Output())
+		}
+		if len(ty.order) <= len(before[i]) {
+			t.Errorf("%s: nothing arrived after the aggregator restarted (%d before, %d in all)", p.name, len(before[i]), len(ty.order))
+		}
+		tlsCheckDuplicates(t, p.name+": aggregator restart", before[i], ty)
+		var ws tlsWriterSnap
+		if !tlsWaitFor(5*time.Second, func() bool { ws, _ = p.writer(); return ws.SpoolDepth == 0 }) {
+			t.Errorf("%s: the edge's spool not empty after delivery: %+v", p.name, ws)
+		}
 	}
-	if len(ty.order) <= len(before) {
-		t.Errorf("nothing arrived after the aggregator restarted (%d before, %d in all)", len(before), len(ty.order))
+	// Each door files its records under its own app.
+	for file, app := range map[string]string{"received.log": "via_syslog", "otlp.log": "shop"} {
+		for _, l := range readLines(t, filepath.Join(agg.Dir, file)) {
+			if l["app"] != app {
+				t.Fatalf("%s: a record of app %v, want %s: %v", file, l["app"], app, l)
+			}
+		}
 	}
-	tlsCheckDuplicates(t, "aggregator restart", before, ty)
-	var ws tlsWriterSnap
-	if !tlsWaitFor(5*time.Second, func() bool { ws, _ = tlsWriterStatus(t, edge, aggAddr); return ws.SpoolDepth == 0 }) {
-		t.Errorf("spool not empty after delivery: %+v", ws)
-	}
+}
+
+// automatePath is one way the edge's records take to the aggregator: the
+// file its door writes them to, and the edge's writer on its status page.
+type automatePath struct {
+	name   string
+	peer   *tlsPeer
+	writer func() (tlsWriterSnap, bool)
 }
 
 // automateRefusesRogue checks that the receiver at addr refuses a
@@ -264,12 +373,54 @@ func automateRefusesRogue(t *testing.T, addr string, pool *x509.CertPool) {
 	}
 }
 
-// automatePeer reads what the receiver of Caddy s on port has written
-// to received.log, a line per record.
-func automatePeer(t *testing.T, s *server, port int) *tlsPeer {
+// automateOTLPRefusesRogue checks that the OTLP door at url refuses the
+// handshake of a client whose certificate another CA issued, and of one
+// with no certificate, and that the record each tried to export is not
+// written by the aggregator s.
+func automateOTLPRefusesRogue(t *testing.T, s *server, url string, pool *x509.CertPool) {
+	t.Helper()
+	rogue := testpki.NewCA(t, "applog rogue CA")
+	marker := tlsMarker("otlp-rogue")
+	for _, tc := range []struct {
+		name  string
+		certs []tls.Certificate
+	}{
+		{"a client certificate from another CA", []tls.Certificate{rogue.Issue(t, "rogue", x509.ExtKeyUsageClientAuth)}},
+		{"no client certificate", nil},
+	} {
+		export, err := proto.Marshal(&collogs.ExportLogsServiceRequest{ResourceLogs: []*logspb.ResourceLogs{{
+			Resource: &resourcepb.Resource{Attributes: []*commonpb.KeyValue{{Key: "service.name",
+				Value: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: "shop"}}}}},
+			ScopeLogs: []*logspb.ScopeLogs{{LogRecords: []*logspb.LogRecord{{
+				Body: &commonpb.AnyValue{Value: &commonpb.AnyValue_StringValue{StringValue: marker + " " + tc.name}}}}}},
+		}}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool, Certificates: tc.certs}}
+		resp, err := (&http.Client{Transport: tr, Timeout: 5 * time.Second}).Post(url, "application/x-protobuf", bytes.NewReader(export))
+		tr.CloseIdleConnections()
+		if err == nil {
+			resp.Body.Close()
+			t.Errorf("%s: the OTLP door answered %s, want it to refuse the handshake", tc.name, resp.Status)
+		} else if !strings.Contains(err.Error(), "certificate") {
+			t.Errorf("%s: %v, want the OTLP door to refuse the certificate", tc.name, err)
+		}
+	}
+	time.Sleep(500 * time.Millisecond) // what was taken would be written by now
+	for _, line := range tlsFileLines(filepath.Join(s.Dir, "otlp.log")) {
+		if strings.Contains(line, marker) {
+			t.Errorf("a refused client's record was written: %s", line)
+		}
+	}
+}
+
+// automatePeer reads what the doors of Caddy s have written to file
+// (in its folder), a line per record; port is the door's.
+func automatePeer(t *testing.T, s *server, port int, file string) *tlsPeer {
 	return &tlsPeer{name: "caddy", port: port, t: t, outs: func() []tlsArrival {
 		var out []tlsArrival
-		for _, line := range tlsFileLines(filepath.Join(s.Dir, "received.log")) {
+		for _, line := range tlsFileLines(filepath.Join(s.Dir, file)) {
 			out = append(out, tlsArrival{msg: line})
 		}
 		return out
@@ -411,7 +562,7 @@ func TestTLSAutomateInternal(t *testing.T) {
 		want = append(want, seq)
 	}
 	// Every record once: n distinct sequence numbers in n arrivals.
-	if ty := tlsWaitAll(automatePeer(t, s, rport), marker, want, 30*time.Second); len(ty.counts) != n || len(ty.order) != n {
+	if ty := tlsWaitAll(automatePeer(t, s, rport, "received.log"), marker, want, 30*time.Second); len(ty.counts) != n || len(ty.order) != n {
 		t.Fatalf("%d arrivals of %d distinct records, want each of %d once\n%s", len(ty.order), len(ty.counts), n, s.Output())
 	}
 	for _, l := range readLines(t, filepath.Join(s.Dir, "received.log")) {
