@@ -178,6 +178,12 @@ func (s *session) post(recs []forward.Record) error {
 		return fmt.Errorf("the OTLP endpoint answered %s: %s: %w", resp.Status, reason(resp, answer), errCredentials)
 	case code == http.StatusNotFound:
 		return fmt.Errorf("the OTLP endpoint answered %s: %s: %w", resp.Status, reason(resp, answer), errNoReceiver)
+	case code == http.StatusMisdirectedRequest:
+		// The server will not answer for this host on this connection
+		// (HTTP allows a retry on a new one): a server's or the
+		// writer's setting, not the entries'. The session ends, so
+		// the next export dials again.
+		return fmt.Errorf("the OTLP endpoint answered %s: %s: %w", resp.Status, reason(resp, answer), errMisdirected)
 	case code == http.StatusRequestEntityTooLarge && len(recs) > 1:
 		half := len(recs) / 2
 		s.t.log.Warn("the OTLP endpoint found an export too large; sending it in halves",
@@ -252,5 +258,6 @@ var errNotProvisioned = errors.New("otlp writer: not provisioned")
 // buffer).
 var (
 	errCredentials = errors.New("the endpoint refuses the writer's credentials (its headers, its client certificate); the entries are kept until a config with the right ones is loaded")
+	errMisdirected = errors.New("the endpoint does not serve this host name on this connection (check server_name and the server's TLS and Host settings); the entries are kept and sent again on a new connection")
 	errNoReceiver  = errors.New("the endpoint has no OTLP logs receiver at this URL; the entries are kept until a config with the right endpoint is loaded")
 )

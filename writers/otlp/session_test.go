@@ -203,6 +203,7 @@ func TestAnswers(t *testing.T) {
 		{name: "forbidden", status: 403, wantErr: true, is: errCredentials},
 		{name: "proxy auth", status: 407, wantErr: true, is: errCredentials},
 		{name: "not found", status: 404, wantErr: true, is: errNoReceiver},
+		{name: "misdirected", status: 421, wantErr: true, is: errMisdirected},
 		{name: "too many", status: 429, header: "7", wantErr: true, retryAfter: 7 * time.Second},
 		{name: "bad gateway", status: 502, wantErr: true},
 		{name: "unavailable date", status: 503, header: time.Now().Add(time.Hour).UTC().Format(http.TimeFormat), wantErr: true, retryAfter: time.Hour},
