@@ -257,7 +257,8 @@ func (s *server) URL(path string) string {
 }
 
 // startCaddy renders caddyfile as a text/template with .HTTPPort,
-// .AdminPort and .Dir, starts Caddy on it, and waits until it serves.
+// .AdminPort and .Dir, starts Caddy on it, and waits until it runs it
+// with every listener up.
 func startCaddy(t *testing.T, caddyfile string) *server {
 	t.Helper()
 	return startCaddyWith(t, caddyfile, nil)
@@ -279,8 +280,9 @@ func startCaddyWith(t *testing.T, caddyfile string, prepare func(dir string)) *s
 }
 
 // launch runs Caddy on the Caddyfile in s.Dir, with its data and config
-// folders there too, and waits until it listens on s.AdminPort and
-// s.HTTPPort; it is stopped when t ends.
+// folders there too, and waits until it runs that config and every
+// listener the config names is up (see waitListeners); it is stopped
+// when t ends.
 func (s *server) launch(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command(caddyBin, "run", "--config", filepath.Join(s.Dir, "Caddyfile"), "--adapter", "caddyfile")
@@ -292,6 +294,7 @@ func (s *server) launch(t *testing.T) {
 	}
 	s.d = d
 	t.Cleanup(s.stop)
+	s.waitListeners(t)
 }
 
 func (s *server) render(caddyfile string) []byte {
@@ -303,7 +306,8 @@ func (s *server) render(caddyfile string) []byte {
 	return b.Bytes()
 }
 
-// reload loads a new Caddyfile through the admin API, as `caddy reload` does.
+// reload loads a new Caddyfile through the admin API, as `caddy reload`
+// does, and waits until every listener of the new config is up.
 func (s *server) reload(caddyfile string) {
 	s.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/load", s.AdminPort), bytes.NewReader(s.render(caddyfile)))
@@ -321,6 +325,7 @@ func (s *server) reload(caddyfile string) {
 	// close them as they stop: a POST that picks one as it closes fails
 	// with EOF (net/http retries only idempotent requests).
 	http.DefaultClient.CloseIdleConnections()
+	s.waitListeners(s.t)
 }
 
 // stop ends Caddy gracefully, killing it if it does not exit in time.
