@@ -96,25 +96,6 @@ func freeUDPPort(t *testing.T) int {
 	})
 }
 
-// waitUDPBound waits (bounded) until something has bound the UDP port:
-// Caddy may answer HTTP before its applog app has started a receiver,
-// and a datagram sent before then is refused. Binding the port here
-// fails once Caddy holds it (its SO_REUSEPORT socket does not admit one
-// without the option).
-func waitUDPBound(t *testing.T, port int) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			return
-		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing bound UDP port %d within 10s", port)
-		}
-	}
-}
-
 // givenPorts are the ports handed out so far. The kernel may hand out a
 // port again once it was closed (after thousands of connections, often),
 // and Caddy listens with SO_REUSEPORT: two servers on one port would
@@ -145,16 +126,6 @@ func uniquePort(t *testing.T, pick func() (int, error)) int {
 	}
 	t.Fatal("no loopback port that was not handed out before, in 100 tries")
 	return 0
-}
-
-// tcpUp reports whether something accepts connections on a loopback port.
-func tcpUp(port int) bool {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 // server is a running Caddy started by startCaddy.
