@@ -70,7 +70,12 @@ func (s *server) waitListeners(t *testing.T) {
 // (waiting, up to limit, for a load under way) and returns the listen
 // addresses of its applog receivers and http servers.
 func (s *server) configListeners(limit time.Duration) ([]string, error) {
-	resp, err := (&http.Client{Timeout: limit}).Get(fmt.Sprintf("http://127.0.0.1:%d/config/", s.AdminPort))
+	// Its own connection, not kept: every load replaces the admin
+	// server, which closes the connections of the one before, and a
+	// request that picks such a connection from the shared pool as it
+	// closes fails.
+	c := &http.Client{Timeout: limit, Transport: &http.Transport{DisableKeepAlives: true}}
+	resp, err := c.Get(fmt.Sprintf("http://127.0.0.1:%d/config/", s.AdminPort))
 	if err != nil {
 		return nil, err
 	}
