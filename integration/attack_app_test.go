@@ -92,9 +92,7 @@ func appServer(t *testing.T) (s *server, sysUDP, pyTCP int, cfg string) {
 	t.Helper()
 	sysUDP, pyTCP = freeUDPPort(t), freePort(t)
 	cfg = strings.NewReplacer("SYSUDP", strconv.Itoa(sysUDP), "PYTCP", strconv.Itoa(pyTCP)).Replace(appCaddyfile)
-	s = startCaddy(t, cfg)
-	waitUDPBound(t, sysUDP)
-	return s, sysUDP, pyTCP, cfg
+	return startCaddy(t, cfg), sysUDP, pyTCP, cfg
 }
 
 // amplification waits for n entries in amp.log, checks each is marked

@@ -96,25 +96,6 @@ func freeUDPPort(t *testing.T) int {
 	})
 }
 
-// waitUDPBound waits (bounded) until something has bound the UDP port:
-// Caddy may answer HTTP before its applog app has started a receiver,
-// and a datagram sent before then is refused. Binding the port here
-// fails once Caddy holds it (its SO_REUSEPORT socket does not admit one
-// without the option).
-func waitUDPBound(t *testing.T, port int) {
-	t.Helper()
-	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
-		c, err := net.ListenPacket("udp", fmt.Sprintf("127.0.0.1:%d", port))
-		if err != nil {
-			return
-		}
-		c.Close()
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing bound UDP port %d within 10s", port)
-		}
-	}
-}
-
 // givenPorts are the ports handed out so far. The kernel may hand out a
 // port again once it was closed (after thousands of connections, often),
 // and Caddy listens with SO_REUSEPORT: two servers on one port would
@@ -145,16 +126,6 @@ func uniquePort(t *testing.T, pick func() (int, error)) int {
 	}
 	t.Fatal("no loopback port that was not handed out before, in 100 tries")
 	return 0
-}
-
-// tcpUp reports whether something accepts connections on a loopback port.
-func tcpUp(port int) bool {
-	c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", port), time.Second)
-	if err != nil {
-		return false
-	}
-	c.Close()
-	return true
 }
 
 // server is a running Caddy started by startCaddy.
@@ -257,7 +228,8 @@ func (s *server) URL(path string) string {
 }
 
 // startCaddy renders caddyfile as a text/template with .HTTPPort,
-// .AdminPort and .Dir, starts Caddy on it, and waits until it serves.
+// .AdminPort and .Dir, starts Caddy on it, and waits until it runs it
+// with every listener up.
 func startCaddy(t *testing.T, caddyfile string) *server {
 	t.Helper()
 	return startCaddyWith(t, caddyfile, nil)
@@ -279,8 +251,9 @@ func startCaddyWith(t *testing.T, caddyfile string, prepare func(dir string)) *s
 }
 
 // launch runs Caddy on the Caddyfile in s.Dir, with its data and config
-// folders there too, and waits until it listens on s.AdminPort and
-// s.HTTPPort; it is stopped when t ends.
+// folders there too, and waits until it runs that config and every
+// listener the config names is up (see waitListeners); it is stopped
+// when t ends.
 func (s *server) launch(t *testing.T) {
 	t.Helper()
 	cmd := exec.Command(caddyBin, "run", "--config", filepath.Join(s.Dir, "Caddyfile"), "--adapter", "caddyfile")
@@ -292,6 +265,7 @@ func (s *server) launch(t *testing.T) {
 	}
 	s.d = d
 	t.Cleanup(s.stop)
+	s.waitListeners(t)
 }
 
 func (s *server) render(caddyfile string) []byte {
@@ -303,7 +277,8 @@ func (s *server) render(caddyfile string) []byte {
 	return b.Bytes()
 }
 
-// reload loads a new Caddyfile through the admin API, as `caddy reload` does.
+// reload loads a new Caddyfile through the admin API, as `caddy reload`
+// does, and waits until every listener of the new config is up.
 func (s *server) reload(caddyfile string) {
 	s.t.Helper()
 	req, _ := http.NewRequest(http.MethodPost, fmt.Sprintf("http://127.0.0.1:%d/load", s.AdminPort), bytes.NewReader(s.render(caddyfile)))
@@ -321,6 +296,7 @@ func (s *server) reload(caddyfile string) {
 	// close them as they stop: a POST that picks one as it closes fails
 	// with EOF (net/http retries only idempotent requests).
 	http.DefaultClient.CloseIdleConnections()
+	s.waitListeners(s.t)
 }
 
 // stop ends Caddy gracefully, killing it if it does not exit in time.

@@ -63,9 +63,6 @@ func tlsStartReceiver(t *testing.T, p *tlsPKI, port int, clientCA string) *serve
 		r.(map[string]any)["tls"] = map[string]any{"certificate": p.ServerCert, "key": p.ServerKey, "client_ca": clientCA}
 	}
 	tlsLoadJSON(t, s, cfg)
-	if !tlsWaitFor(10*time.Second, func() bool { return tcpUp(port) }) {
-		t.Fatalf("receiver did not listen on %d:\n%s", port, s.Output())
-	}
 	return s
 }
 
@@ -91,7 +88,8 @@ func tlsAdapt(t *testing.T, s *server, caddyfile string) map[string]any {
 	return out.Result
 }
 
-// tlsLoadJSON loads a JSON config through the admin API's /load.
+// tlsLoadJSON loads a JSON config through the admin API's /load and
+// waits until every listener of it is up.
 func tlsLoadJSON(t *testing.T, s *server, cfg map[string]any) {
 	t.Helper()
 	b, err := json.Marshal(cfg)
@@ -107,6 +105,7 @@ func tlsLoadJSON(t *testing.T, s *server, cfg map[string]any) {
 		body, _ := io.ReadAll(resp.Body)
 		t.Fatalf("load: %s: %s", resp.Status, body)
 	}
+	s.waitListeners(t)
 }
 
 // TestTLSReceiverCaddyfileSyntax adapts the receiver's `tls` block as the
