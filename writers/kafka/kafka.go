@@ -4,6 +4,7 @@
 package kafka
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -146,6 +147,28 @@ const (
 // Provision checks the settings, loads the certificates, and opens (or
 // joins) the writer's queue and sender for the config being loaded.
 func (w *Writer) Provision(ctx caddy.Context) error {
+	// The lease ends with the config's context (ctx.Context: a
+	// caddy.Context value cannot be compared, the context inside can).
+	return w.provision(ctx.Context, ctx.Logger())
+}
+
+// provision is Provision with the config's context (the lease ends with
+// it) and logger given apart, which tests provide without Caddy.
+func (w *Writer) provision(ctx context.Context, log *zap.Logger) error {
+	if err := w.prepare(log); err != nil {
+		return err
+	}
+	hubKey := w.Options.Apply(w.cfg)
+	var err error
+	w.hub, err = forward.Acquire(ctx, "kafka", hubKey, w.cfg)
+	return err
+}
+
+// prepare fills in the defaults, checks the settings and builds the
+// forwarding Config with its transport: all of provisioning but the
+// hub's lease (the conformance suite leases its own hubs of the
+// transport).
+func (w *Writer) prepare(log *zap.Logger) error {
 	if w.Acks == "" {
 		w.Acks = "all"
 	}
@@ -181,7 +204,7 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 		}
 	}
 	name := strings.Join(w.Brokers, ",") + " " + w.Topic
-	log := ctx.Logger().With(zap.Strings("brokers", w.Brokers), zap.String("topic", w.Topic))
+	log = log.With(zap.Strings("brokers", w.Brokers), zap.String("topic", w.Topic))
 	opts, secret, err := w.clientOpts(log)
 	if err != nil {
 		return err
@@ -206,11 +229,7 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 		MaxInflight: maxInflight,
 		Log:         log,
 	}
-	hubKey := w.Options.Apply(w.cfg)
-	// The lease ends with the config's context (ctx.Context: a
-	// caddy.Context value cannot be compared, the context inside can).
-	w.hub, err = forward.Acquire(ctx.Context, "kafka", hubKey, w.cfg)
-	return err
+	return nil
 }
 
 // clientOpts builds the franz-go client's options, and returns the
