@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -14,7 +15,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
 	"go.uber.org/zap"
-	"go.uber.org/zap/zaptest"
+	"go.uber.org/zap/zapcore"
 
 	"github.com/caddy-applog/caddy-applog/internal/forward"
 	"github.com/caddy-applog/caddy-applog/internal/forward/forwardtest"
@@ -132,6 +133,37 @@ func (c *consumer) values() []string {
 	return vals
 }
 
+// testLogger logs to t until the test ends, and then nowhere: a
+// client's goroutines may still say something while the hub that owns
+// it winds down after the test (zaptest's logger would panic then).
+func testLogger(t testing.TB) *zap.Logger {
+	w := &testWriter{t: t}
+	t.Cleanup(func() {
+		w.mu.Lock()
+		w.done = true
+		w.mu.Unlock()
+	})
+	enc := zapcore.NewConsoleEncoder(zap.NewDevelopmentEncoderConfig())
+	return zap.New(zapcore.NewCore(enc, w, zapcore.DebugLevel))
+}
+
+type testWriter struct {
+	t    testing.TB
+	mu   sync.Mutex
+	done bool
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.done {
+		w.t.Log(strings.TrimSuffix(string(p), "\n"))
+	}
+	return len(p), nil
+}
+
+func (w *testWriter) Sync() error { return nil }
+
 // peerTopic is the topic of the conformance suite's peers: one
 // partition, so that the order of the records consumed is the order
 // produced.
@@ -227,7 +259,7 @@ func (p *peer) writer(log *zap.Logger) (*Writer, error) {
 }
 
 func (p *peer) Transport(t testing.TB) forward.Transport {
-	w, err := p.writer(zaptest.NewLogger(t))
+	w, err := p.writer(testLogger(t))
 	if err != nil {
 		t.Fatal(err)
 	}
