@@ -93,6 +93,9 @@ type Writer struct {
 
 	// The largest batch of records (and so record) the client sends to
 	// one partition; a record that cannot fit is dropped and counted.
+	// Brokers that refuse batches of this size (their message.max.bytes
+	// or the topic's max.message.bytes is lower) get batches half the
+	// size, again, until they take them; a warning says so.
 	// Default: 1000012 bytes, Kafka's max.message.bytes.
 	MaxMessageBytes int `json:"max_message_bytes,omitempty"`
 
@@ -213,17 +216,20 @@ func (w *Writer) prepare(log *zap.Logger) error {
 	// credentials hashed.
 	secretSum := sha256.Sum256([]byte(secret))
 	connKey, _ := json.Marshal([]any{w.Brokers, w.Topic, w.FallbackTopic, w.Key, w.Acks, w.DisableIdempotence, w.Compression, w.ClientID, w.TLS, w.Client, secretSum[:], w.MaxMessageBytes, w.AutoCreateTopics, w.DialTimeout, w.DeliveryTimeout, w.BackoffMin, w.BackoffMax})
+	tr := &transport{
+		opts:        opts,
+		pingTimeout: time.Duration(w.DialTimeout),
+		topic:       route,
+		key:         key,
+		meter:       status.WriterMeter("kafka", name),
+		log:         log,
+		dropLog:     new(ratelog.Limiter),
+	}
+	// Sessions' batches start at max_message_bytes (see Connect).
+	tr.batchMax.Store(int32(w.MaxMessageBytes))
 	w.cfg = &forward.Config{
-		Key: string(connKey),
-		Transport: &transport{
-			opts:        opts,
-			pingTimeout: time.Duration(w.DialTimeout),
-			topic:       route,
-			key:         key,
-			meter:       status.WriterMeter("kafka", name),
-			log:         log,
-			dropLog:     new(ratelog.Limiter),
-		},
+		Key:         string(connKey),
+		Transport:   tr,
 		Name:        name,
 		BatchBytes:  batchBytes,
 		MaxInflight: maxInflight,
@@ -240,7 +246,6 @@ func (w *Writer) clientOpts(log *zap.Logger) ([]kgo.Opt, string, error) {
 		kgo.ClientID(w.ClientID),
 		kgo.DialTimeout(time.Duration(w.DialTimeout)),
 		kgo.RecordDeliveryTimeout(time.Duration(w.DeliveryTimeout)),
-		kgo.ProducerBatchMaxBytes(int32(w.MaxMessageBytes)),
 		// Sized past the sender's window and one batch of the
 		// smallest entries, so that TryProduce never finds it full.
 		kgo.MaxBufferedRecords(maxInflight + batchBytes),

@@ -105,6 +105,34 @@ func TestTooLarge(t *testing.T) {
 	}
 }
 
+// TestBrokerLimitBelow: brokers whose limit is below max_message_bytes
+// refuse whole batches of small records; they are sent again in smaller
+// batches rather than dropped, and only the record too large for the
+// brokers alone is.
+func TestBrokerLimitBelow(t *testing.T) {
+	c := startCluster(t, kfake.SeedTopics(1, "logs"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "4096"}))
+	cons := consume(t, c, []string{"logs"})
+	h, out, logs := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "logs", Compression: "none"})
+	big := `{"app":"shop","msg":"` + strings.Repeat("x", 8000) + `"}`
+	var want []string
+	for i := range 300 {
+		if i == 100 {
+			put(t, out, big)
+			continue
+		}
+		put(t, out, entry("shop", i))
+		want = append(want, entry("shop", i))
+	}
+	emptied(t, h, 20*time.Second)
+	checkValues(t, cons.values(), want)
+	if m := h.Meter(); m.Dropped.Load() != 1 || m.Entries.Load() != 299 {
+		t.Errorf("meter: dropped %d (want 1), delivered %d (want 299)", m.Dropped.Load(), m.Entries.Load())
+	}
+	if logs.FilterMessageSnippet("sending smaller batches").Len() == 0 {
+		t.Error("no warning that max_message_bytes is above the brokers' limit")
+	}
+}
+
 // TestTemplatedTopicMissing: entries whose topic (from their fields)
 // does not exist are dropped and counted, and do not hold up the records
 // of the topics that do.
