@@ -143,6 +143,10 @@ const (
 	defaultMaxMessageBytes = 1000012
 	defaultDialTimeout     = 10 * time.Second
 	defaultDeliveryTimeout = 30 * time.Second
+	// The bounds of max_message_bytes: franz-go's smallest batch, and
+	// the largest request it writes (Kafka's socket.request.max.bytes).
+	minMessageBytes = 512
+	maxMessageBytes = 100 << 20
 	// batchBytes is about how much one Send hands the client.
 	batchBytes = 256 << 10
 )
@@ -339,11 +343,16 @@ func (w *Writer) Validate() error {
 			return errors.New("kafka writer: sasl needs a username")
 		}
 	}
-	if w.MaxMessageBytes < 0 || w.MaxMessageBytes > 1<<30 {
-		return fmt.Errorf("kafka writer: max_message_bytes %d: want up to 1GiB", w.MaxMessageBytes)
+	// The client refuses to start outside these bounds, which would
+	// leave every session failing.
+	if w.MaxMessageBytes != 0 && (w.MaxMessageBytes < minMessageBytes || w.MaxMessageBytes > maxMessageBytes) {
+		return fmt.Errorf("kafka writer: max_message_bytes %d: want 512 bytes to 100MiB (a broker's socket.request.max.bytes)", w.MaxMessageBytes)
 	}
-	if w.DialTimeout < 0 || w.DeliveryTimeout < 0 {
-		return errors.New("kafka writer: dial_timeout and delivery_timeout must not be negative")
+	if w.DialTimeout < 0 {
+		return errors.New("kafka writer: dial_timeout must not be negative")
+	}
+	if w.DeliveryTimeout != 0 && time.Duration(w.DeliveryTimeout) < time.Second {
+		return fmt.Errorf("kafka writer: delivery_timeout %v: want at least 1s", time.Duration(w.DeliveryTimeout))
 	}
 	if err := w.Client.Validate(); err != nil {
 		return fmt.Errorf("kafka writer: %w", err)

@@ -71,7 +71,7 @@ const minBatchMax = 1 << 10
 // earlier refusal did already. It reports false at minBatchMax.
 func (t *transport) shrinkBatches(from int32) bool {
 	to := max(from/2, minBatchMax)
-	if to == from {
+	if to >= from {
 		return false
 	}
 	if t.batchMax.CompareAndSwap(from, to) {
