@@ -107,9 +107,10 @@ type Writer struct {
 	// Default: 10s.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
-	// How long a record may wait for the brokers before the session
-	// is given up and begun again (a reconnect with backoff, the record
-	// sent again). Default: 30s.
+	// How long a record sent may wait for the brokers' acknowledgement
+	// before the session is given up and begun again (a reconnect with
+	// backoff, the record sent again), however long it was queued
+	// before. At least 1s. Default: 30s.
 	DeliveryTimeout caddy.Duration `json:"delivery_timeout,omitempty"`
 
 	// Where entries wait until delivered (spool, buffer) and the waits
@@ -221,13 +222,14 @@ func (w *Writer) prepare(log *zap.Logger) error {
 	secretSum := sha256.Sum256([]byte(secret))
 	connKey, _ := json.Marshal([]any{w.Brokers, w.Topic, w.FallbackTopic, w.Key, w.Acks, w.DisableIdempotence, w.Compression, w.ClientID, w.TLS, w.Client, secretSum[:], w.MaxMessageBytes, w.AutoCreateTopics, w.DialTimeout, w.DeliveryTimeout, w.BackoffMin, w.BackoffMax})
 	tr := &transport{
-		opts:        opts,
-		pingTimeout: time.Duration(w.DialTimeout),
-		topic:       route,
-		key:         key,
-		meter:       status.WriterMeter("kafka", name),
-		log:         log,
-		dropLog:     new(ratelog.Limiter),
+		opts:            opts,
+		pingTimeout:     time.Duration(w.DialTimeout),
+		deliveryTimeout: time.Duration(w.DeliveryTimeout),
+		topic:           route,
+		key:             key,
+		meter:           status.WriterMeter("kafka", name),
+		log:             log,
+		dropLog:         new(ratelog.Limiter),
 	}
 	// Sessions' batches start at max_message_bytes (see Connect).
 	tr.batchMax.Store(int32(w.MaxMessageBytes))
@@ -249,7 +251,6 @@ func (w *Writer) clientOpts(log *zap.Logger) ([]kgo.Opt, string, error) {
 		kgo.SeedBrokers(w.Brokers...),
 		kgo.ClientID(w.ClientID),
 		kgo.DialTimeout(time.Duration(w.DialTimeout)),
-		kgo.RecordDeliveryTimeout(time.Duration(w.DeliveryTimeout)),
 		// Sized past the sender's window and one batch of the
 		// smallest entries, so that TryProduce never finds it full.
 		kgo.MaxBufferedRecords(maxInflight + batchBytes),

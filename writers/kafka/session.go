@@ -28,11 +28,14 @@ import (
 type transport struct {
 	opts        []kgo.Opt // the client's, fixed at provisioning
 	pingTimeout time.Duration
-	topic       topicRoute
-	key         *entrytmpl.Template // nil: records have no key
-	meter       *status.Writer
-	log         *zap.Logger
-	dropLog     *ratelog.Limiter
+	// deliveryTimeout is how long a record sent may wait for the
+	// brokers' answer before the session is given up.
+	deliveryTimeout time.Duration
+	topic           topicRoute
+	key             *entrytmpl.Template // nil: records have no key
+	meter           *status.Writer
+	log             *zap.Logger
+	dropLog         *ratelog.Limiter
 	// batchMax is the largest batch a new session's client makes:
 	// max_message_bytes, halved each time the brokers refuse a batch of
 	// records that each fit it (their limit, or the topic's, is lower).
@@ -59,7 +62,7 @@ func (t *transport) Connect(ctx context.Context) (forward.Session, error) {
 		cl.Close()
 		return nil, fmt.Errorf("no broker answered: %w", err)
 	}
-	return &session{t: t, cl: cl, batchMax: batchMax, broken: make(chan struct{})}, nil
+	return &session{t: t, cl: cl, batchMax: batchMax, start: time.Now(), broken: make(chan struct{})}, nil
 }
 
 // minBatchMax is the smallest batch limit the brokers' refusals shrink
@@ -87,15 +90,17 @@ type session struct {
 	t        *transport
 	cl       *kgo.Client
 	batchMax int32 // the client's ProducerBatchMaxBytes
+	start    time.Time
 
 	mu       sync.Mutex
-	sent     int64   // records handed to the client
-	base     int64   // the index of done[0]
-	done     []uint8 // the outcome of records base..sent-1: 0 pending, 1 acknowledged, 2 refused for good
-	settled  int64   // leading records with an outcome
-	rejected int64   // of which refused
-	err      error   // why the session broke
-	reported bool    // Acked reported the counts once more after err
+	sent     int64           // records handed to the client
+	base     int64           // the index of done[0]
+	done     []uint8         // the outcome of records base..sent-1: 0 pending, 1 acknowledged, 2 refused for good
+	sentAt   []time.Duration // when each record of done was sent, since start
+	settled  int64           // leading records with an outcome
+	rejected int64           // of which refused
+	err      error           // why the session broke
+	reported bool            // Acked reported the counts once more after err
 	broken   chan struct{}
 	closed   atomic.Bool
 
@@ -149,6 +154,7 @@ func (s *session) Send(recs []forward.Record) error {
 		idx := s.sent
 		s.sent++
 		s.done = append(s.done, pending)
+		s.sentAt = append(s.sentAt, time.Since(s.start))
 		s.mu.Unlock()
 		// The window (forward.Config.MaxInflight) keeps the client's
 		// buffer from filling, so TryProduce does not refuse for that.
@@ -200,6 +206,7 @@ func (s *session) settle(idx int64, rec *kgo.Record, err error) {
 	// Forget the settled head now and then, not at each record.
 	if n := s.settled - s.base; n > 1024 && n > int64(len(s.done))/2 {
 		s.done = append(s.done[:0], s.done[n:]...)
+		s.sentAt = append(s.sentAt[:0], s.sentAt[n:]...)
 		s.base = s.settled
 	}
 }
@@ -220,6 +227,14 @@ func (s *session) Acked(wait time.Duration) (forward.Ack, error) {
 	forward.Pause(wait, s.broken)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The session, not the client, times records out: franz-go's
+	// delivery timeout counts from a record's timestamp (when it was
+	// queued), so a record held through an outage longer than the
+	// timeout would time out at once in every session to come.
+	if s.err == nil && s.t.deliveryTimeout > 0 && s.settled < s.sent && time.Since(s.start)-s.sentAt[s.settled-s.base] > s.t.deliveryTimeout {
+		s.err = fmt.Errorf("the brokers did not acknowledge a record within %v (delivery_timeout)", s.t.deliveryTimeout)
+		close(s.broken)
+	}
 	if s.err != nil {
 		// The records settled before the break count once more, so
 		// the sender commits them rather than sending them again.

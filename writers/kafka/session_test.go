@@ -399,3 +399,55 @@ func TestTLS(t *testing.T) {
 	})
 	checkValues(t, cons.values(), want)
 }
+
+// TestOutage: the brokers go away (each connection asking for metadata
+// or producing is closed) for longer than delivery_timeout, with records
+// held before the outage began (they age in the queue) or in flight
+// when it began (the session gives them up and the next one sends them
+// again); within delivery_timeout the client sends again by itself.
+// Every record arrives, in order.
+func TestOutage(t *testing.T) {
+	for _, tc := range []struct {
+		name            string
+		acks            string
+		deliveryTimeout time.Duration
+		inFlight        bool // records sent before the outage, else held from its start
+		broken          bool // sessions given up
+	}{
+		{"held", "all", time.Second, false, true},
+		{"in flight", "all", time.Second, true, true},
+		{"in flight acks leader", "leader", time.Second, true, true},
+		{"in flight within delivery_timeout", "all", 0, true, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			p := startPeer(t).(*peer)
+			if !tc.inFlight {
+				p.SetDown(true)
+			}
+			h, out, _ := startWriter(t, &Writer{Brokers: p.c.ListenAddrs(), Topic: peerTopic, Acks: tc.acks, DeliveryTimeout: caddy.Duration(tc.deliveryTimeout)})
+			const n = 600
+			for i := range n / 2 {
+				put(t, out, fmt.Sprintf("record %05d", i))
+			}
+			if tc.inFlight {
+				emptied(t, h, 10*time.Second)
+				p.SetDown(true)
+			}
+			for i := n / 2; i < n; i++ {
+				put(t, out, fmt.Sprintf("record %05d", i))
+			}
+			time.Sleep(2 * time.Second)
+			if h.Depth() == 0 {
+				t.Fatal("records were delivered while the brokers were down")
+			}
+			p.SetDown(false)
+			emptied(t, h, 20*time.Second)
+			dups := forwardtest.CheckAllOnce(t, p.Received(), n)
+			errs := h.Meter().Errors.Load()
+			t.Logf("%d duplicates, %d failed sessions", dups, errs)
+			if tc.broken != (errs > 0) {
+				t.Errorf("%d failed sessions, want them %v", errs, tc.broken)
+			}
+		})
+	}
+}
