@@ -451,3 +451,59 @@ func TestOutage(t *testing.T) {
 		})
 	}
 }
+
+// TestLeadersMove: partitions change leaders and a broker leaves while
+// records flow; every record arrives once and each key's records stay
+// in order.
+func TestLeadersMove(t *testing.T) {
+	c := startCluster(t, kfake.SeedTopics(6, "keyed"))
+	cons := consume(t, c, []string{"keyed"})
+	h, out, _ := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "keyed", Key: "{host}"})
+	const n, hosts = 3000, 5
+	for i := range n {
+		put(t, out, fmt.Sprintf(`{"host":"web-%d","n":%d}`, i%hosts, i))
+		switch i {
+		case n / 4:
+			c.ShufflePartitionLeaders()
+		case n / 2:
+			if err := c.MoveTopicPartition("keyed", 0, (c.LeaderFor("keyed", 0)+1)%3); err != nil {
+				t.Fatal(err)
+			}
+		case 3 * n / 4:
+			if err := c.RemoveNode(1); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if i%100 == 0 {
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+	emptied(t, h, 20*time.Second)
+	seen := map[int]bool{}
+	last := map[string]int{}
+	dups := 0
+	for _, r := range cons.records() {
+		var i int
+		if _, err := fmt.Sscanf(string(r.Value), `{"host":"web-%d","n":%d}`, new(int), &i); err != nil {
+			t.Fatalf("%q: %v", r.Value, err)
+		}
+		if seen[i] {
+			dups++
+			continue
+		}
+		seen[i] = true
+		key := string(r.Key)
+		if l, ok := last[key]; ok && i < l {
+			t.Fatalf("key %s: record %d after %d", key, i, l)
+		}
+		last[key] = i
+	}
+	if len(seen) != n {
+		t.Fatalf("%d distinct records arrived, want %d", len(seen), n)
+	}
+	// The idempotent producer retries to the new leader without
+	// writing a record twice.
+	if dups != 0 {
+		t.Errorf("%d duplicates", dups)
+	}
+}
