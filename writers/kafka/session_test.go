@@ -420,6 +420,7 @@ func TestOutage(t *testing.T) {
 		{"in flight within delivery_timeout", "all", 0, true, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel() // each waits out its outage
 			p := startPeer(t).(*peer)
 			if !tc.inFlight {
 				p.SetDown(true)
