@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -63,6 +64,44 @@ func emptied(t *testing.T, h *forward.Hub, limit time.Duration) {
 
 func entry(app string, n int) string { return fmt.Sprintf(`{"app":%q,"n":%d}`, app, n) }
 
+// putEntries writes n entries of app, and returns them.
+func putEntries(t *testing.T, out io.Writer, app string, n int) []string {
+	t.Helper()
+	var want []string
+	for i := range n {
+		put(t, out, entry(app, i))
+		want = append(want, entry(app, i))
+	}
+	return want
+}
+
+// putWithBig writes n entries of which those at big are 8000 bytes of
+// message, and returns the others.
+func putWithBig(t *testing.T, out io.Writer, n int, big ...int) []string {
+	t.Helper()
+	var want []string
+	for i := range n {
+		if slices.Contains(big, i) {
+			put(t, out, `{"app":"shop","msg":"`+strings.Repeat("x", 8000)+`"}`)
+			continue
+		}
+		put(t, out, entry("shop", i))
+		want = append(want, entry("shop", i))
+	}
+	return want
+}
+
+// checkRefused checks that w's sessions fail and its entry waits.
+func checkRefused(t *testing.T, w *Writer) {
+	t.Helper()
+	h, out, _ := startWriter(t, w)
+	put(t, out, entry("stranger", 0))
+	forwardtest.WaitFor(t, 10*time.Second, "a failed session", func() bool { return h.Meter().Errors.Load() > 0 })
+	if h.Depth() != 1 {
+		t.Errorf("%d records held, want 1", h.Depth())
+	}
+}
+
 // checkValues checks that got is want, in order.
 func checkValues(t *testing.T, got, want []string) {
 	t.Helper()
@@ -83,16 +122,7 @@ func TestTooLarge(t *testing.T) {
 	c := startCluster(t, kfake.SeedTopics(1, "logs"))
 	cons := consume(t, c, []string{"logs"})
 	h, out, logs := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "logs", MaxMessageBytes: 4096})
-	big := `{"app":"shop","msg":"` + strings.Repeat("x", 8000) + `"}`
-	var want []string
-	for i := range 300 {
-		if i == 100 || i == 200 {
-			put(t, out, big)
-			continue
-		}
-		put(t, out, entry("shop", i))
-		want = append(want, entry("shop", i))
-	}
+	want := putWithBig(t, out, 300, 100, 200)
 	emptied(t, h, 10*time.Second)
 	checkValues(t, cons.values(), want)
 	m := h.Meter()
@@ -113,16 +143,7 @@ func TestBrokerLimitBelow(t *testing.T) {
 	c := startCluster(t, kfake.SeedTopics(1, "logs"), kfake.BrokerConfigs(map[string]string{"message.max.bytes": "4096"}))
 	cons := consume(t, c, []string{"logs"})
 	h, out, logs := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "logs", Compression: "none"})
-	big := `{"app":"shop","msg":"` + strings.Repeat("x", 8000) + `"}`
-	var want []string
-	for i := range 300 {
-		if i == 100 {
-			put(t, out, big)
-			continue
-		}
-		put(t, out, entry("shop", i))
-		want = append(want, entry("shop", i))
-	}
+	want := putWithBig(t, out, 300, 100)
 	emptied(t, h, 20*time.Second)
 	checkValues(t, cons.values(), want)
 	if m := h.Meter(); m.Dropped.Load() != 1 || m.Entries.Load() != 299 {
@@ -170,11 +191,7 @@ func TestFixedTopicMissing(t *testing.T) {
 	c := startCluster(t)
 	cons := consume(t, c, []string{"logs"})
 	h, out, _ := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "logs"})
-	var want []string
-	for i := range 100 {
-		put(t, out, entry("shop", i))
-		want = append(want, entry("shop", i))
-	}
+	want := putEntries(t, out, "shop", 100)
 	start := time.Now()
 	forwardtest.WaitFor(t, 30*time.Second, "a failed session", func() bool { return h.Meter().Errors.Load() > 0 })
 	t.Logf("the first session failed after %v: %s", time.Since(start), h.LastError())
@@ -189,47 +206,45 @@ func TestFixedTopicMissing(t *testing.T) {
 	checkValues(t, cons.values(), want)
 }
 
-// TestKeys: records with one key land in one partition, in order.
-func TestKeys(t *testing.T) {
-	c := startCluster(t, kfake.SeedTopics(4, "keyed"))
-	cons := consume(t, c, []string{"keyed"})
-	h, out, _ := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "keyed", Key: "{host}"})
-	const n, hosts = 2000, 7
-	for i := range n {
-		// Host names differ in case only from their key.
-		put(t, out, fmt.Sprintf(`{"host":"Web-%d","n":%d}`, i%hosts, i))
-	}
-	emptied(t, h, 10*time.Second)
-	recs := cons.records()
-	if len(recs) != n {
-		t.Fatalf("%d records consumed, want %d", len(recs), n)
-	}
+// keyedHosts is how many hosts, and so keys, the keyed tests' entries
+// name.
+const keyedHosts = 7
+
+// keyedEntry is entry i of host i%keyedHosts, whose name differs in case
+// only from its key.
+func keyedEntry(i int) string { return fmt.Sprintf(`{"host":"Web-%d","n":%d}`, i%keyedHosts, i) }
+
+// checkKeyed checks that recs hold keyedEntry 0..n-1, each once, under
+// its host's key, each key in one partition, in order; it returns how
+// many partitions the keys used.
+func checkKeyed(t *testing.T, recs []*kgo.Record, n int) int {
+	t.Helper()
 	partition := map[string]int32{}
 	last := map[string]int{}
 	used := map[int32]bool{}
 	for _, r := range recs {
-		var host string
 		var i int
 		if _, err := fmt.Sscanf(string(r.Value), `{"host":"Web-%d","n":%d}`, new(int), &i); err != nil {
 			t.Fatalf("%q: %v", r.Value, err)
 		}
-		host = string(r.Key)
-		if want := fmt.Sprintf("web-%d", i%hosts); host != want {
-			t.Fatalf("record %d has key %q, want %q", i, host, want)
+		key := string(r.Key)
+		if want := fmt.Sprintf("web-%d", i%keyedHosts); key != want {
+			t.Fatalf("record %d has key %q, want %q", i, key, want)
 		}
-		if p, ok := partition[host]; ok && p != r.Partition {
-			t.Fatalf("key %s in partitions %d and %d", host, p, r.Partition)
+		if p, ok := partition[key]; ok && p != r.Partition {
+			t.Fatalf("key %s in partitions %d and %d", key, p, r.Partition)
 		}
-		partition[host] = r.Partition
+		partition[key] = r.Partition
 		used[r.Partition] = true
-		if l, ok := last[host]; ok && i <= l {
-			t.Fatalf("key %s: record %d after %d", host, i, l)
+		if l, ok := last[key]; ok && i <= l {
+			t.Fatalf("key %s: record %d after %d (out of order, or twice)", key, i, l)
 		}
-		last[host] = i
+		last[key] = i
 	}
-	if len(used) < 2 {
-		t.Errorf("%d keys all in one partition of 4", hosts)
+	if len(recs) != n {
+		t.Fatalf("%d records consumed, want %d", len(recs), n)
 	}
+	return len(used)
 }
 
 // TestAcks: with acks leader and none, every record arrives.
@@ -239,11 +254,7 @@ func TestAcks(t *testing.T) {
 		t.Run(acks, func(t *testing.T) {
 			cons := consume(t, c, []string{acks})
 			h, out, _ := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: acks, Acks: acks})
-			var want []string
-			for i := range 1000 {
-				put(t, out, entry(acks, i))
-				want = append(want, entry(acks, i))
-			}
+			want := putEntries(t, out, acks, 1000)
 			emptied(t, h, 10*time.Second)
 			checkValues(t, cons.values(), want)
 		})
@@ -330,10 +341,7 @@ func TestSASL(t *testing.T) {
 			t.Setenv("KAFKA_TEST_PASSWORD", tc.pass)
 			h, out, _ := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "logs",
 				SASL: &SASL{Mechanism: mech, Username: user, Password: "{env.KAFKA_TEST_PASSWORD}"}})
-			for i := range 100 {
-				put(t, out, entry(mech, i))
-				want = append(want, entry(mech, i))
-			}
+			want = append(want, putEntries(t, out, mech, 100)...)
 			emptied(t, h, 10*time.Second)
 			if h.Meter().Errors.Load() != 0 {
 				t.Errorf("%d failed sessions: %s", h.Meter().Errors.Load(), h.LastError())
@@ -345,13 +353,8 @@ func TestSASL(t *testing.T) {
 	t.Run("wrong password", func(t *testing.T) {
 		// Another topic: a writer of the same brokers and topic would
 		// share the hub (the queue) of the writers above.
-		h, out, _ := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "intruders",
+		checkRefused(t, &Writer{Brokers: c.ListenAddrs(), Topic: "intruders",
 			SASL: &SASL{Mechanism: "scram-sha-256", Username: "scram256-user", Password: "wrong"}})
-		put(t, out, entry("intruder", 0))
-		forwardtest.WaitFor(t, 10*time.Second, "a failed session", func() bool { return h.Meter().Errors.Load() > 0 })
-		if h.Depth() != 1 {
-			t.Errorf("%d records held, want 1", h.Depth())
-		}
 	})
 	checkValues(t, cons.values(), want)
 }
@@ -379,23 +382,14 @@ func TestTLS(t *testing.T) {
 	w.CA = filepath.Join(dir, "ca.pem")
 	w.ClientCertificate, w.ClientKey = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client.key")
 	h, out, _ := startWriter(t, w)
-	var want []string
-	for i := range 100 {
-		put(t, out, entry("shop", i))
-		want = append(want, entry("shop", i))
-	}
+	want := putEntries(t, out, "shop", 100)
 	emptied(t, h, 10*time.Second)
 	checkValues(t, cons.values(), want)
 
 	t.Run("no client certificate", func(t *testing.T) {
 		w := &Writer{Brokers: c.ListenAddrs(), Topic: "strangers", TLS: true} // a hub of its own
 		w.CA = filepath.Join(dir, "ca.pem")
-		h, out, _ := startWriter(t, w)
-		put(t, out, entry("stranger", 0))
-		forwardtest.WaitFor(t, 10*time.Second, "a failed session", func() bool { return h.Meter().Errors.Load() > 0 })
-		if h.Depth() != 1 {
-			t.Errorf("%d records held, want 1", h.Depth())
-		}
+		checkRefused(t, w)
 	})
 	checkValues(t, cons.values(), want)
 }
@@ -453,58 +447,48 @@ func TestOutage(t *testing.T) {
 	}
 }
 
-// TestLeadersMove: partitions change leaders and a broker leaves while
-// records flow; every record arrives once and each key's records stay
-// in order.
-func TestLeadersMove(t *testing.T) {
-	c := startCluster(t, kfake.SeedTopics(6, "keyed"))
-	cons := consume(t, c, []string{"keyed"})
-	h, out, _ := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "keyed", Key: "{host}"})
-	const n, hosts = 3000, 5
-	for i := range n {
-		put(t, out, fmt.Sprintf(`{"host":"web-%d","n":%d}`, i%hosts, i))
-		switch i {
-		case n / 4:
-			c.ShufflePartitionLeaders()
-		case n / 2:
-			if err := c.MoveTopicPartition("keyed", 0, (c.LeaderFor("keyed", 0)+1)%3); err != nil {
-				t.Fatal(err)
+// TestKeys: records with one key land in one partition, in order, also
+// while partitions change leaders and a broker leaves (the idempotent
+// producer sends to the new leader without writing a record twice).
+func TestKeys(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		during func(c *kfake.Cluster, i, n int) error
+	}{
+		{"steady", nil},
+		{"leaders move", func(c *kfake.Cluster, i, n int) error {
+			switch i {
+			case n / 4:
+				c.ShufflePartitionLeaders()
+			case n / 2:
+				return c.MoveTopicPartition("keyed", 0, (c.LeaderFor("keyed", 0)+1)%3)
+			case 3 * n / 4:
+				return c.RemoveNode(1)
 			}
-		case 3 * n / 4:
-			if err := c.RemoveNode(1); err != nil {
-				t.Fatal(err)
+			return nil
+		}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			c := startCluster(t, kfake.SeedTopics(4, "keyed"))
+			cons := consume(t, c, []string{"keyed"})
+			h, out, _ := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "keyed", Key: "{host}"})
+			const n = 3000
+			for i := range n {
+				put(t, out, keyedEntry(i))
+				if tc.during == nil {
+					continue
+				}
+				if err := tc.during(c, i, n); err != nil {
+					t.Fatal(err)
+				}
+				if i%100 == 0 {
+					time.Sleep(10 * time.Millisecond) // let the records flow
+				}
 			}
-		}
-		if i%100 == 0 {
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-	emptied(t, h, 20*time.Second)
-	seen := map[int]bool{}
-	last := map[string]int{}
-	dups := 0
-	for _, r := range cons.records() {
-		var i int
-		if _, err := fmt.Sscanf(string(r.Value), `{"host":"web-%d","n":%d}`, new(int), &i); err != nil {
-			t.Fatalf("%q: %v", r.Value, err)
-		}
-		if seen[i] {
-			dups++
-			continue
-		}
-		seen[i] = true
-		key := string(r.Key)
-		if l, ok := last[key]; ok && i < l {
-			t.Fatalf("key %s: record %d after %d", key, i, l)
-		}
-		last[key] = i
-	}
-	if len(seen) != n {
-		t.Fatalf("%d distinct records arrived, want %d", len(seen), n)
-	}
-	// The idempotent producer retries to the new leader without
-	// writing a record twice.
-	if dups != 0 {
-		t.Errorf("%d duplicates", dups)
+			emptied(t, h, 20*time.Second)
+			if used := checkKeyed(t, cons.records(), n); used < 2 {
+				t.Errorf("%d keys all in one partition of 4", keyedHosts)
+			}
+		})
 	}
 }
