@@ -184,6 +184,28 @@ func TestTemplatedTopicMissing(t *testing.T) {
 	}
 }
 
+// TestAutoCreateTopics: with auto_create_topics, brokers that allow it
+// create the topics entries name.
+func TestAutoCreateTopics(t *testing.T) {
+	c := startCluster(t, kfake.AllowAutoTopicCreation(), kfake.DefaultNumPartitions(1))
+	cons := consume(t, c, []string{"logs.shop", "logs.cart"})
+	h, out, _ := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "logs.{app}", AutoCreateTopics: true})
+	want := append(putEntries(t, out, "shop", 50), putEntries(t, out, "cart", 50)...)
+	emptied(t, h, 10*time.Second)
+	got := map[string]bool{}
+	for _, v := range cons.values() {
+		got[v] = true
+	}
+	for _, w := range want {
+		if !got[w] {
+			t.Fatalf("%s did not arrive", w)
+		}
+	}
+	if m := h.Meter(); m.Dropped.Load() != 0 {
+		t.Errorf("%d dropped", m.Dropped.Load())
+	}
+}
+
 // TestFixedTopicMissing: entries for a fixed topic that does not exist
 // wait (the session fails and is retried with backoff), and flow once
 // the topic is created.
