@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/caddyserver/caddy/v2"
+	"github.com/twmb/franz-go/pkg/kerr"
 	"github.com/twmb/franz-go/pkg/kfake"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/kmsg"
@@ -283,6 +284,25 @@ func TestAcks(t *testing.T) {
 	}
 }
 
+// TestReplicasShort: with acks all, while too few replicas are in sync
+// the brokers answer NOT_ENOUGH_REPLICAS: the records wait, and arrive
+// once, in order, when the replicas are back.
+func TestReplicasShort(t *testing.T) {
+	t.Parallel() // franz-go waits some seconds before it sends again
+	c := startCluster(t, kfake.SeedTopics(1, "logs"))
+	cons := consume(t, c, []string{"logs"})
+	short := c.Fault(kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotEnoughReplicas, Count: -1})
+	h, out, _ := startWriter(t, &Writer{Brokers: c.ListenAddrs(), Topic: "logs"})
+	want := putEntries(t, out, "shop", 1000)
+	forwardtest.WaitFor(t, 10*time.Second, "a refused produce", func() bool { return short.Hits() > 0 })
+	if h.Depth() != 1000 || len(cons.values()) != 0 {
+		t.Fatalf("%d held, %d consumed while replicas were short; want all held", h.Depth(), len(cons.values()))
+	}
+	short.Remove()
+	emptied(t, h, 15*time.Second)
+	checkValues(t, cons.values(), want)
+}
+
 // TestCompression: each codec's batches arrive compressed with it and
 // read back as written.
 func TestCompression(t *testing.T) {
@@ -423,6 +443,7 @@ func TestTLS(t *testing.T) {
 // again); within delivery_timeout the client sends again by itself.
 // Every record arrives, in order.
 func TestOutage(t *testing.T) {
+	t.Parallel() // with TestReplicasShort, after the others
 	for _, tc := range []struct {
 		name            string
 		acks            string
