@@ -4,6 +4,7 @@
 package kafka
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/json"
 	"errors"
@@ -92,6 +93,9 @@ type Writer struct {
 
 	// The largest batch of records (and so record) the client sends to
 	// one partition; a record that cannot fit is dropped and counted.
+	// Brokers that refuse batches of this size (their message.max.bytes
+	// or the topic's max.message.bytes is lower) get batches half the
+	// size, again, until they take them; a warning says so.
 	// Default: 1000012 bytes, Kafka's max.message.bytes.
 	MaxMessageBytes int `json:"max_message_bytes,omitempty"`
 
@@ -103,9 +107,10 @@ type Writer struct {
 	// Default: 10s.
 	DialTimeout caddy.Duration `json:"dial_timeout,omitempty"`
 
-	// How long a record may wait for the brokers before the session
-	// is given up and begun again (a reconnect with backoff, the record
-	// sent again). Default: 30s.
+	// How long a record sent may wait for the brokers' acknowledgement
+	// before the session is given up and begun again (a reconnect with
+	// backoff, the record sent again), however long it was queued
+	// before. At least 1s. Default: 30s.
 	DeliveryTimeout caddy.Duration `json:"delivery_timeout,omitempty"`
 
 	// Where entries wait until delivered (spool, buffer) and the waits
@@ -139,6 +144,10 @@ const (
 	defaultMaxMessageBytes = 1000012
 	defaultDialTimeout     = 10 * time.Second
 	defaultDeliveryTimeout = 30 * time.Second
+	// The bounds of max_message_bytes: franz-go's smallest batch, and
+	// the largest request it writes (Kafka's socket.request.max.bytes).
+	minMessageBytes = 512
+	maxMessageBytes = 100 << 20
 	// batchBytes is about how much one Send hands the client.
 	batchBytes = 256 << 10
 )
@@ -146,6 +155,28 @@ const (
 // Provision checks the settings, loads the certificates, and opens (or
 // joins) the writer's queue and sender for the config being loaded.
 func (w *Writer) Provision(ctx caddy.Context) error {
+	// The lease ends with the config's context (ctx.Context: a
+	// caddy.Context value cannot be compared, the context inside can).
+	return w.provision(ctx.Context, ctx.Logger())
+}
+
+// provision is Provision with the config's context (the lease ends with
+// it) and logger given apart, which tests provide without Caddy.
+func (w *Writer) provision(ctx context.Context, log *zap.Logger) error {
+	if err := w.prepare(log); err != nil {
+		return err
+	}
+	hubKey := w.Options.Apply(w.cfg)
+	var err error
+	w.hub, err = forward.Acquire(ctx, "kafka", hubKey, w.cfg)
+	return err
+}
+
+// prepare fills in the defaults, checks the settings and builds the
+// forwarding Config with its transport: all of provisioning but the
+// hub's lease (the conformance suite leases its own hubs of the
+// transport).
+func (w *Writer) prepare(log *zap.Logger) error {
 	if w.Acks == "" {
 		w.Acks = "all"
 	}
@@ -181,7 +212,7 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 		}
 	}
 	name := strings.Join(w.Brokers, ",") + " " + w.Topic
-	log := ctx.Logger().With(zap.Strings("brokers", w.Brokers), zap.String("topic", w.Topic))
+	log = log.With(zap.Strings("brokers", w.Brokers), zap.String("topic", w.Topic))
 	opts, secret, err := w.clientOpts(log)
 	if err != nil {
 		return err
@@ -190,27 +221,27 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	// credentials hashed.
 	secretSum := sha256.Sum256([]byte(secret))
 	connKey, _ := json.Marshal([]any{w.Brokers, w.Topic, w.FallbackTopic, w.Key, w.Acks, w.DisableIdempotence, w.Compression, w.ClientID, w.TLS, w.Client, secretSum[:], w.MaxMessageBytes, w.AutoCreateTopics, w.DialTimeout, w.DeliveryTimeout, w.BackoffMin, w.BackoffMax})
+	tr := &transport{
+		opts:            opts,
+		pingTimeout:     time.Duration(w.DialTimeout),
+		deliveryTimeout: time.Duration(w.DeliveryTimeout),
+		topic:           route,
+		key:             key,
+		meter:           status.WriterMeter("kafka", name),
+		log:             log,
+		dropLog:         new(ratelog.Limiter),
+	}
+	// Sessions' batches start at max_message_bytes (see Connect).
+	tr.batchMax.Store(int32(w.MaxMessageBytes))
 	w.cfg = &forward.Config{
-		Key: string(connKey),
-		Transport: &transport{
-			opts:        opts,
-			pingTimeout: time.Duration(w.DialTimeout),
-			topic:       route,
-			key:         key,
-			meter:       status.WriterMeter("kafka", name),
-			log:         log,
-			dropLog:     new(ratelog.Limiter),
-		},
+		Key:         string(connKey),
+		Transport:   tr,
 		Name:        name,
 		BatchBytes:  batchBytes,
 		MaxInflight: maxInflight,
 		Log:         log,
 	}
-	hubKey := w.Options.Apply(w.cfg)
-	// The lease ends with the config's context (ctx.Context: a
-	// caddy.Context value cannot be compared, the context inside can).
-	w.hub, err = forward.Acquire(ctx.Context, "kafka", hubKey, w.cfg)
-	return err
+	return nil
 }
 
 // clientOpts builds the franz-go client's options, and returns the
@@ -220,8 +251,6 @@ func (w *Writer) clientOpts(log *zap.Logger) ([]kgo.Opt, string, error) {
 		kgo.SeedBrokers(w.Brokers...),
 		kgo.ClientID(w.ClientID),
 		kgo.DialTimeout(time.Duration(w.DialTimeout)),
-		kgo.RecordDeliveryTimeout(time.Duration(w.DeliveryTimeout)),
-		kgo.ProducerBatchMaxBytes(int32(w.MaxMessageBytes)),
 		// Sized past the sender's window and one batch of the
 		// smallest entries, so that TryProduce never finds it full.
 		kgo.MaxBufferedRecords(maxInflight + batchBytes),
@@ -315,11 +344,16 @@ func (w *Writer) Validate() error {
 			return errors.New("kafka writer: sasl needs a username")
 		}
 	}
-	if w.MaxMessageBytes < 0 || w.MaxMessageBytes > 1<<30 {
-		return fmt.Errorf("kafka writer: max_message_bytes %d: want up to 1GiB", w.MaxMessageBytes)
+	// The client refuses to start outside these bounds, which would
+	// leave every session failing.
+	if w.MaxMessageBytes != 0 && (w.MaxMessageBytes < minMessageBytes || w.MaxMessageBytes > maxMessageBytes) {
+		return fmt.Errorf("kafka writer: max_message_bytes %d: want 512 bytes to 100MiB (a broker's socket.request.max.bytes)", w.MaxMessageBytes)
 	}
-	if w.DialTimeout < 0 || w.DeliveryTimeout < 0 {
-		return errors.New("kafka writer: dial_timeout and delivery_timeout must not be negative")
+	if w.DialTimeout < 0 {
+		return errors.New("kafka writer: dial_timeout must not be negative")
+	}
+	if w.DeliveryTimeout != 0 && time.Duration(w.DeliveryTimeout) < time.Second {
+		return fmt.Errorf("kafka writer: delivery_timeout %v: want at least 1s", time.Duration(w.DeliveryTimeout))
 	}
 	if err := w.Client.Validate(); err != nil {
 		return fmt.Errorf("kafka writer: %w", err)

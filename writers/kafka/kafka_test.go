@@ -4,7 +4,9 @@ import (
 	"encoding/json"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
 
@@ -73,6 +75,10 @@ func TestValidate(t *testing.T) {
 		{func(w *Writer) { w.SASL = &SASL{Mechanism: "plain"} }, "username"},
 		{func(w *Writer) { w.ClientCertificate = "c.pem" }, "client_cert"},
 		{func(w *Writer) { w.Buffer = -1 }, "buffer"},
+		{func(w *Writer) { w.MaxMessageBytes = 100 }, "max_message_bytes"},
+		{func(w *Writer) { w.MaxMessageBytes = 200 << 20 }, "max_message_bytes"},
+		{func(w *Writer) { w.DeliveryTimeout = caddy.Duration(500 * time.Millisecond) }, "delivery_timeout"},
+		{func(w *Writer) { w.DialTimeout = -1 }, "dial_timeout"},
 	} {
 		w := ok
 		tc.edit(&w)

@@ -28,11 +28,18 @@ import (
 type transport struct {
 	opts        []kgo.Opt // the client's, fixed at provisioning
 	pingTimeout time.Duration
-	topic       topicRoute
-	key         *entrytmpl.Template // nil: records have no key
-	meter       *status.Writer
-	log         *zap.Logger
-	dropLog     *ratelog.Limiter
+	// deliveryTimeout is how long a record sent may wait for the
+	// brokers' answer before the session is given up.
+	deliveryTimeout time.Duration
+	topic           topicRoute
+	key             *entrytmpl.Template // nil: records have no key
+	meter           *status.Writer
+	log             *zap.Logger
+	dropLog         *ratelog.Limiter
+	// batchMax is the largest batch a new session's client makes:
+	// max_message_bytes, halved each time the brokers refuse a batch of
+	// records that each fit it (their limit, or the topic's, is lower).
+	batchMax atomic.Int32
 }
 
 // maxInflight is how many records a session may have sent and not yet
@@ -40,7 +47,8 @@ type transport struct {
 const maxInflight = 10000
 
 func (t *transport) Connect(ctx context.Context) (forward.Session, error) {
-	cl, err := kgo.NewClient(t.opts...)
+	batchMax := t.batchMax.Load()
+	cl, err := kgo.NewClient(append(t.opts[:len(t.opts):len(t.opts)], kgo.ProducerBatchMaxBytes(batchMax))...)
 	if err != nil {
 		return nil, fmt.Errorf("kafka client: %w", err)
 	}
@@ -54,23 +62,45 @@ func (t *transport) Connect(ctx context.Context) (forward.Session, error) {
 		cl.Close()
 		return nil, fmt.Errorf("no broker answered: %w", err)
 	}
-	return &session{t: t, cl: cl, broken: make(chan struct{})}, nil
+	return &session{t: t, cl: cl, batchMax: batchMax, start: time.Now(), broken: make(chan struct{})}, nil
+}
+
+// minBatchMax is the smallest batch limit the brokers' refusals shrink
+// sessions to.
+const minBatchMax = 1 << 10
+
+// shrinkBatches halves the batches of the sessions to come after the
+// brokers refused a batch of a session whose limit was from, unless an
+// earlier refusal did already. It reports false at minBatchMax.
+func (t *transport) shrinkBatches(from int32) bool {
+	to := max(from/2, minBatchMax)
+	if to >= from {
+		return false
+	}
+	if t.batchMax.CompareAndSwap(from, to) {
+		t.log.Warn("the brokers refused a batch as too large: max_message_bytes is above their message.max.bytes or the topic's max.message.bytes; sending smaller batches",
+			zap.Int32("batch_bytes", to))
+	}
+	return true
 }
 
 // session is one franz-go client. Send is called by the sender; the
 // promises by franz-go's promise goroutine, one at a time.
 type session struct {
-	t  *transport
-	cl *kgo.Client
+	t        *transport
+	cl       *kgo.Client
+	batchMax int32 // the client's ProducerBatchMaxBytes
+	start    time.Time
 
 	mu       sync.Mutex
-	sent     int64   // records handed to the client
-	base     int64   // the index of done[0]
-	done     []uint8 // the outcome of records base..sent-1: 0 pending, 1 acknowledged, 2 refused for good
-	settled  int64   // leading records with an outcome
-	rejected int64   // of which refused
-	err      error   // why the session broke
-	reported bool    // Acked reported the counts once more after err
+	sent     int64           // records handed to the client
+	base     int64           // the index of done[0]
+	done     []uint8         // the outcome of records base..sent-1: 0 pending, 1 acknowledged, 2 refused for good
+	sentAt   []time.Duration // when each record of done was sent, since start
+	settled  int64           // leading records with an outcome
+	rejected int64           // of which refused
+	err      error           // why the session broke
+	reported bool            // Acked reported the counts once more after err
 	broken   chan struct{}
 	closed   atomic.Bool
 
@@ -124,6 +154,7 @@ func (s *session) Send(recs []forward.Record) error {
 		idx := s.sent
 		s.sent++
 		s.done = append(s.done, pending)
+		s.sentAt = append(s.sentAt, time.Since(s.start))
 		s.mu.Unlock()
 		// The window (forward.Config.MaxInflight) keeps the client's
 		// buffer from filling, so TryProduce does not refuse for that.
@@ -144,6 +175,16 @@ func (s *session) settle(idx int64, rec *kgo.Record, err error) {
 	}
 	outcome := acked
 	if err != nil {
+		// A record alone too large for the batch limit is refused by
+		// the client, for good. The brokers refusing a batch of records
+		// that each fit (all of them fail) says their limit is lower:
+		// the next session sends them again in smaller batches.
+		if (errors.Is(err, kerr.MessageTooLarge) && !tooLargeAlone(rec, s.batchMax) || errors.Is(err, kerr.RecordListTooLarge)) &&
+			s.t.shrinkBatches(s.batchMax) {
+			s.err = fmt.Errorf("topic %s: %w", rec.Topic, err)
+			close(s.broken)
+			return
+		}
 		if !refusedForGood(err, s.t.topic.tmpl != nil) {
 			s.err = fmt.Errorf("topic %s: %w", rec.Topic, err)
 			close(s.broken)
@@ -152,7 +193,7 @@ func (s *session) settle(idx int64, rec *kgo.Record, err error) {
 		outcome = refused
 		if n, ok := s.t.dropLog.Allow(dropLogRate, time.Now()); ok {
 			s.t.log.Error("Kafka refused a log entry for good; it is dropped",
-				zap.String("topic", rec.Topic), zap.Error(err), zap.Int("bytes", len(rec.Value)), zap.Int("also_dropped_since_last", n))
+				zap.String("record_topic", rec.Topic), zap.Error(err), zap.Int("bytes", len(rec.Value)), zap.Int("also_dropped_since_last", n))
 		}
 	}
 	s.done[idx-s.base] = outcome
@@ -165,9 +206,20 @@ func (s *session) settle(idx int64, rec *kgo.Record, err error) {
 	// Forget the settled head now and then, not at each record.
 	if n := s.settled - s.base; n > 1024 && n > int64(len(s.done))/2 {
 		s.done = append(s.done[:0], s.done[n:]...)
+		s.sentAt = append(s.sentAt[:0], s.sentAt[n:]...)
 		s.base = s.settled
 	}
 }
+
+// tooLargeAlone reports whether rec cannot fit a batch of limit bytes:
+// its key and value and at most batchOverhead bytes of framing.
+func tooLargeAlone(rec *kgo.Record, limit int32) bool {
+	return int64(len(rec.Key))+int64(len(rec.Value))+batchOverhead > int64(limit)
+}
+
+// batchOverhead is the most framing a batch of one record adds: the
+// batch header (61 bytes) and the record's varints and attributes.
+const batchOverhead = 61 + 36
 
 var dropLogRate = ratelog.Rate{Burst: 1, Every: 5 * time.Second}
 
@@ -175,6 +227,14 @@ func (s *session) Acked(wait time.Duration) (forward.Ack, error) {
 	forward.Pause(wait, s.broken)
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	// The session, not the client, times records out: franz-go's
+	// delivery timeout counts from a record's timestamp (when it was
+	// queued), so a record held through an outage longer than the
+	// timeout would time out at once in every session to come.
+	if s.err == nil && s.t.deliveryTimeout > 0 && s.settled < s.sent && time.Since(s.start)-s.sentAt[s.settled-s.base] > s.t.deliveryTimeout {
+		s.err = fmt.Errorf("the brokers did not acknowledge a record within %v (delivery_timeout)", s.t.deliveryTimeout)
+		close(s.broken)
+	}
 	if s.err != nil {
 		// The records settled before the break count once more, so
 		// the sender commits them rather than sending them again.
