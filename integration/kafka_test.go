@@ -1,0 +1,209 @@
+package integration
+
+import (
+	"context"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
+)
+
+// The kafka writer end to end: the built Caddy takes records of apps
+// shop and cart through log_ingest, six keys each posting its own
+// sequence, and produces them with `output kafka` (topic logs.{app},
+// key {attrs.user}, a spool) to a three-broker kfake cluster in this
+// process; a franz-go consumer reads them back. Every test asserts that
+// no accepted record is lost, that each key's records sit in one
+// partition in the order Caddy accepted them, and reports duplicates,
+// which at-least-once delivery allows.
+
+// TestKafkaWriterFaults runs the load through kfake's faults: every
+// partition's leader changing (twice, and one moved by hand), produce
+// requests failing for 3 s (NOT_LEADER_FOR_PARTITION, refused, and
+// REQUEST_TIMED_OUT, written and then answered as failed, so the client
+// sends again), and broker 1 dying (its port refusing connections, its
+// connections cut, its partitions led by the others) for 4 s before it
+// comes back on its port.
+func TestKafkaWriterFaults(t *testing.T) {
+	kc := kafkaStartCluster(t)
+	brokers := kc.Brokers()
+	a := startCaddy(t, kafkaSenderCaddyfile(brokers, t.TempDir(), ""))
+	marker := tlsMarker("kafkafaults")
+	load := kafkaStartLoad(a.URL(""), marker, 2*time.Millisecond)
+	defer load.stop()
+
+	time.Sleep(2 * time.Second)
+	kc.c.ShufflePartitionLeaders()
+	time.Sleep(500 * time.Millisecond)
+	leader := kc.c.LeaderFor("logs.shop", 0)
+	if err := kc.c.MoveTopicPartition("logs.shop", 0, (leader+1)%3); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	kc.c.ShufflePartitionLeaders()
+	t.Logf("leaders changed; %d accepted so far", load.acceptedNow())
+
+	// Of each produce request's partitions, a third refused, and a
+	// third of the rest written but answered as timed out.
+	oneIn3 := func(kmsg.Request) bool { return rand.IntN(3) == 0 }
+	faults := kc.c.Fault(
+		kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.NotLeaderForPartition, Count: -1, When: oneIn3},
+		kfake.Fault{Keys: []kmsg.Key{kmsg.Produce}, Err: kerr.RequestTimedOut, Count: -1, When: oneIn3},
+	)
+	time.Sleep(3 * time.Second)
+	faults.Remove()
+	if faults.Hits() == 0 {
+		t.Fatal("no produce request was faulted: the writer sent nothing for 3 s")
+	}
+	t.Logf("%d produce requests failed; %d accepted so far", faults.Hits(), load.acceptedNow())
+
+	port := kc.removeBroker(1)
+	time.Sleep(4 * time.Second)
+	kc.addBroker(1, port)
+	t.Logf("broker 1 back; %d accepted so far", load.acceptedNow())
+	time.Sleep(2 * time.Second)
+
+	accepted := load.stop()
+	if load.failed > 0 {
+		t.Errorf("%d requests to Caddy failed: %v", load.failed, load.lastErr)
+	}
+	kafkaCheck(t, kafkaRead(t, brokers, marker, accepted, 60*time.Second), accepted)
+	kafkaCheckSettled(t, a, brokers, kafkaTotal(accepted))
+}
+
+// TestKafkaWriterClusterDown makes the whole cluster unreachable for
+// 10 s under load (every port refusing connections, every connection
+// cut; the brokers keep their logs), twice the delivery_timeout. The
+// spool holds the backlog, which the status page and the metrics show,
+// and once the cluster is back it drains: nothing accepted is missing.
+// (Before the delivery timeout counted from Send, a backlog older than
+// it failed every session at once and never drained.)
+func TestKafkaWriterClusterDown(t *testing.T) {
+	kc := kafkaStartCluster(t)
+	brokers := kc.Brokers()
+	name := kafkaWriterName(brokers)
+	a := startCaddy(t, kafkaSenderCaddyfile(brokers, t.TempDir(), ""))
+	marker := tlsMarker("kafkadown")
+	load := kafkaStartLoad(a.URL(""), marker, 5*time.Millisecond)
+	defer load.stop()
+
+	time.Sleep(2 * time.Second)
+	kc.down()
+	atDown := load.acceptedNow()
+	time.Sleep(10 * time.Second)
+	t.Logf("%d accepted before the cluster went down, %d during the 10 s it was down", atDown, load.acceptedNow()-atDown)
+	// The backlog shows: what waits, and since when. (Session errors
+	// need not: a produce request in flight cannot be failed safely by
+	// the idempotent producer, so the client waits for the cluster
+	// rather than giving the session up.)
+	if ws, ok := kafkaWriterStatus(t, a, name); !ok || ws.SpoolDepth == 0 || ws.OldestAge < 5 {
+		t.Errorf("status during the outage: %+v (found %v), want a spool depth and its oldest entry 5 s old or more", ws, ok)
+	} else {
+		t.Logf("status during the outage: %d held, the oldest %.1f s old, %d session errors", ws.SpoolDepth, ws.OldestAge, ws.Errors)
+	}
+	for _, metric := range []string{"caddy_applog_spool_depth", "caddy_applog_spool_oldest_age_seconds"} {
+		if v, ok := kafkaMetric(t, a, metric, name); !ok || v == 0 {
+			t.Errorf("%s during the outage: %v (found %v), want the backlog", metric, v, ok)
+		}
+	}
+	kc.up()
+	time.Sleep(2 * time.Second)
+
+	accepted := load.stop()
+	if load.failed > 0 {
+		t.Errorf("%d requests to Caddy failed: %v", load.failed, load.lastErr)
+	}
+	kafkaCheck(t, kafkaRead(t, brokers, marker, accepted, 60*time.Second), accepted)
+	kafkaCheckSettled(t, a, brokers, kafkaTotal(accepted))
+}
+
+// TestKafkaWriterCrash SIGKILLs Caddy under load and starts it again on
+// the same spool: no record it accepted is lost.
+func TestKafkaWriterCrash(t *testing.T) {
+	kc := kafkaStartCluster(t)
+	brokers := kc.Brokers()
+	cfg := kafkaSenderCaddyfile(brokers, t.TempDir(), "")
+	a := startCaddy(t, cfg)
+	marker := tlsMarker("kafkacrash")
+	load := kafkaStartLoad(a.URL(""), marker, 2*time.Millisecond)
+	defer load.stop()
+
+	time.Sleep(3 * time.Second)
+	a.d.Kill()
+	atKill := load.acceptedNow()
+	a2 := startCaddy(t, cfg)
+	load.retarget(a2.URL(""))
+	time.Sleep(2 * time.Second)
+
+	accepted := load.stop()
+	t.Logf("%d accepted before SIGKILL, %d in all; %d requests failed while Caddy was down", atKill, kafkaTotal(accepted), load.failed)
+	kafkaCheck(t, kafkaRead(t, brokers, marker, accepted, 60*time.Second), accepted)
+	kafkaCheckSettled(t, a2, brokers, 0)
+}
+
+// TestKafkaWriterReload reloads Caddy three times under load through the
+// admin API, each changing the writer's settings (so each makes a new
+// producer that takes over the spool): compression, the key template
+// (`{attrs.user:nouser}`: the same key bytes, so each key keeps its
+// partition), acks.
+func TestKafkaWriterReload(t *testing.T) {
+	kc := kafkaStartCluster(t)
+	brokers := kc.Brokers()
+	spool := t.TempDir()
+	a := startCaddy(t, kafkaSenderCaddyfile(brokers, spool, ""))
+	marker := tlsMarker("kafkareload")
+	load := kafkaStartLoad(a.URL(""), marker, 2*time.Millisecond)
+	defer load.stop()
+
+	cfg := kafkaSenderCaddyfile(brokers, spool, "\t\t\tcompression zstd")
+	for i, change := range []func(string) string{
+		func(c string) string { return c },
+		func(c string) string { return strings.Replace(c, "key {attrs.user}", "key {attrs.user:nouser}", 1) },
+		func(c string) string {
+			return strings.Replace(c, "compression zstd", "compression lz4\n\t\t\tacks leader", 1)
+		},
+	} {
+		time.Sleep(time.Second)
+		next := change(cfg)
+		if i > 0 && next == cfg {
+			t.Fatalf("reload %d: the change was not made to the config", i+1)
+		}
+		cfg = next
+		a.reload(cfg)
+		t.Logf("reload %d done, %d accepted so far", i+1, load.acceptedNow())
+	}
+	time.Sleep(time.Second)
+
+	accepted := load.stop()
+	if load.refused > 0 {
+		t.Errorf("%d requests refused: %v", load.refused, load.lastErr)
+	}
+	t.Logf("%d requests unanswered across the reloads (%v)", load.failed, load.lastErr)
+	kafkaCheck(t, kafkaRead(t, brokers, marker, accepted, 60*time.Second), accepted)
+	kafkaCheckSettled(t, a, brokers, kafkaTotal(accepted))
+}
+
+// kafkaCheckSettled waits (bounded) until the writer's spool is empty
+// on the status page, and checks that it dropped nothing and counted at
+// least entries delivered.
+func kafkaCheckSettled(t *testing.T, s *server, brokers []string, entries int) {
+	t.Helper()
+	name := kafkaWriterName(brokers)
+	var ws tlsWriterSnap
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	for {
+		var ok bool
+		if ws, ok = kafkaWriterStatus(t, s, name); ok && ws.SpoolDepth == 0 || ctx.Err() != nil {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ws.SpoolDepth != 0 || ws.Dropped != 0 || ws.Entries < int64(entries) {
+		t.Errorf("status once delivered: %+v, want %d entries or more, none held or dropped", ws, entries)
+	}
+}
