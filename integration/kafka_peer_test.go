@@ -480,6 +480,7 @@ type kafkaRecord struct {
 	app, user string // from its value, the JSON entry
 	seqKey    string // from its message
 	seq       int
+	skew      time.Duration // the record's timestamp less the entry's ts
 }
 
 // kafkaRead reads every run's record of marker from kafkaTopics with a
@@ -525,8 +526,9 @@ func kafkaRead(t *testing.T, brokers []string, marker string, want map[string][]
 		n := 0
 		fs.EachRecord(func(r *kgo.Record) {
 			var e struct {
-				App   string `json:"app"`
-				Msg   string `json:"msg"`
+				TS    float64 `json:"ts"`
+				App   string  `json:"app"`
+				Msg   string  `json:"msg"`
 				Attrs struct {
 					User string `json:"user"`
 				} `json:"attrs"`
@@ -541,7 +543,8 @@ func kafkaRead(t *testing.T, brokers []string, marker string, want map[string][]
 			}
 			seq, _ := strconv.Atoi(m[2])
 			recs = append(recs, kafkaRecord{topic: r.Topic, partition: r.Partition, offset: r.Offset, key: string(r.Key),
-				app: e.App, user: e.Attrs.User, seqKey: m[1], seq: seq})
+				app: e.App, user: e.Attrs.User, seqKey: m[1], seq: seq,
+				skew: r.Timestamp.Sub(time.Unix(0, int64(e.TS*1e9)))})
 			if seen[m[1]] == nil {
 				seen[m[1]] = map[int]bool{}
 			}
@@ -574,7 +577,8 @@ type kafkaVerdict struct {
 // kafkaCheck checks the records read back against the accepted ones:
 // every accepted record is there; each in topic logs.<its app>, its key
 // the entry's `user`; each key's records in one partition, in the order
-// accepted (by first appearance: a copy sent again comes later). It
+// accepted (by first appearance: a copy sent again comes later); its
+// timestamp when Caddy queued it. It
 // counts duplicates, which at-least-once delivery allows.
 func kafkaCheck(t *testing.T, recs []kafkaRecord, accepted map[string][]int) kafkaVerdict {
 	t.Helper()
@@ -592,6 +596,12 @@ func kafkaCheck(t *testing.T, recs []kafkaRecord, accepted map[string][]int) kaf
 	byKey := map[string][]kafkaRecord{}
 	bad := 0
 	for _, r := range recs {
+		// The record's timestamp is when Caddy queued the entry, also
+		// when it was sent again after an outage or a restart.
+		if (r.skew < -time.Second || r.skew > time.Second) && bad < 5 {
+			bad++
+			t.Errorf("record %s seq %d: its timestamp is %v from the entry's ts; want when it was queued", r.seqKey, r.seq, r.skew)
+		}
 		if (r.topic != "logs."+r.app || r.key != r.user || r.user != r.seqKey) && bad < 5 {
 			bad++
 			t.Errorf("record %s seq %d: topic %q, key %q, app %q, user %q; want topic logs.<app> and key = user = %s",
