@@ -270,6 +270,45 @@ func (c *kafkaConn) Close() error {
 	return c.Conn.Close()
 }
 
+// kafkaRun is one test's cluster, the Caddy producing to it and the
+// load posted to that Caddy.
+type kafkaRun struct {
+	kc      *kafkaCluster
+	brokers []string
+	spool   string
+	a       *server
+	marker  string
+	load    *kafkaLoad
+}
+
+// kafkaStart starts a cluster, a Caddy producing to it through a spool
+// of its own (kafkaSenderCaddyfile), and a load of records marked with
+// name, each key pausing pause between requests.
+func kafkaStart(t *testing.T, name string, pause time.Duration) *kafkaRun {
+	t.Helper()
+	kc := kafkaStartCluster(t)
+	r := &kafkaRun{kc: kc, brokers: kc.Brokers(), spool: t.TempDir(), marker: tlsMarker(name)}
+	r.a = startCaddy(t, r.caddyfile(""))
+	r.load = kafkaStartLoad(r.a.URL(""), r.marker, pause)
+	t.Cleanup(func() { r.load.stop() })
+	return r
+}
+
+// caddyfile is the sending Caddy's config with extra lines in the
+// writer's block.
+func (r *kafkaRun) caddyfile(extra string) string {
+	return kafkaSenderCaddyfile(r.brokers, r.spool, extra)
+}
+
+// verify reads the records back and checks them (kafkaCheck), then the
+// writer on s's status page (kafkaCheckSettled).
+func (r *kafkaRun) verify(t *testing.T, s *server, accepted map[string][]int, entries int) kafkaVerdict {
+	t.Helper()
+	v := kafkaCheck(t, kafkaRead(t, r.brokers, r.marker, accepted, 60*time.Second), accepted)
+	kafkaCheckSettled(t, s, r.brokers, entries)
+	return v
+}
+
 // kafkaSenderCaddyfile is a Caddy whose log_ingest takes records of
 // apps shop and cart and whose kafka writer produces them to brokers,
 // topic logs.{app}, keyed by the record's `user` attribute, through a
@@ -313,38 +352,6 @@ func kafkaWriterName(brokers []string) string {
 	return strings.Join(brokers, ",") + " logs.{app}"
 }
 
-// kafkaWriterStatus returns the kafka writer's entry on the status page.
-func kafkaWriterStatus(t *testing.T, s *server, name string) (tlsWriterSnap, bool) {
-	t.Helper()
-	var body struct {
-		Stats struct {
-			Writers []tlsWriterSnap `json:"writers"`
-		} `json:"stats"`
-	}
-	getJSON(t, s.URL("/status?format=json"), &body)
-	for _, ws := range body.Stats.Writers {
-		if ws.Kind == "kafka" && ws.Name == name {
-			return ws, true
-		}
-	}
-	return tlsWriterSnap{}, false
-}
-
-// kafkaMetric returns the value of metric for the kafka writer named
-// name from Caddy's /metrics.
-func kafkaMetric(t *testing.T, s *server, metric, name string) (float64, bool) {
-	t.Helper()
-	for _, line := range strings.Split(scrape(t, s), "\n") {
-		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, `writer="kafka"`) || !strings.Contains(line, `name="`+name+`"`) {
-			continue
-		}
-		i := strings.LastIndexByte(line, ' ')
-		v, err := strconv.ParseFloat(line[i+1:], 64)
-		return v, err == nil
-	}
-	return 0, false
-}
-
 // kafkaKeys are the record keys the load posts, by app: each key's
 // records have their own sequence numbers, posted one request after
 // the other, so that their order is the order Caddy accepted them in.
@@ -362,6 +369,7 @@ type kafkaLoad struct {
 	marker   string
 	client   *http.Client
 	stopping chan struct{}
+	stopOnce sync.Once
 	wg       sync.WaitGroup
 
 	mu       sync.Mutex
@@ -456,11 +464,7 @@ func (l *kafkaLoad) acceptedNow() int {
 
 // stop ends the load and returns the accepted records by key.
 func (l *kafkaLoad) stop() map[string][]int {
-	select {
-	case <-l.stopping:
-	default:
-		close(l.stopping)
-	}
+	l.stopOnce.Do(func() { close(l.stopping) })
 	l.wg.Wait()
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -469,6 +473,17 @@ func (l *kafkaLoad) stop() map[string][]int {
 		out[k] = slices.Clone(v)
 	}
 	return out
+}
+
+// stopAnswered is stop for a load whose Caddy was up throughout: every
+// request must have been accepted.
+func (l *kafkaLoad) stopAnswered(t *testing.T) map[string][]int {
+	t.Helper()
+	accepted := l.stop()
+	if l.failed > 0 {
+		t.Errorf("%d requests to Caddy failed: %v", l.failed, l.lastErr)
+	}
+	return accepted
 }
 
 // kafkaRecord is one record read back.

@@ -29,12 +29,8 @@ import (
 // connections cut, its partitions led by the others) for 4 s before it
 // comes back on its port.
 func TestKafkaWriterFaults(t *testing.T) {
-	kc := kafkaStartCluster(t)
-	brokers := kc.Brokers()
-	a := startCaddy(t, kafkaSenderCaddyfile(brokers, t.TempDir(), ""))
-	marker := tlsMarker("kafkafaults")
-	load := kafkaStartLoad(a.URL(""), marker, 2*time.Millisecond)
-	defer load.stop()
+	r := kafkaStart(t, "kafkafaults", 2*time.Millisecond)
+	kc, load := r.kc, r.load
 
 	time.Sleep(2 * time.Second)
 	kc.c.ShufflePartitionLeaders()
@@ -70,12 +66,8 @@ func TestKafkaWriterFaults(t *testing.T) {
 	t.Logf("broker 1 back; %d accepted so far", load.acceptedNow())
 	time.Sleep(2 * time.Second)
 
-	accepted := load.stop()
-	if load.failed > 0 {
-		t.Errorf("%d requests to Caddy failed: %v", load.failed, load.lastErr)
-	}
-	kafkaCheck(t, kafkaRead(t, brokers, marker, accepted, 60*time.Second), accepted)
-	kafkaCheckSettled(t, a, brokers, kafkaTotal(accepted))
+	accepted := load.stopAnswered(t)
+	r.verify(t, r.a, accepted, kafkaTotal(accepted))
 }
 
 // TestKafkaWriterClusterDown makes the whole cluster unreachable for
@@ -86,13 +78,9 @@ func TestKafkaWriterFaults(t *testing.T) {
 // (Before the delivery timeout counted from Send, a backlog older than
 // it failed every session at once and never drained.)
 func TestKafkaWriterClusterDown(t *testing.T) {
-	kc := kafkaStartCluster(t)
-	brokers := kc.Brokers()
-	name := kafkaWriterName(brokers)
-	a := startCaddy(t, kafkaSenderCaddyfile(brokers, t.TempDir(), ""))
-	marker := tlsMarker("kafkadown")
-	load := kafkaStartLoad(a.URL(""), marker, 5*time.Millisecond)
-	defer load.stop()
+	r := kafkaStart(t, "kafkadown", 5*time.Millisecond)
+	kc, a, load := r.kc, r.a, r.load
+	name := kafkaWriterName(r.brokers)
 
 	time.Sleep(2 * time.Second)
 	kc.down()
@@ -103,49 +91,37 @@ func TestKafkaWriterClusterDown(t *testing.T) {
 	// need not: a produce request in flight cannot be failed safely by
 	// the idempotent producer, so the client waits for the cluster
 	// rather than giving the session up.)
-	if ws, ok := kafkaWriterStatus(t, a, name); !ok || ws.SpoolDepth == 0 || ws.OldestAge < 5 {
+	if ws, ok := writerStatus(t, a, "kafka", name); !ok || ws.SpoolDepth == 0 || ws.OldestAge < 5 {
 		t.Errorf("status during the outage: %+v (found %v), want a spool depth and its oldest entry 5 s old or more", ws, ok)
 	} else {
 		t.Logf("status during the outage: %d held, the oldest %.1f s old, %d session errors", ws.SpoolDepth, ws.OldestAge, ws.Errors)
 	}
 	for _, metric := range []string{"caddy_applog_spool_depth", "caddy_applog_spool_oldest_age_seconds"} {
-		if v, ok := kafkaMetric(t, a, metric, name); !ok || v == 0 {
+		if v, ok := writerMetric(t, a, metric, "kafka", name); !ok || v == 0 {
 			t.Errorf("%s during the outage: %v (found %v), want the backlog", metric, v, ok)
 		}
 	}
 	kc.up()
 	time.Sleep(2 * time.Second)
 
-	accepted := load.stop()
-	if load.failed > 0 {
-		t.Errorf("%d requests to Caddy failed: %v", load.failed, load.lastErr)
-	}
-	kafkaCheck(t, kafkaRead(t, brokers, marker, accepted, 60*time.Second), accepted)
-	kafkaCheckSettled(t, a, brokers, kafkaTotal(accepted))
+	accepted := load.stopAnswered(t)
+	r.verify(t, r.a, accepted, kafkaTotal(accepted))
 }
 
 // TestKafkaWriterCrash SIGKILLs Caddy under load and starts it again on
 // the same spool: no record it accepted is lost.
 func TestKafkaWriterCrash(t *testing.T) {
-	kc := kafkaStartCluster(t)
-	brokers := kc.Brokers()
-	cfg := kafkaSenderCaddyfile(brokers, t.TempDir(), "")
-	a := startCaddy(t, cfg)
-	marker := tlsMarker("kafkacrash")
-	load := kafkaStartLoad(a.URL(""), marker, 2*time.Millisecond)
-	defer load.stop()
-
+	r := kafkaStart(t, "kafkacrash", 2*time.Millisecond)
 	time.Sleep(3 * time.Second)
-	a.d.Kill()
-	atKill := load.acceptedNow()
-	a2 := startCaddy(t, cfg)
-	load.retarget(a2.URL(""))
+	r.a.d.Kill()
+	atKill := r.load.acceptedNow()
+	a2 := startCaddy(t, r.caddyfile(""))
+	r.load.retarget(a2.URL(""))
 	time.Sleep(2 * time.Second)
 
-	accepted := load.stop()
-	t.Logf("%d accepted before SIGKILL, %d in all; %d requests failed while Caddy was down", atKill, kafkaTotal(accepted), load.failed)
-	kafkaCheck(t, kafkaRead(t, brokers, marker, accepted, 60*time.Second), accepted)
-	kafkaCheckSettled(t, a2, brokers, 0)
+	accepted := r.load.stop()
+	t.Logf("%d accepted before SIGKILL, %d in all; %d requests failed while Caddy was down", atKill, kafkaTotal(accepted), r.load.failed)
+	r.verify(t, a2, accepted, 0)
 }
 
 // TestKafkaWriterReload reloads Caddy three times under load through the
@@ -154,15 +130,9 @@ func TestKafkaWriterCrash(t *testing.T) {
 // (`{attrs.user:nouser}`: the same key bytes, so each key keeps its
 // partition), acks. Every record arrives exactly once.
 func TestKafkaWriterReload(t *testing.T) {
-	kc := kafkaStartCluster(t)
-	brokers := kc.Brokers()
-	spool := t.TempDir()
-	a := startCaddy(t, kafkaSenderCaddyfile(brokers, spool, ""))
-	marker := tlsMarker("kafkareload")
-	load := kafkaStartLoad(a.URL(""), marker, 2*time.Millisecond)
-	defer load.stop()
-
-	cfg := kafkaSenderCaddyfile(brokers, spool, "\t\t\tcompression zstd")
+	r := kafkaStart(t, "kafkareload", 2*time.Millisecond)
+	a, load := r.a, r.load
+	cfg := r.caddyfile("\t\t\tcompression zstd")
 	for i, change := range []func(string) string{
 		func(c string) string { return c },
 		func(c string) string { return strings.Replace(c, "key {attrs.user}", "key {attrs.user:nouser}", 1) },
@@ -188,10 +158,9 @@ func TestKafkaWriterReload(t *testing.T) {
 	t.Logf("%d requests unanswered across the reloads (%v)", load.failed, load.lastErr)
 	// The old session hands over once what it sent is acknowledged
 	// (internal/forward's hub), so nothing is sent twice.
-	if v := kafkaCheck(t, kafkaRead(t, brokers, marker, accepted, 60*time.Second), accepted); v.extra > 0 {
+	if v := r.verify(t, a, accepted, kafkaTotal(accepted)); v.extra > 0 {
 		t.Errorf("%d records arrived twice across the reloads (%d extra copies)", v.duplicated, v.extra)
 	}
-	kafkaCheckSettled(t, a, brokers, kafkaTotal(accepted))
 }
 
 // kafkaCheckSettled waits (bounded) until the writer's spool is empty
@@ -205,7 +174,7 @@ func kafkaCheckSettled(t *testing.T, s *server, brokers []string, entries int) {
 	defer cancel()
 	for {
 		var ok bool
-		if ws, ok = kafkaWriterStatus(t, s, name); ok && ws.SpoolDepth == 0 || ctx.Err() != nil {
+		if ws, ok = writerStatus(t, s, "kafka", name); ok && ws.SpoolDepth == 0 || ctx.Err() != nil {
 			break
 		}
 		time.Sleep(100 * time.Millisecond)
