@@ -193,14 +193,13 @@ func (w *Writer) Provision(ctx caddy.Context) error {
 	w.cfg = &forward.Config{
 		Key: string(connKey),
 		Transport: &transport{
-			opts:            opts,
-			pingTimeout:     time.Duration(w.DialTimeout),
-			deliveryTimeout: time.Duration(w.DeliveryTimeout),
-			topic:           route,
-			key:             key,
-			meter:           status.WriterMeter("kafka", name),
-			log:             log,
-			dropLog:         new(ratelog.Limiter),
+			opts:        opts,
+			pingTimeout: time.Duration(w.DialTimeout),
+			topic:       route,
+			key:         key,
+			meter:       status.WriterMeter("kafka", name),
+			log:         log,
+			dropLog:     new(ratelog.Limiter),
 		},
 		Name:        name,
 		BatchBytes:  batchBytes,
@@ -221,6 +220,7 @@ func (w *Writer) clientOpts(log *zap.Logger) ([]kgo.Opt, string, error) {
 		kgo.SeedBrokers(w.Brokers...),
 		kgo.ClientID(w.ClientID),
 		kgo.DialTimeout(time.Duration(w.DialTimeout)),
+		kgo.RecordDeliveryTimeout(time.Duration(w.DeliveryTimeout)),
 		kgo.ProducerBatchMaxBytes(int32(w.MaxMessageBytes)),
 		// Sized past the sender's window and one batch of the
 		// smallest entries, so that TryProduce never finds it full.

@@ -28,13 +28,11 @@ import (
 type transport struct {
 	opts        []kgo.Opt // the client's, fixed at provisioning
 	pingTimeout time.Duration
-	// How long the client may hold a record handed to it (see Send).
-	deliveryTimeout time.Duration
-	topic           topicRoute
-	key             *entrytmpl.Template // nil: records have no key
-	meter           *status.Writer
-	log             *zap.Logger
-	dropLog         *ratelog.Limiter
+	topic       topicRoute
+	key         *entrytmpl.Template // nil: records have no key
+	meter       *status.Writer
+	log         *zap.Logger
+	dropLog     *ratelog.Limiter
 }
 
 // maxInflight is how many records a session may have sent and not yet
@@ -75,18 +73,8 @@ type session struct {
 	reported bool    // Acked reported the counts once more after err
 	broken   chan struct{}
 	closed   atomic.Bool
-	// The delivery timeouts of the records handed by each Send, until
-	// they are settled.
-	deadlines []deadline
 
 	topicBuf, keyBuf []byte
-}
-
-// deadline is the context of the records handed by one Send, up to
-// index end.
-type deadline struct {
-	end    int64
-	cancel context.CancelFunc
 }
 
 const (
@@ -117,12 +105,6 @@ func refusedForGood(err error, templated bool) bool {
 }
 
 func (s *session) Send(recs []forward.Record) error {
-	// The delivery timeout counts from now, as the client is handed
-	// the records. franz-go's RecordDeliveryTimeout counts from a
-	// record's Timestamp, when it was queued: once the spool held a
-	// backlog older than the timeout, every session failed it at once
-	// and the spool never drained.
-	ctx, cancel := context.WithTimeout(context.Background(), s.t.deliveryTimeout)
 	for _, r := range recs {
 		rec := &kgo.Record{Value: r.Data, Timestamp: time.Unix(0, r.Time)}
 		var unplaced bool
@@ -145,11 +127,8 @@ func (s *session) Send(recs []forward.Record) error {
 		s.mu.Unlock()
 		// The window (forward.Config.MaxInflight) keeps the client's
 		// buffer from filling, so TryProduce does not refuse for that.
-		s.cl.TryProduce(ctx, rec, func(rec *kgo.Record, err error) { s.settle(idx, rec, err) })
+		s.cl.TryProduce(context.Background(), rec, func(rec *kgo.Record, err error) { s.settle(idx, rec, err) })
 	}
-	s.mu.Lock()
-	s.deadlines = append(s.deadlines, deadline{end: s.sent, cancel: cancel})
-	s.mu.Unlock()
 	return nil
 }
 
@@ -166,9 +145,6 @@ func (s *session) settle(idx int64, rec *kgo.Record, err error) {
 	outcome := acked
 	if err != nil {
 		if !refusedForGood(err, s.t.topic.tmpl != nil) {
-			if errors.Is(err, context.DeadlineExceeded) {
-				err = fmt.Errorf("not acknowledged within the delivery_timeout, %s: %w", s.t.deliveryTimeout, err)
-			}
 			s.err = fmt.Errorf("topic %s: %w", rec.Topic, err)
 			close(s.broken)
 			return
@@ -185,10 +161,6 @@ func (s *session) settle(idx int64, rec *kgo.Record, err error) {
 			s.rejected++
 		}
 		s.settled++
-	}
-	for len(s.deadlines) > 0 && s.deadlines[0].end <= s.settled {
-		s.deadlines[0].cancel()
-		s.deadlines = s.deadlines[1:]
 	}
 	// Forget the settled head now and then, not at each record.
 	if n := s.settled - s.base; n > 1024 && n > int64(len(s.done))/2 {
@@ -219,12 +191,6 @@ func (s *session) Broken() <-chan struct{} { return s.broken }
 func (s *session) Close(bool) error {
 	s.closed.Store(true)
 	s.cl.Close()
-	s.mu.Lock()
-	for _, d := range s.deadlines {
-		d.cancel()
-	}
-	s.deadlines = nil
-	s.mu.Unlock()
 	return nil
 }
 
