@@ -56,18 +56,7 @@ http://127.0.0.1:{{.HTTPPort}} {
 // status page.
 func otlpWriterStatus(t *testing.T, s *server, endpoint string) (tlsWriterSnap, bool) {
 	t.Helper()
-	var body struct {
-		Stats struct {
-			Writers []tlsWriterSnap `json:"writers"`
-		} `json:"stats"`
-	}
-	getJSON(t, s.URL("/status?format=json"), &body)
-	for _, ws := range body.Stats.Writers {
-		if ws.Kind == "otlp" && ws.Name == endpoint {
-			return ws, true
-		}
-	}
-	return tlsWriterSnap{}, false
+	return writerStatus(t, s, "otlp", endpoint)
 }
 
 // otlpReceiverCaddyfile is a Caddy whose log_ingest takes OTLP exports

@@ -297,6 +297,13 @@ type tlsWriterSnap struct {
 // status page's JSON.
 func tlsWriterStatus(t *testing.T, s *server, addr string) (tlsWriterSnap, bool) {
 	t.Helper()
+	return writerStatus(t, s, "tls", addr)
+}
+
+// writerStatus returns the entry of the writer of kind (the module's
+// name) named name in the status page's JSON.
+func writerStatus(t *testing.T, s *server, kind, name string) (tlsWriterSnap, bool) {
+	t.Helper()
 	var body struct {
 		Stats struct {
 			Writers []tlsWriterSnap `json:"writers"`
@@ -304,7 +311,7 @@ func tlsWriterStatus(t *testing.T, s *server, addr string) (tlsWriterSnap, bool)
 	}
 	getJSON(t, s.URL("/status?format=json"), &body)
 	for _, ws := range body.Stats.Writers {
-		if ws.Kind == "tls" && ws.Name == addr {
+		if ws.Kind == kind && ws.Name == name {
 			return ws, true
 		}
 	}
@@ -315,8 +322,15 @@ func tlsWriterStatus(t *testing.T, s *server, addr string) (tlsWriterSnap, bool)
 // addr from Caddy's /metrics (the admin endpoint).
 func tlsMetric(t *testing.T, s *server, metric, addr string) (float64, bool) {
 	t.Helper()
+	return writerMetric(t, s, metric, "tls", addr)
+}
+
+// writerMetric returns the value of metric for the writer of kind
+// named name from Caddy's /metrics (the admin endpoint).
+func writerMetric(t *testing.T, s *server, metric, kind, name string) (float64, bool) {
+	t.Helper()
 	for _, line := range strings.Split(scrape(t, s), "\n") {
-		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, `writer="tls"`) || !strings.Contains(line, `name="`+addr+`"`) {
+		if !strings.HasPrefix(line, metric+"{") || !strings.Contains(line, `writer="`+kind+`"`) || !strings.Contains(line, `name="`+name+`"`) {
 			continue
 		}
 		i := strings.LastIndexByte(line, ' ')
