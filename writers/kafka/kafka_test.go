@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/caddy-applog/caddy-applog/internal/forward"
 	"github.com/caddyserver/caddy/v2"
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 )
@@ -139,5 +140,32 @@ func TestKeyValue(t *testing.T) {
 	}
 	if got := string(appendKeyValue(nil, []byte("Shop"), false)); got != "Shop" {
 		t.Errorf("key %q", got)
+	}
+}
+
+// TestCarry: a session after a break skips exactly the records the
+// broken one's brokers acknowledged, within that session's window.
+func TestCarry(t *testing.T) {
+	rec := func(ts int64, s string) forward.Record { return forward.Record{Time: ts, Data: []byte(s)} }
+	var c carry
+	ids := map[recordID]int{idOf(rec(2, "b")): 1, idOf(rec(4, "d")): 1}
+	c.keep(ids, 4)
+	for i, tc := range []struct {
+		r    forward.Record
+		want bool
+	}{
+		{rec(1, "a"), false},
+		{rec(2, "b"), true},
+		{rec(3, "x"), false}, // the queue changed: not the acknowledged one
+		{rec(4, "dd"), false},
+		{rec(4, "d"), false}, // past the window of 4
+	} {
+		if got := c.delivered(tc.r); got != tc.want {
+			t.Errorf("%d: delivered %v, want %v", i, got, tc.want)
+		}
+	}
+	c.keep(map[recordID]int{idOf(rec(2, "b")): 1}, 3)
+	if !c.delivered(rec(2, "b")) || c.delivered(rec(2, "b")) {
+		t.Error("a record acknowledged once was skipped twice or not at all")
 	}
 }

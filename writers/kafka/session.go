@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"hash/crc32"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,10 +37,66 @@ type transport struct {
 	meter           *status.Writer
 	log             *zap.Logger
 	dropLog         *ratelog.Limiter
+	// carried holds what a broken session's brokers acknowledged
+	// beyond the records it settled (another partition's records, past
+	// one that failed), so that the next session, which sends again
+	// from the first record not settled, skips those rather than
+	// writing them twice.
+	carried carry
 	// batchMax is the largest batch a new session's client makes:
 	// max_message_bytes, halved each time the brokers refuse a batch of
 	// records that each fit it (their limit, or the topic's, is lower).
 	batchMax atomic.Int32
+}
+
+// carry is the records a broken session's brokers acknowledged past
+// its settled prefix, known by their queue time and a checksum of their
+// bytes: a record the next session sends is skipped only if it is one
+// of them, so a queue that changed meanwhile (a record dropped at its
+// head) makes no record skipped that was not delivered.
+type carry struct {
+	mu   sync.Mutex
+	ids  map[recordID]int
+	left int // how many more records the next session checks
+}
+
+type recordID struct {
+	time int64
+	sum  uint32
+	size int
+}
+
+func idOf(r forward.Record) recordID {
+	return recordID{time: r.Time, sum: crc32.ChecksumIEEE(r.Data), size: len(r.Data)}
+}
+
+// keep replaces what is carried with the acknowledged records of a
+// session that broke, the window of records that followed its prefix
+// being window long.
+func (c *carry) keep(ids map[recordID]int, window int) {
+	c.mu.Lock()
+	c.ids, c.left = ids, window
+	c.mu.Unlock()
+}
+
+// delivered reports whether r was acknowledged by the session before
+// (then forgotten), as long as the records sent since the break are
+// within that session's window.
+func (c *carry) delivered(r forward.Record) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.left == 0 {
+		return false
+	}
+	if c.left--; c.left == 0 {
+		defer func() { c.ids = nil }()
+	}
+	id := idOf(r)
+	if c.ids[id] == 0 {
+		return false
+	}
+	c.ids[id]--
+	return true
 }
 
 // maxInflight is how many records a session may have sent and not yet
@@ -97,6 +154,7 @@ type session struct {
 	base     int64           // the index of done[0]
 	done     []uint8         // the outcome of records base..sent-1: 0 pending, 1 acknowledged, 2 refused for good
 	sentAt   []time.Duration // when each record of done was sent, since start
+	recs     []forward.Record // the records of done, for what a break carries
 	settled  int64           // leading records with an outcome
 	rejected int64           // of which refused
 	err      error           // why the session broke
@@ -155,7 +213,12 @@ func (s *session) Send(recs []forward.Record) error {
 		s.sent++
 		s.done = append(s.done, pending)
 		s.sentAt = append(s.sentAt, time.Since(s.start))
+		s.recs = append(s.recs, r)
 		s.mu.Unlock()
+		if s.t.carried.delivered(r) {
+			s.settle(idx, rec, nil)
+			continue
+		}
 		// The window (forward.Config.MaxInflight) keeps the client's
 		// buffer from filling, so TryProduce does not refuse for that.
 		s.cl.TryProduce(context.Background(), rec, func(rec *kgo.Record, err error) { s.settle(idx, rec, err) })
@@ -207,6 +270,9 @@ func (s *session) settle(idx int64, rec *kgo.Record, err error) {
 	if n := s.settled - s.base; n > 1024 && n > int64(len(s.done))/2 {
 		s.done = append(s.done[:0], s.done[n:]...)
 		s.sentAt = append(s.sentAt[:0], s.sentAt[n:]...)
+		old := len(s.recs)
+		s.recs = append(s.recs[:0], s.recs[n:]...)
+		clear(s.recs[len(s.recs):old]) // let the settled records' bytes go
 		s.base = s.settled
 	}
 }
@@ -251,6 +317,18 @@ func (s *session) Broken() <-chan struct{} { return s.broken }
 func (s *session) Close(bool) error {
 	s.closed.Store(true)
 	s.cl.Close()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var ids map[recordID]int
+	for i := s.settled; i < s.sent; i++ {
+		if s.done[i-s.base] == acked {
+			if ids == nil {
+				ids = make(map[recordID]int)
+			}
+			ids[idOf(s.recs[i-s.base])]++
+		}
+	}
+	s.t.carried.keep(ids, int(s.sent-s.settled))
 	return nil
 }
 
