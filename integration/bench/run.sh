@@ -5,9 +5,10 @@
 # against a plain respond, the Go writer and encoder benchmarks, routing
 # by log blocks and path templates, access logs on five sites with Caddy
 # as shipped and with its logging core patched) and prints a Markdown
-# table; on request, forwarding (the otlp and tls writers against each
-# other and against an OpenTelemetry Collector and rsyslog fed directly,
-# -parts forward: it builds the Collector of integration/otelcol). Options
+# table; on request, forwarding (the otlp, tls and kafka writers against
+# each other and against an OpenTelemetry Collector, rsyslog and a kfake
+# cluster fed directly, -parts forward: it builds the Collector of
+# integration/otelcol). Options
 # are benchrun's (run.sh -h lists them):
 #
 #   integration/bench/run.sh                  # full suite, about 10 minutes
@@ -24,6 +25,7 @@ trap 'rm -rf "$tmp"' EXIT
 cd "$repo"
 go build -o "$tmp/caddy" ./cmd/caddy
 go build -o "$tmp/benchrun" ./integration/bench/benchrun
+go build -o "$tmp/kfakepeer" ./integration/bench/kfakepeer
 mkdir "$tmp/work"
 # benchrun ends the daemons it started, on exit and on Ctrl-C.
-"$tmp/benchrun" -caddy "$tmp/caddy" -repo "$repo" -work "$tmp/work" "$@"
+"$tmp/benchrun" -caddy "$tmp/caddy" -forward-kfakepeer "$tmp/kfakepeer" -repo "$repo" -work "$tmp/work" "$@"

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"cmp"
 	"compress/gzip"
 	"context"
 	"crypto/ecdsa"
@@ -28,6 +29,10 @@ import (
 	"sync"
 	"time"
 
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kgo"
+	"github.com/twmb/franz-go/pkg/kmsg"
 	"google.golang.org/protobuf/proto"
 
 	collogs "go.opentelemetry.io/proto/otlp/collector/logs/v1"
@@ -51,7 +56,9 @@ import (
 //	direct: a plain client in this program sending the peer the very
 //	        payloads the writer sent (captured once, before the rounds,
 //	        from the writer in memory mode), as the writer sends them: one
-//	        export in flight, or one connection.
+//	        export in flight, one connection, or a producer with the
+//	        writer's client settings (kafka: the payloads are the record
+//	        values, which the producer batches as the writer's does).
 //
 // Every run has a fresh peer (and a fresh Caddy); it ends when the peer
 // has counted every record, not when Caddy accepted them. The rounds run
@@ -69,6 +76,7 @@ type forwardFlags struct {
 	msgs, rounds int
 	transports   string
 	otelcol      string
+	kfakepeer    string
 	fsync        string
 }
 
@@ -76,8 +84,9 @@ var forwardOpts = func() *forwardFlags {
 	f := &forwardFlags{}
 	flag.IntVar(&f.msgs, "forward-msgs", 200_000, "forward part: records per run (part 1's messages: -syslog-conns, -syslog-size)")
 	flag.IntVar(&f.rounds, "forward-rounds", 5, "forward part: rounds, each running every path of every transport")
-	flag.StringVar(&f.transports, "forward-transports", "otlp,tls", "forward part: the transports, each with its writer's spool and memory rows and its peer fed directly")
+	flag.StringVar(&f.transports, "forward-transports", "otlp,tls,kafka", "forward part: the transports, each with its writer's spool and memory rows and its peer fed directly")
 	flag.StringVar(&f.otelcol, "forward-otelcol", "", "forward part: an OpenTelemetry Collector built from integration/otelcol (default: build it)")
+	flag.StringVar(&f.kfakepeer, "forward-kfakepeer", "", "forward part: the kafka peer, integration/bench/kfakepeer (run.sh builds it; default: build it)")
 	flag.StringVar(&f.fsync, "forward-fsync", "100ms", "forward part: the spool's fsync in the spool rows: every (each write waits for its fsync, shared by concurrent writes) or an interval")
 	return f
 }()
@@ -117,12 +126,15 @@ type fwdTransport struct {
 	// closed once the peer has counted them all (or the run failed).
 	direct     func(ctx context.Context, e *fwdEnv, p *fwdPeer, payloads [][]byte, delivered <-chan struct{}) error
 	directDesc string
+	// payloads names what the capture keeps when each is one record
+	// (kafka's record values); "" for payloads of records.
+	payloads string
 }
 
 // fwdPeer is a running peer.
 type fwdPeer struct {
 	d    *daemon
-	addr string // host:port for the writer and the direct client
+	addr string // host:port for the writer and the direct client (kafka: the brokers', space-separated)
 	// wait returns when n records have arrived (the time the last was
 	// counted), or fails when none has come for stall.
 	wait func(ctx context.Context, n int, stall time.Duration) (time.Time, error)
@@ -142,6 +154,7 @@ type fwdEnv struct {
 	roots   *x509.CertPool
 	serverC tls.Certificate
 	otelcol string
+	kfake   string // kfakepeer
 	msgs    int
 }
 
@@ -150,8 +163,7 @@ func (e *fwdEnv) clientTLS() *tls.Config {
 }
 
 // fwdTransports are the transports the part knows; -forward-transports
-// picks among them. A third (kafka: its writer, the cluster, a franz-go
-// producer straight to it) is one more entry.
+// picks among them.
 var fwdTransports = []*fwdTransport{
 	{
 		name:      "otlp",
@@ -178,6 +190,18 @@ var fwdTransports = []*fwdTransport{
 		capture:    captureTLS,
 		direct:     directTLS,
 		directDesc: "Go client writing the writer's octet-counted frames over one TLS connection, 64KiB buffered",
+	},
+	{
+		name:      "kafka",
+		prepare:   prepareKfake,
+		startPeer: startKfakePeer,
+		output: func(e *fwdEnv, addr, spool string, buffer int, extra string) string {
+			return fmt.Sprintf("output kafka %s {\n\t\t\ttopic %s\n\t\t\tca %s\n%s%s\t\t}\n\t\tformat json", addr, kafkaTopic, strconv.Quote(e.ca), fwdStorage(spool, buffer), extra)
+		},
+		capture:    captureKafka,
+		direct:     directKafka,
+		directDesc: "franz-go producer writing the writer's record values, with the writer's client settings",
+		payloads:   "record values",
 	},
 }
 
@@ -413,6 +437,9 @@ func (o *options) captureWriter(ctx context.Context, e *fwdEnv, t *fwdTransport,
 	}
 	summary := fmt.Sprintf("%s payloads, %.1f records and %s each on average", thousands(len(c.payloads)),
 		float64(e.msgs)/float64(len(c.payloads)), byteSize(total/len(c.payloads)))
+	if t.payloads != "" {
+		summary = fmt.Sprintf("%s %s, %s each on average", thousands(len(c.payloads)), t.payloads, byteSize(total/len(c.payloads)))
+	}
 	logf("forward: %s capture: %s", t.name, summary)
 	return c.payloads, summary, nil
 }
@@ -1008,6 +1035,221 @@ func directTLS(ctx context.Context, e *fwdEnv, p *fwdPeer, frames [][]byte, deli
 	return nil
 }
 
+// --- kafka: a kfake cluster ---
+
+// The kafka peer: brokers and partitions of its one topic. Three
+// brokers, as the writer's tests run and a cluster is deployed: the
+// partitions' leaders are spread over them, so a producer keeps a
+// connection to each and sends each its partitions' batches, as it
+// would to Kafka (one broker would put every batch on one connection).
+const (
+	kafkaTopic      = "logs"
+	kafkaBrokers    = 3
+	kafkaPartitions = 6
+)
+
+// prepareKfake finds the kafka peer (run.sh builds it), or builds it.
+func prepareKfake(ctx context.Context, e *fwdEnv) (string, error) {
+	bin := forwardOpts.kfakepeer
+	if bin == "" {
+		bin = filepath.Join(e.dir, "kfakepeer")
+		cmd := exec.CommandContext(ctx, "go", "build", "-o", bin, "./integration/bench/kfakepeer")
+		cmd.Dir = e.o.repo
+		if out, err := cmd.CombinedOutput(); err != nil {
+			return "", fmt.Errorf("building kfakepeer: %w\n%s", err, out)
+		}
+	}
+	e.kfake = bin
+	version := field(versionOf(nil, bin, "-version"), 1) // "kfake v0.0.0-…"
+	return fmt.Sprintf("kfake %s (franz-go's Kafka protocol server, integration/bench/kfakepeer, a process of its own): %d brokers on TLS, "+
+		"topic `%s` with %d partitions, records kept in memory", version, kafkaBrokers, kafkaTopic, kafkaPartitions), nil
+}
+
+// kafkaClient is a franz-go client of the brokers at addrs (the bench
+// CA's TLS) with opts.
+func (e *fwdEnv) kafkaClient(addrs []string, opts ...kgo.Opt) (*kgo.Client, error) {
+	return kgo.NewClient(append([]kgo.Opt{kgo.SeedBrokers(addrs...), kgo.DialTLSConfig(e.clientTLS())}, opts...)...)
+}
+
+// startKfakePeer runs kfakepeer. The records are counted where Kafka's
+// clients see them: the sum of the partitions' high watermarks (a
+// ListOffsets request to their leaders), which a record reaches once a
+// broker acknowledged it; settle reads them all back.
+func startKfakePeer(ctx context.Context, e *fwdEnv, dir string) (*fwdPeer, error) {
+	ports := make([]int, kafkaBrokers)
+	var list, addrs []string
+	for i := range ports {
+		p, err := freePort()
+		if err != nil {
+			return nil, err
+		}
+		ports[i] = p
+		list = append(list, strconv.Itoa(p))
+		addrs = append(addrs, fmt.Sprintf("127.0.0.1:%d", p))
+	}
+	cmd := exec.Command(e.kfake, "-ports", strings.Join(list, ","), "-topic", kafkaTopic, "-partitions", strconv.Itoa(kafkaPartitions),
+		"-cert", e.cert, "-key", e.key)
+	cmd.Dir = dir
+	d, err := started(testdaemon.Start(ctx, "kfakepeer", cmd, ports...))
+	if err != nil {
+		return nil, err
+	}
+	cl, err := e.kafkaClient(addrs)
+	if err != nil {
+		d.stop()
+		return nil, err
+	}
+	count := func() (int, error) { return kafkaHighWatermarks(ctx, cl) }
+	return &fwdPeer{
+		d: d, addr: strings.Join(addrs, " "),
+		close: func() { cl.Close(); d.stop() },
+		wait: func(ctx context.Context, n int, stall time.Duration) (time.Time, error) {
+			return fwdWaitCount(ctx, n, stall, true, "the cluster's high watermarks", count)
+		},
+		settle: func() error {
+			time.Sleep(300 * time.Millisecond)
+			n, err := count()
+			if err != nil {
+				return err
+			}
+			if n != e.msgs {
+				return fmt.Errorf("the cluster holds %d records, want %d", n, e.msgs)
+			}
+			v := load.NewVerifier(e.msgs)
+			rctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			if err := e.kafkaReadAll(rctx, addrs, n, func(value []byte) { v.Line(value) }); err != nil {
+				return err
+			}
+			return v.Err()
+		},
+	}, nil
+}
+
+// kafkaHighWatermarks is the sum of the high watermarks of the topic's
+// partitions.
+func kafkaHighWatermarks(ctx context.Context, cl *kgo.Client) (int, error) {
+	req := kmsg.NewPtrListOffsetsRequest()
+	rt := kmsg.NewListOffsetsRequestTopic()
+	rt.Topic = kafkaTopic
+	for p := range int32(kafkaPartitions) {
+		rp := kmsg.NewListOffsetsRequestTopicPartition()
+		rp.Partition = p
+		rp.Timestamp = -1 // the latest offset: the high watermark
+		rt.Partitions = append(rt.Partitions, rp)
+	}
+	req.Topics = append(req.Topics, rt)
+	resp, err := req.RequestWith(ctx, cl)
+	if err != nil {
+		return 0, fmt.Errorf("ListOffsets: %w", err)
+	}
+	sum, seen := 0, 0
+	for _, t := range resp.Topics {
+		for _, p := range t.Partitions {
+			if err := kerr.ErrorForCode(p.ErrorCode); err != nil {
+				return 0, fmt.Errorf("ListOffsets: %s/%d: %w", t.Topic, p.Partition, err)
+			}
+			sum += int(p.Offset)
+			seen++
+		}
+	}
+	if seen != kafkaPartitions {
+		return 0, fmt.Errorf("ListOffsets: %d partitions answered, want %d", seen, kafkaPartitions)
+	}
+	return sum, nil
+}
+
+// kafkaReadAll consumes the topic from its start until n records were
+// read, passing each value to fn.
+func (e *fwdEnv) kafkaReadAll(ctx context.Context, addrs []string, n int, fn func([]byte)) error {
+	cl, err := e.kafkaClient(addrs, kgo.ConsumeTopics(kafkaTopic), kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()),
+		kgo.FetchMaxWait(100*time.Millisecond))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	got := 0
+	for got < n {
+		fs := cl.PollFetches(ctx)
+		if ctx.Err() != nil {
+			return fmt.Errorf("reading the topic back: %d of %d records: %w", got, n, ctx.Err())
+		}
+		fs.EachRecord(func(r *kgo.Record) {
+			got++
+			fn(r.Value)
+		})
+		if err := fs.Err0(); err != nil && got < n {
+			return fmt.Errorf("reading the topic back: %d of %d records: %w", got, n, err)
+		}
+	}
+	return nil
+}
+
+// captureKafka is a kfake cluster in this process, set up as the peer,
+// with a consumer keeping each record's value as it arrives.
+func captureKafka(e *fwdEnv, want int, _ <-chan struct{}) (*fwdCapture, error) {
+	c := newCapture(want)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(kafkaBrokers), kfake.SeedTopics(kafkaPartitions, kafkaTopic),
+		kfake.TLS(&tls.Config{Certificates: []tls.Certificate{e.serverC}}))
+	if err != nil {
+		return nil, err
+	}
+	addrs := cluster.ListenAddrs()
+	ctx, cancel := context.WithCancel(context.Background())
+	read := make(chan struct{})
+	go func() {
+		defer close(read)
+		// Ends with an error when closed early; the capture's wait
+		// reports the count then.
+		_ = e.kafkaReadAll(ctx, addrs, want, func(value []byte) {
+			v := slices.Clone(value)
+			c.add(v, v)
+		})
+	}()
+	c.addr = strings.Join(addrs, " ")
+	c.close = func() { cancel(); <-read; cluster.Close() }
+	return c, nil
+}
+
+// directKafka produces the captured values to the topic as the writer
+// does (its settings but the window: franz-go's defaults for linger and
+// batches, which the writer keeps, and at most as many records
+// unacknowledged as the writer's window), and returns once the brokers
+// acknowledged them all.
+func directKafka(ctx context.Context, e *fwdEnv, p *fwdPeer, values [][]byte, _ <-chan struct{}) error {
+	cl, err := e.kafkaClient(strings.Fields(p.addr),
+		kgo.RequiredAcks(kgo.AllISRAcks()),
+		kgo.ProducerBatchCompression(kgo.SnappyCompression(), kgo.NoCompression()),
+		kgo.MaxBufferedRecords(kafkaWindow),
+		kgo.DefaultProduceTopic(kafkaTopic))
+	if err != nil {
+		return err
+	}
+	defer cl.Close()
+	var errMu sync.Mutex
+	var first error
+	for _, v := range values {
+		// Produce waits while the buffer holds the window.
+		cl.Produce(ctx, &kgo.Record{Value: v}, func(_ *kgo.Record, err error) {
+			if err != nil {
+				errMu.Lock()
+				first = cmp.Or(first, err)
+				errMu.Unlock()
+			}
+		})
+	}
+	if err := cl.Flush(ctx); err != nil {
+		return err
+	}
+	errMu.Lock()
+	defer errMu.Unlock()
+	return first
+}
+
+// kafkaWindow is the kafka writer's window: records sent and not yet
+// acknowledged (writers/kafka's maxInflight).
+const kafkaWindow = 10_000
+
 // --- report ---
 
 // ratios are the rounds' a/b of f, skipping rounds where b is 0.
@@ -1045,7 +1287,8 @@ func (r *forwardReport) markdown(p func(format string, args ...any), o *options)
 		"but a spool with `fsync %s`, or memory only with `buffer %d` (as large as the load, so nothing is dropped). "+
 		"The direct rows send the peer the very payloads the writer sent (captured once, before the rounds, with every later export a full batch). "+
 		"A run ends when the peer has counted every record: rsyslog's file, every sequence number exactly once; the Collector's "+
-		"`otelcol_receiver_accepted_log_records`, exactly the load and none refused. CPU is utime+stime over the run. "+
+		"`otelcol_receiver_accepted_log_records`, exactly the load and none refused; the kafka cluster's high watermarks (ListOffsets), "+
+		"exactly the load, every sequence number then read back exactly once. CPU is utime+stime over the run. "+
 		"%d round(s), each running every path in turn (the order reversed each round); each round gives one ratio per comparison.\n\n",
 		thousands(r.Msgs), o.syslogSize, o.syslogConns, forwardOpts.fsync, r.Buffer, r.Rounds)
 	for _, t := range fwdTransports {

@@ -15,10 +15,10 @@
 //     40 log blocks;
 //  6. access logs on five sites, a log block each, against none, with
 //     Caddy as shipped and with its logging core patched (access.go);
-//  7. forwarding (forward.go, only when -parts names it): the otlp and
-//     tls writers, spooled and in memory, against each other and against
-//     their peers (an OpenTelemetry Collector, rsyslog on TLS) fed the
-//     same payloads by a plain client;
+//  7. forwarding (forward.go, only when -parts names it): the otlp, tls
+//     and kafka writers, spooled and in memory, against each other and
+//     against their peers (an OpenTelemetry Collector, rsyslog on TLS, a
+//     kfake cluster) fed the same payloads by a plain client;
 //
 // and prints a Markdown table of the results and their ratios. Run it
 // through integration/bench/run.sh, which builds Caddy and this program:
