@@ -109,25 +109,8 @@ func (s *session) Send(recs []forward.Record) error {
 // large (413) gets it again in halves, down to single records: only a
 // record too large on its own is refused for good.
 func (s *session) post(recs []forward.Record) error {
-	msg, err := proto.Marshal(s.t.mapper.export(recs))
-	if err != nil {
-		return fmt.Errorf("encoding the export: %w", err)
-	}
-	s.body.Reset()
-	if s.t.gzip {
-		if s.zw == nil {
-			s.zw = gzip.NewWriter(&s.body)
-		} else {
-			s.zw.Reset(&s.body)
-		}
-		if _, err := s.zw.Write(msg); err != nil {
-			return err
-		}
-		if err := s.zw.Close(); err != nil {
-			return err
-		}
-	} else {
-		s.body.Write(msg)
+	if err := s.encode(recs); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.t.timeout)
 	defer cancel()
@@ -202,6 +185,29 @@ func (s *session) post(recs []forward.Record) error {
 			zap.Int("status", code), zap.Int64("records", n), zap.String("reason", reason(resp, answer)))
 		return nil
 	}
+}
+
+// encode maps recs onto one export and leaves its request body in
+// s.body.
+func (s *session) encode(recs []forward.Record) error {
+	msg, err := proto.Marshal(s.t.mapper.export(recs))
+	if err != nil {
+		return fmt.Errorf("encoding the export: %w", err)
+	}
+	s.body.Reset()
+	if !s.t.gzip {
+		s.body.Write(msg)
+		return nil
+	}
+	if s.zw == nil {
+		s.zw = gzip.NewWriter(&s.body)
+	} else {
+		s.zw.Reset(&s.body)
+	}
+	if _, err := s.zw.Write(msg); err != nil {
+		return err
+	}
+	return s.zw.Close()
 }
 
 // partialSuccess reads a 2xx answer's ExportLogsServiceResponse.
