@@ -2,7 +2,6 @@ package otlp
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"go.uber.org/zap"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
@@ -70,6 +70,8 @@ type session struct {
 	watched   chan struct{} // closed when the watch that stopWatch stops has run
 	broken    chan struct{} // never closed: a failed request ends the session through Send
 
+	build    builder // the export, made again for each request
+	msg      []byte  // the export marshalled
 	body     bytes.Buffer
 	zw       *gzip.Writer
 	settled  int64
@@ -188,15 +190,17 @@ func (s *session) post(recs []forward.Record) error {
 }
 
 // encode maps recs onto one export and leaves its request body in
-// s.body.
+// s.body. The export, its encoding and the gzip writer are the
+// session's, kept from one request to the next.
 func (s *session) encode(recs []forward.Record) error {
-	msg, err := proto.Marshal(s.t.mapper.export(recs))
+	var err error
+	s.msg, err = proto.MarshalOptions{}.MarshalAppend(s.msg[:0], s.build.export(s.t.mapper, recs))
 	if err != nil {
 		return fmt.Errorf("encoding the export: %w", err)
 	}
 	s.body.Reset()
 	if !s.t.gzip {
-		s.body.Write(msg)
+		s.body.Write(s.msg)
 		return nil
 	}
 	if s.zw == nil {
@@ -204,7 +208,7 @@ func (s *session) encode(recs []forward.Record) error {
 	} else {
 		s.zw.Reset(&s.body)
 	}
-	if _, err := s.zw.Write(msg); err != nil {
+	if _, err := s.zw.Write(s.msg); err != nil {
 		return err
 	}
 	return s.zw.Close()
