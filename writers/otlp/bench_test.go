@@ -1,12 +1,17 @@
 package otlp
 
 import (
+	"bytes"
+	stdgzip "compress/gzip"
 	"fmt"
+	"io"
 	"runtime"
 	"testing"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"go.uber.org/zap"
+	"google.golang.org/protobuf/proto"
 
 	"github.com/caddy-applog/caddy-applog/internal/forward"
 )
@@ -59,6 +64,43 @@ func BenchmarkExport(b *testing.B) {
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/n, "ns/record")
 			b.ReportMetric(float64(after.Mallocs-before.Mallocs)/n, "allocs/record")
 			b.ReportMetric(float64(s.body.Len())/float64(len(recs)), "body-B/record")
+		})
+	}
+}
+
+// BenchmarkGzip compresses BenchmarkExport's marshalled export at the
+// levels the writer could use: the Collector's otlphttp exporter uses
+// gzip's default.
+func BenchmarkGzip(b *testing.B) {
+	recs := benchRecords(600)
+	msg, err := proto.Marshal(new(builder).export(&mapper{hostname: "bench-host", now: time.Now}, recs))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		w    func(io.Writer) io.WriteCloser
+	}{
+		{"stdlib-default", func(w io.Writer) io.WriteCloser { return stdgzip.NewWriter(w) }},
+		{"klauspost-default", func(w io.Writer) io.WriteCloser { return gzip.NewWriter(w) }},
+		{"klauspost-best-speed", func(w io.Writer) io.WriteCloser { z, _ := gzip.NewWriterLevel(w, gzip.BestSpeed); return z }},
+	} {
+		b.Run(tc.name, func(b *testing.B) {
+			var body bytes.Buffer
+			iters := 0
+			for b.Loop() {
+				iters++
+				body.Reset()
+				zw := tc.w(&body)
+				if _, err := zw.Write(msg); err != nil {
+					b.Fatal(err)
+				}
+				if err := zw.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(iters*len(recs)), "ns/record")
+			b.ReportMetric(float64(body.Len())/float64(len(recs)), "body-B/record")
 		})
 	}
 }
