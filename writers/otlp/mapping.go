@@ -51,7 +51,8 @@ func (m *mapper) record(r forward.Record) (lr *logs.LogRecord, service, host, sc
 // builder maps records onto exports. It keeps what an export is made of
 // (records, attributes, values, the parsed entry) for the next one, so
 // a busy writer allocates next to nothing per record: a session has its
-// own, and an export it returned is valid until the next.
+// own, and an export it returned is valid until the next. It holds on to
+// as much as its largest export needed, until the session ends.
 type builder struct {
 	tree      entryTree
 	req       collogs.ExportLogsServiceRequest
