@@ -2,7 +2,6 @@ package otlp
 
 import (
 	"bytes"
-	"compress/gzip"
 	"context"
 	"errors"
 	"fmt"
@@ -12,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/klauspost/compress/gzip"
 	"go.uber.org/zap"
 	"google.golang.org/genproto/googleapis/rpc/status"
 	"google.golang.org/protobuf/proto"
@@ -70,6 +70,8 @@ type session struct {
 	watched   chan struct{} // closed when the watch that stopWatch stops has run
 	broken    chan struct{} // never closed: a failed request ends the session through Send
 
+	build    builder // the export, made again for each request
+	msg      []byte  // the export marshalled
 	body     bytes.Buffer
 	zw       *gzip.Writer
 	settled  int64
@@ -109,25 +111,8 @@ func (s *session) Send(recs []forward.Record) error {
 // large (413) gets it again in halves, down to single records: only a
 // record too large on its own is refused for good.
 func (s *session) post(recs []forward.Record) error {
-	msg, err := proto.Marshal(s.t.mapper.export(recs))
-	if err != nil {
-		return fmt.Errorf("encoding the export: %w", err)
-	}
-	s.body.Reset()
-	if s.t.gzip {
-		if s.zw == nil {
-			s.zw = gzip.NewWriter(&s.body)
-		} else {
-			s.zw.Reset(&s.body)
-		}
-		if _, err := s.zw.Write(msg); err != nil {
-			return err
-		}
-		if err := s.zw.Close(); err != nil {
-			return err
-		}
-	} else {
-		s.body.Write(msg)
+	if err := s.encode(recs); err != nil {
+		return err
 	}
 	ctx, cancel := context.WithTimeout(s.ctx, s.t.timeout)
 	defer cancel()
@@ -202,6 +187,31 @@ func (s *session) post(recs []forward.Record) error {
 			zap.Int("status", code), zap.Int64("records", n), zap.String("reason", reason(resp, answer)))
 		return nil
 	}
+}
+
+// encode maps recs onto one export and leaves its request body in
+// s.body. The export, its encoding and the gzip writer are the
+// session's, kept from one request to the next.
+func (s *session) encode(recs []forward.Record) error {
+	var err error
+	s.msg, err = proto.MarshalOptions{}.MarshalAppend(s.msg[:0], s.build.export(s.t.mapper, recs))
+	if err != nil {
+		return fmt.Errorf("encoding the export: %w", err)
+	}
+	s.body.Reset()
+	if !s.t.gzip {
+		s.body.Write(s.msg)
+		return nil
+	}
+	if s.zw == nil {
+		s.zw = gzip.NewWriter(&s.body)
+	} else {
+		s.zw.Reset(&s.body)
+	}
+	if _, err := s.zw.Write(s.msg); err != nil {
+		return err
+	}
+	return s.zw.Close()
 }
 
 // partialSuccess reads a 2xx answer's ExportLogsServiceResponse.
