@@ -158,7 +158,9 @@ func (b *builder) record(m *mapper, r forward.Record) (lr *logs.LogRecord, servi
 	service, host = caddyService, m.hostname
 	t := &b.tree
 	if !t.parse(r.Data) {
-		lr.Body = b.str(t.src)
+		// OTLP strings are UTF-8: an invalid byte would make the
+		// export fail to encode and stall the queue behind it.
+		lr.Body = b.str(strings.ToValidUTF8(t.src, "\uFFFD"))
 		return lr, service, host, ""
 	}
 	entry := t.node(0)

@@ -67,7 +67,7 @@ func (m *mapper) refRecord(r forward.Record) (lr *logs.LogRecord, service, host,
 	dec := json.NewDecoder(bytes.NewReader(r.Data))
 	dec.UseNumber()
 	if err := dec.Decode(&entry); err != nil || entry == nil || dec.More() {
-		lr.Body = strAV(string(r.Data))
+		lr.Body = strAV(strings.ToValidUTF8(string(r.Data), "\uFFFD"))
 		return lr, service, host, ""
 	}
 	if t, ok := refEntryTime(entry["ts"]); ok {

@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"google.golang.org/protobuf/encoding/protojson"
+	"google.golang.org/protobuf/proto"
 
 	common "go.opentelemetry.io/proto/otlp/common/v1"
 	logs "go.opentelemetry.io/proto/otlp/logs/v1"
@@ -211,4 +212,19 @@ func jsonEqual(t *testing.T, a []byte, b string) bool {
 		t.Fatalf("want: %v", err)
 	}
 	return reflect.DeepEqual(x, y)
+}
+
+// TestInvalidUTF8Line: a line that is not JSON, with bytes that are not
+// UTF-8, still makes an export that encodes (an export that cannot
+// would be retried forever, holding up every entry behind it).
+func TestInvalidUTF8Line(t *testing.T) {
+	m := &mapper{now: time.Now}
+	req := m.export([]forward.Record{{Data: []byte("plain \xff\xfe line")}, {Data: []byte(`{"msg":"ok"}`)}})
+	if _, err := proto.Marshal(req); err != nil {
+		t.Fatalf("the export does not encode: %v", err)
+	}
+	body := req.ResourceLogs[0].ScopeLogs[0].LogRecords[0].Body.GetStringValue()
+	if body != "plain \uFFFD line" {
+		t.Errorf("body %q", body)
+	}
 }
