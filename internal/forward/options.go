@@ -11,6 +11,7 @@ import (
 	"github.com/caddyserver/caddy/v2/caddyconfig/caddyfile"
 
 	"github.com/caddy-applog/caddy-applog/internal/size"
+	"github.com/caddy-applog/caddy-applog/internal/tlsconfig"
 )
 
 // Spool is a forwarding writer's `spool` option, in JSON and in the
@@ -233,4 +234,14 @@ func (o *Options) UnmarshalOption(d *caddyfile.Dispenser, opt string, args []str
 		return false, nil
 	}
 	return true, nil
+}
+
+// UnmarshalShared parses an option a forwarding writer takes the same
+// way as every other: one of Options', or one of its TLS client's (c).
+// It reports false for an option of the writer's own.
+func (o *Options) UnmarshalShared(d *caddyfile.Dispenser, opt string, args []string, c *tlsconfig.Client) (bool, error) {
+	if ok, err := o.UnmarshalOption(d, opt, args); ok {
+		return true, err
+	}
+	return c.UnmarshalOption(d, opt, args)
 }

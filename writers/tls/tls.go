@@ -179,13 +179,7 @@ func (w *Writer) UnmarshalCaddyfile(d *caddyfile.Dispenser) error {
 	for d.NextBlock(0) {
 		opt := d.Val()
 		args := d.RemainingArgs()
-		if ok, err := w.Options.UnmarshalOption(d, opt, args); ok {
-			if err != nil {
-				return err
-			}
-			continue
-		}
-		if ok, err := w.Client.UnmarshalOption(d, opt, args); ok {
+		if ok, err := w.Options.UnmarshalShared(d, opt, args, &w.Client); ok {
 			if err != nil {
 				return err
 			}
