@@ -150,15 +150,15 @@ type session struct {
 	start    time.Time
 
 	mu       sync.Mutex
-	sent     int64           // records handed to the client
-	base     int64           // the index of done[0]
-	done     []uint8         // the outcome of records base..sent-1: 0 pending, 1 acknowledged, 2 refused for good
-	sentAt   []time.Duration // when each record of done was sent, since start
+	sent     int64            // records handed to the client
+	base     int64            // the index of done[0]
+	done     []uint8          // the outcome of records base..sent-1: 0 pending, 1 acknowledged, 2 refused for good
+	sentAt   []time.Duration  // when each record of done was sent, since start
 	recs     []forward.Record // the records of done, for what a break carries
-	settled  int64           // leading records with an outcome
-	rejected int64           // of which refused
-	err      error           // why the session broke
-	reported bool            // Acked reported the counts once more after err
+	settled  int64            // leading records with an outcome
+	rejected int64            // of which refused
+	err      error            // why the session broke
+	reported bool             // Acked reported the counts once more after err
 	broken   chan struct{}
 	closed   atomic.Bool
 
