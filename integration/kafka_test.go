@@ -79,6 +79,8 @@ func TestKafkaWriterFaults(t *testing.T) {
 // timeout from a record's timestamp, when it was queued, a backlog older
 // than the timeout failed every session at once and never drained.)
 func TestKafkaWriterClusterDown(t *testing.T) {
+	// Parallel: most of it is waiting out an outage under a light load.
+	t.Parallel()
 	r := kafkaStart(t, "kafkadown", 5*time.Millisecond)
 	kc, a, load := r.kc, r.a, r.load
 	name := kafkaWriterName(r.brokers)

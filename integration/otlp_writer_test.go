@@ -96,6 +96,8 @@ type otlpEntry struct {
 // started again on the same port. Every record A accepted arrives at B,
 // with its app, level name and message as A wrote them.
 func TestOTLPWriterToCaddy(t *testing.T) {
+	// Parallel: most of it is waiting out an outage under a light load.
+	t.Parallel()
 	peer, received := otlpStartReceiver(t)
 	port := peer.port
 	endpoint := fmt.Sprintf("http://127.0.0.1:%d/otlp/v1/logs", port)
@@ -293,6 +295,8 @@ func otlpWriterReload(t *testing.T, startPeer func(*testing.T) (*tlsPeer, string
 // record A accepted is in the file, with its app, level name, message
 // and time as A wrote them.
 func TestOTLPWriterCollector(t *testing.T) {
+	// Parallel: most of it is waiting out an outage under a light load.
+	t.Parallel()
 	col := otlpStartCollector(t)
 	peer := col.peer(t)
 	a := startCaddy(t, otlpSenderCaddyfile(col.endpoint(), t.TempDir()))

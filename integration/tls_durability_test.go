@@ -16,6 +16,8 @@ import (
 // records sent twice may only be the last ones it had received before
 // it stopped (the unacknowledged window).
 func TestTLSWriterPeerOutage(t *testing.T) {
+	// Parallel: most of it is waiting out an outage under a light load.
+	t.Parallel()
 	p := tlsNewPKI(t)
 	peer := tlsStartRsyslog(t, p)
 	s := startCaddy(t, tlsWriterCaddyfile(p, tlsWriterOpts{addr: peer.Addr(), cert: p.ClientCert, key: p.ClientKey, spool: t.TempDir()}))
