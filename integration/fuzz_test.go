@@ -40,9 +40,9 @@ var fuzzTargets = []struct{ pkg, target string }{
 // TestFuzzBounded runs every fuzz target for a fixed number of
 // executions, so CI explores beyond the seed corpora that plain `go test`
 // replays. It runs under CI=true, or when APPLOG_FUZZ is set to a budget
-// such as 1000000x. The default, 100000x, keeps all of them near two and
-// a half minutes on CI's 2 cores, as a target whose package links Caddy
-// runs only some thousands of executions a second. The budget is a count,
+// such as 1000000x. The default, 100000x, keeps all of them near two
+// minutes on CI's 2 cores, as a target whose package links Caddy runs
+// only some thousands of executions a second. The budget is a count,
 // not a duration: Go 1.26's fuzz coordinator can fail a duration-bounded
 // run at its deadline with "context deadline exceeded" and no crasher
 // (go.dev/issue/75804, fixed in Go 1.27); a count never races a clock.
